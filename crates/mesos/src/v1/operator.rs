@@ -1,0 +1,1 @@
+//! Master operator API (placeholder until written).

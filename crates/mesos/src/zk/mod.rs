@@ -1,0 +1,1 @@
+//! ZooKeeper leader detection (being written).

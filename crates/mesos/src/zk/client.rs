@@ -366,15 +366,18 @@ impl Driver {
                         }
                     }
                 },
-                _ = sleep_until(last_sent + ping_every) => {
-                    if last_received.elapsed() > dead_after {
+                _ = sleep_until((last_sent + ping_every).min(last_received + dead_after)) => {
+                    let now = Instant::now();
+                    if now >= last_received + dead_after {
                         return Err(ZkError::ConnectionLoss {
                             host: self.host.clone(),
                             reason: format!("no reply from the server for {dead_after:?}"),
                         });
                     }
-                    self.write(&Request::Ping.encode(xid::PING)).await?;
-                    last_sent = Instant::now();
+                    if now >= last_sent + ping_every {
+                        self.write(&Request::Ping.encode(xid::PING)).await?;
+                        last_sent = now;
+                    }
                 },
             }
         }
@@ -428,10 +431,7 @@ impl Driver {
             _ => {}
         }
         let Some(call) = self.pending.pop_front() else {
-            return Err(self.protocol_error(format!(
-                "reply with xid {} to no request",
-                header.xid
-            )));
+            return Err(self.protocol_error(format!("reply with xid {} to no request", header.xid)));
         };
         if call.xid != header.xid {
             let reason = format!(
@@ -454,5 +454,175 @@ impl Driver {
             host: self.host.clone(),
             reason: format!("protocol error: {reason}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver against scripted fake servers: what a real server would
+    //! not do (fall silent, send garbage) and what must happen meanwhile
+    //! (pings). The real server is exercised by `tests/zk_leader.rs`.
+
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A framed `ConnectResponse` granting `timeout_ms`.
+    fn connect_response(timeout_ms: i32) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&0i32.to_be_bytes());
+        body.extend_from_slice(&timeout_ms.to_be_bytes());
+        body.extend_from_slice(&0x42i64.to_be_bytes());
+        body.extend_from_slice(&16i32.to_be_bytes());
+        body.extend_from_slice(&[0; 16]);
+        body.push(0);
+        framed(&body)
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut v = (body.len() as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// Accepts one connection, answers the handshake, then runs `script`
+    /// with the socket.
+    async fn fake_server<F, Fut>(timeout_ms: i32, script: F) -> String
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = BytesMut::new();
+            while wire::take_frame(&mut buf).unwrap().is_none() {
+                socket.read_buf(&mut buf).await.unwrap();
+            }
+            socket
+                .write_all(&connect_response(timeout_ms))
+                .await
+                .unwrap();
+            script(socket).await;
+        });
+        addr
+    }
+
+    /// Reads frames and returns their request types (xid, type).
+    async fn read_requests(socket: &mut TcpStream, buf: &mut BytesMut) -> Vec<(i32, i32)> {
+        let mut out = Vec::new();
+        while out.is_empty() {
+            if socket.read_buf(buf).await.unwrap_or(0) == 0 {
+                break;
+            }
+            while let Some(frame) = wire::take_frame(buf).unwrap() {
+                let xid = i32::from_be_bytes(frame[0..4].try_into().unwrap());
+                let op = i32::from_be_bytes(frame[4..8].try_into().unwrap());
+                out.push((xid, op));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn pings_while_idle_and_matches_replies() {
+        let addr = fake_server(600, |mut socket| async move {
+            let mut buf = BytesMut::new();
+            let mut pings = 0;
+            loop {
+                for (xid, op) in read_requests(&mut socket, &mut buf).await {
+                    let mut reply = Vec::new();
+                    reply.extend_from_slice(&xid.to_be_bytes());
+                    reply.extend_from_slice(&7i64.to_be_bytes());
+                    reply.extend_from_slice(&0i32.to_be_bytes());
+                    if op == OpCode::Ping.code() {
+                        pings += 1;
+                    } else {
+                        // getChildren: one child named after the ping count.
+                        let name = format!("pings-{pings}");
+                        reply.extend_from_slice(&1i32.to_be_bytes());
+                        reply.extend_from_slice(&(name.len() as i32).to_be_bytes());
+                        reply.extend_from_slice(name.as_bytes());
+                    }
+                    if socket.write_all(&framed(&reply)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        let client = ZkClient::connect(&addr, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(client.session_timeout(), Duration::from_millis(600));
+        assert_eq!(client.session_id(), 0x42);
+        // Idle for 3.5 ping intervals (200 ms each): the session survives
+        // because the driver pinged.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let children = client.get_children("/x", false).await.unwrap();
+        let pings: u32 = children[0].strip_prefix("pings-").unwrap().parse().unwrap();
+        assert!(pings >= 2, "only {pings} pings in 700 ms");
+    }
+
+    #[tokio::test]
+    async fn silent_server_is_a_connection_loss() {
+        let addr = fake_server(300, |mut socket| async move {
+            let mut sink = BytesMut::new();
+            while socket.read_buf(&mut sink).await.unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        })
+        .await;
+        let mut client = ZkClient::connect(&addr, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let err = timeout(Duration::from_secs(5), client.get_children("/x", true))
+            .await
+            .expect("the driver must give up on a silent server")
+            .unwrap_err();
+        assert!(err.is_connection_error(), "{err}");
+        assert!(err.to_string().contains("no reply"), "{err}");
+        assert!(client.next_event().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn garbage_from_the_server_is_an_error_not_a_panic() {
+        for garbage in [
+            framed(&[1, 2, 3]),              // reply header cut short
+            i32::MAX.to_be_bytes().to_vec(), // absurd frame length
+            (-5i32).to_be_bytes().to_vec(),  // negative frame length
+            framed(&[0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), // unknown xid
+        ] {
+            let addr = fake_server(10_000, move |mut socket| async move {
+                let mut buf = BytesMut::new();
+                read_requests(&mut socket, &mut buf).await;
+                let _ = socket.write_all(&garbage).await;
+                let mut sink = [0; 64];
+                while socket.read(&mut sink).await.unwrap_or(0) > 0 {}
+            })
+            .await;
+            let mut client = ZkClient::connect(&addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let err = client.get_data("/x", false).await.unwrap_err();
+            assert!(err.is_connection_error(), "{err}");
+            let event = client.next_event().await.unwrap_err();
+            assert!(
+                matches!(
+                    event,
+                    ZkError::Decode { .. } | ZkError::ConnectionLoss { .. }
+                ),
+                "{event}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_session_at_handshake() {
+        let addr = fake_server(0, |_socket| async move {}).await;
+        let err = ZkClient::connect(&addr, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ZkError::SessionExpired { .. }), "{err}");
     }
 }

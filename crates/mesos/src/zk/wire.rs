@@ -382,7 +382,8 @@ impl Request<'_> {
     /// body. `xid` is ignored for requests with a [`Self::reserved_xid`].
     pub fn encode(&self, xid: i32) -> Vec<u8> {
         let mut p = Packet::new();
-        p.i32(self.reserved_xid().unwrap_or(xid)).i32(self.op().code());
+        p.i32(self.reserved_xid().unwrap_or(xid))
+            .i32(self.op().code());
         match *self {
             Request::GetChildren { path, watch }
             | Request::GetData { path, watch }

@@ -1,1 +1,81 @@
-fn main() {}
+//! The `m3s` binary: command line, configuration and wiring. It holds no
+//! protocol logic; that lives in the library crates.
+
+mod config;
+mod mesos_cmd;
+
+use clap::{Parser, Subcommand};
+
+use config::{FrameworkArgs, MesosArgs, ServiceArgs};
+
+/// m3s: Mesos frameworks for compose projects and K3s, an embedded
+/// single-node Mesos-compatible cluster, and M3trics, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "m3s", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long = "log-level", env = "LOGLEVEL", default_value = "info", global = true)]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the resolved configuration (flags and environment), secrets hidden.
+    Config {
+        #[command(flatten)]
+        mesos: MesosArgs,
+        #[command(flatten)]
+        framework: FrameworkArgs,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+    /// Talk to a Mesos master: read its state, or follow events as a framework.
+    Mesos {
+        #[command(flatten)]
+        mesos: MesosArgs,
+        #[command(subcommand)]
+        command: mesos_cmd::MesosCommand,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(config::log_filter(&cli.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let result = match cli.command {
+        Command::Config { mesos, framework, service } => print_config(mesos.resolve(), framework, service),
+        Command::Mesos { mesos, command } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(mesos_cmd::run(mesos.resolve(), command))),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("m3s: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config(mesos: MesosArgs, framework: FrameworkArgs, service: ServiceArgs) -> anyhow::Result<()> {
+    // Validates what the clients would build, so a bad value fails here too.
+    mesos.transport()?;
+    mesos::master::Masters::parse(&mesos.master, mesos.ssl)?;
+    let info = framework.framework_info(mesos.principal.as_deref());
+    let out = serde_json::json!({
+        "mesos": mesos,
+        "framework": framework,
+        "framework_info": info,
+        "service": service,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

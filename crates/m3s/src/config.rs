@@ -1,0 +1,170 @@
+//! Configuration shared by every role: flags that also read the environment
+//! variables of the original M3s frameworks (mesos-compose, mesos-m3s), so an
+//! existing deployment's environment keeps working. docs/configuration.md lists
+//! them all; `m3s config` prints the resolved values with secrets hidden.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use mesos::transport::{Credentials, TlsConfig, TransportConfig};
+use mesos::v1::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
+use serde::Serialize;
+
+/// How to reach the Mesos master.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct MesosArgs {
+    /// Master: host:port, a comma-separated list, http(s)://..., or zk://host:2181[,host:2181]/mesos.
+    #[arg(long = "master", env = "MESOS_MASTER", default_value = "127.0.0.1:5050")]
+    pub master: String,
+    /// Principal for HTTP Basic authentication to the master (also read from MESOS_USERNAME).
+    #[arg(long = "mesos-principal", env = "MESOS_PRINCIPAL")]
+    pub principal: Option<String>,
+    /// Secret for the principal (also read from MESOS_PASSWORD). Never printed.
+    #[arg(long = "mesos-secret", env = "MESOS_SECRET", hide_env_values = true)]
+    #[serde(serialize_with = "redacted")]
+    pub secret: Option<String>,
+    /// Use https for masters given without a scheme.
+    #[arg(long = "mesos-ssl", env = "MESOS_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub ssl: bool,
+    /// PEM file of CA certificates to trust besides the system store.
+    #[arg(long = "mesos-ca-file", env = "MESOS_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Skip TLS certificate verification (test clusters only). Off by default,
+    /// unlike the original frameworks.
+    #[arg(long = "mesos-insecure", env = "SKIP_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub insecure: bool,
+    /// Seconds allowed to connect to a master.
+    #[arg(long = "mesos-connect-timeout", env = "MESOS_CONNECT_TIMEOUT", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+}
+
+impl MesosArgs {
+    /// Fills in values the original frameworks read under other names.
+    pub fn resolve(mut self) -> Self {
+        if self.principal.is_none() {
+            self.principal = env_nonempty("MESOS_USERNAME");
+        }
+        if self.secret.is_none() {
+            self.secret = env_nonempty("MESOS_PASSWORD");
+        }
+        self
+    }
+
+    pub fn transport(&self) -> anyhow::Result<TransportConfig> {
+        let credentials = match (&self.principal, &self.secret) {
+            (Some(p), Some(s)) => Some(Credentials::new(p, s)),
+            (Some(_), None) => anyhow::bail!("MESOS_PRINCIPAL is set but MESOS_SECRET (or MESOS_PASSWORD) is not"),
+            (None, Some(_)) => anyhow::bail!("MESOS_SECRET is set but MESOS_PRINCIPAL (or MESOS_USERNAME) is not"),
+            (None, None) => None,
+        };
+        if !self.connect_timeout.is_finite() || self.connect_timeout <= 0.0 {
+            anyhow::bail!("--mesos-connect-timeout must be a positive number of seconds");
+        }
+        Ok(TransportConfig {
+            credentials,
+            tls: TlsConfig { ca_file: self.ca_file.clone(), insecure: self.insecure },
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+            ..TransportConfig::default()
+        })
+    }
+}
+
+/// How the framework presents itself to the master.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct FrameworkArgs {
+    /// Framework name shown by the master.
+    #[arg(long = "framework-name", env = "FRAMEWORK_NAME", default_value = "m3s")]
+    pub name: String,
+    /// Role the framework's resources are allocated to.
+    #[arg(long = "framework-role", env = "FRAMEWORK_ROLE", default_value = "m3s")]
+    pub role: String,
+    /// User the tasks run as on the agents (default: the current user).
+    #[arg(long = "framework-user", env = "FRAMEWORK_USER")]
+    pub user: Option<String>,
+    /// Hostname reported to the master (default: this machine's).
+    #[arg(long = "framework-hostname", env = "FRAMEWORK_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// Port of the framework's own API.
+    #[arg(long = "framework-port", env = "FRAMEWORK_PORT", default_value_t = 10000)]
+    pub port: u16,
+    /// Web UI link shown in the Mesos UI.
+    #[arg(long = "framework-webui-url", env = "FRAMEWORK_WEBUIURL")]
+    pub webui_url: Option<String>,
+    /// Seconds the master keeps the framework's tasks while it is disconnected (default one week).
+    #[arg(long = "failover-timeout", env = "FRAMEWORK_FAILOVER_TIMEOUT", default_value_t = 604800.0)]
+    pub failover_timeout: f64,
+}
+
+impl FrameworkArgs {
+    pub fn framework_info(&self, principal: Option<&str>) -> FrameworkInfo {
+        FrameworkInfo {
+            user: self.user.clone().unwrap_or_else(current_user),
+            name: self.name.clone(),
+            failover_timeout: self.failover_timeout,
+            checkpoint: true,
+            roles: vec![self.role.clone()],
+            hostname: self.hostname.clone(),
+            principal: principal.map(str::to_owned),
+            webui_url: self.webui_url.clone(),
+            capabilities: [
+                FrameworkCapabilityType::MultiRole,
+                FrameworkCapabilityType::TaskKillingState,
+                FrameworkCapabilityType::PartitionAware,
+            ]
+            .into_iter()
+            .map(|kind| FrameworkCapability { kind })
+            .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Settings read now and used by the roles that are still being built (the
+/// compose framework's API and Redis state store); `m3s config` shows them so
+/// that a deployment can be checked before those roles land.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ServiceArgs {
+    /// Redis server (host:port) for framework state; unset means the embedded store.
+    #[arg(long = "redis-server", env = "REDIS_SERVER")]
+    pub redis_server: Option<String>,
+    /// Redis password. Never printed.
+    #[arg(long = "redis-password", env = "REDIS_PASSWORD", hide_env_values = true)]
+    #[serde(serialize_with = "redacted")]
+    pub redis_password: Option<String>,
+    /// Redis database number.
+    #[arg(long = "redis-db", env = "REDIS_DB", default_value_t = 1)]
+    pub redis_db: u32,
+    /// User name for the m3s API (HTTP Basic).
+    #[arg(long = "auth-username", env = "AUTH_USERNAME")]
+    pub auth_username: Option<String>,
+    /// Password for the m3s API. Never printed.
+    #[arg(long = "auth-password", env = "AUTH_PASSWORD", hide_env_values = true)]
+    #[serde(serialize_with = "redacted")]
+    pub auth_password: Option<String>,
+}
+
+fn redacted<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("***"),
+        None => s.serialize_none(),
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn current_user() -> String {
+    env_nonempty("USER").unwrap_or_else(|| "root".to_owned())
+}
+
+/// Maps LOGLEVEL values of the original frameworks (`info`, `DEBUG`, `warning`)
+/// to a tracing filter; anything else is taken as a tracing filter directive.
+pub fn log_filter(level: &str) -> String {
+    match level.to_ascii_lowercase().as_str() {
+        "warning" => "warn".to_owned(),
+        "fatal" | "panic" => "error".to_owned(),
+        other => other.to_owned(),
+    }
+}

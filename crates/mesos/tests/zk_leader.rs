@@ -2,41 +2,30 @@
 //!
 //! The test starts its own standalone ZooKeeper (Debian's `zookeeper`
 //! package) on a free loopback port, or uses the server named by
-//! `M3S_TEST_ZK=host:port`. Fake Mesos masters are separate ZooKeeper
-//! sessions that create `json.info_` ephemeral sequential nodes, so closing
-//! a session removes its node exactly as a master crash would.
+//! `M3S_TEST_ZK=host:port` (see tests/support/zookeeper.rs). Fake Mesos
+//! masters are separate ZooKeeper sessions that create `json.info_`
+//! ephemeral sequential nodes, so closing a session removes its node exactly
+//! as a master crash would.
 //!
 //! The scenarios share one server (a JVM start is the slow part) and run in
 //! sequence, each under its own group path. Every wait is bounded by
 //! [`BOUND`]: a bound against hangs, not a performance assertion.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod support;
+
+use std::time::Duration;
 
 use mesos::zk::wire::CreateMode;
 use mesos::zk::{LeaderDetector, ZkClient, ZkError, ZkUrl};
+use support::zookeeper::{SESSION, Session, ZkServer, free_port, master_info, unique_name};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{sleep, timeout};
 
 /// Upper bound on any single wait for ZooKeeper.
 const BOUND: Duration = Duration::from_secs(20);
-/// Session timeout asked by every client here.
-const SESSION: Duration = Duration::from_secs(10);
 /// How long to watch a waiting detector to check it really waits.
 const SETTLE: Duration = Duration::from_millis(500);
-
-/// Debian's server jar. Its manifest `Class-Path` lists its dependencies
-/// (zookeeper-jute, netty, slf4j-api, jetty, ...) by absolute path under
-/// /usr/share/java, which is why Debian's own
-/// /etc/zookeeper/conf/environment puts nothing else on the class path.
-const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
-/// An SLF4J binding, so the server logs to our log file instead of
-/// warning that it has none.
-const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 
 #[tokio::test]
 async fn zk_leader_detection_against_real_zookeeper() {
@@ -105,7 +94,7 @@ async fn failover_to_next_master(zk: &Zk) {
     let group = zk.group("failover").await;
     // An older master's protobuf node, with a lower sequence than all the
     // JSON ones: it must not be taken for the leader.
-    let legacy = Session::new(zk).await;
+    let legacy = Session::connect(&zk.addr).await;
     legacy
         .client
         .create(
@@ -160,7 +149,7 @@ async fn failover_to_next_master(zk: &Zk) {
 /// Mesos's detector; the detector then waits for the next leader.
 async fn garbage_master_info_is_an_error(zk: &Zk) {
     let group = zk.group("garbage").await;
-    let bad = Session::new(zk).await;
+    let bad = Session::connect(&zk.addr).await;
     let bad_path = bad
         .client
         .create(
@@ -285,11 +274,7 @@ impl Zk {
         let admin = ZkClient::connect(addr, SESSION)
             .await
             .expect("admin session");
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let root = format!("/m3s-test-{}-{nanos}", std::process::id());
+        let root = format!("/{}", unique_name("m3s-test"));
         admin
             .create(&root, b"", CreateMode::Persistent)
             .await
@@ -335,21 +320,6 @@ impl Zk {
     }
 }
 
-/// A ZooKeeper session of its own.
-struct Session {
-    client: ZkClient,
-}
-
-impl Session {
-    async fn new(zk: &Zk) -> Self {
-        Session {
-            client: ZkClient::connect(&zk.addr, SESSION)
-                .await
-                .expect("fake master session"),
-        }
-    }
-}
-
 /// A Mesos master as ZooKeeper sees it: a session and its `json.info_` node.
 struct FakeMaster {
     session: Session,
@@ -359,25 +329,8 @@ struct FakeMaster {
 
 impl FakeMaster {
     async fn register(zk: &Zk, group: &str, port: u16) -> Self {
-        let session = Session::new(zk).await;
-        let info = serde_json::json!({
-            "id": format!("master-{port}"),
-            "ip": 16777343,
-            "port": port,
-            "pid": format!("master@127.0.0.1:{port}"),
-            "hostname": "localhost",
-            "version": "1.11.0",
-            "address": {"hostname": "localhost", "ip": "127.0.0.1", "port": port},
-        });
-        let path = session
-            .client
-            .create(
-                &format!("{group}/json.info_"),
-                info.to_string().as_bytes(),
-                CreateMode::EphemeralSequential,
-            )
-            .await
-            .expect("register fake master");
+        let session = Session::connect(&zk.addr).await;
+        let path = session.register(group, &master_info(port)).await;
         let node = path.rsplit('/').next().unwrap().to_owned();
         FakeMaster { session, node }
     }
@@ -385,11 +338,7 @@ impl FakeMaster {
     /// Ends the session, which removes the node as a master crash would
     /// (without waiting for the session timeout).
     async fn crash(self) {
-        self.session
-            .client
-            .close()
-            .await
-            .expect("close fake master session");
+        self.session.close().await;
     }
 }
 
@@ -436,173 +385,4 @@ impl Proxy {
     fn cut(&self) {
         self.task.abort();
     }
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The ZooKeeper under test: our own child process, or `M3S_TEST_ZK`.
-struct ZkServer {
-    addr: String,
-    child: Option<Child>,
-    dir: Option<PathBuf>,
-}
-
-impl ZkServer {
-    fn start() -> Self {
-        if let Ok(addr) = std::env::var("M3S_TEST_ZK") {
-            if !addr.trim().is_empty() {
-                return ZkServer {
-                    addr: addr.trim().to_owned(),
-                    child: None,
-                    dir: None,
-                };
-            }
-        }
-        let java = java_binary();
-        let missing = match (&java, Path::new(ZOOKEEPER_JAR).is_file()) {
-            (None, false) => Some("neither java nor ZooKeeper is installed"),
-            (None, true) => Some("java is not installed"),
-            (Some(_), false) => {
-                Some("ZooKeeper is not installed (no /usr/share/java/zookeeper.jar)")
-            }
-            (Some(_), true) => None,
-        };
-        if let Some(missing) = missing {
-            panic!(
-                "this test needs a real ZooKeeper server, but {missing}. \
-                 Run ./scripts/test, which installs Debian's `zookeeper` package and a JRE, \
-                 or set M3S_TEST_ZK=host:port to use a running server."
-            );
-        }
-        let java = java.unwrap();
-
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("m3s-zk-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data")).expect("create ZooKeeper temp dir");
-        let port = free_port();
-        let cfg = dir.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=500\n\
-                 dataDir={}\n\
-                 clientPort={port}\n\
-                 clientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\n\
-                 minSessionTimeout=1000\n\
-                 maxSessionTimeout=30000\n\
-                 maxClientCnxns=0\n",
-                dir.join("data").display()
-            ),
-        )
-        .expect("write zoo.cfg");
-
-        let mut classpath = vec![ZOOKEEPER_JAR];
-        if Path::new(SLF4J_SIMPLE_JAR).is_file() {
-            classpath.push(SLF4J_SIMPLE_JAR);
-        }
-        let log = std::fs::File::create(dir.join("zookeeper.log")).expect("create log file");
-        let child = Command::new(&java)
-            .args(["-Xmx256m", "-XX:+UseSerialGC", "-Xshare:auto"])
-            .arg("-Dzookeeper.admin.enableServer=false")
-            .arg("-cp")
-            .arg(classpath.join(":"))
-            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start ZooKeeper with {}: {e}", java.display()));
-        ZkServer {
-            addr: format!("127.0.0.1:{port}"),
-            child: Some(child),
-            dir: Some(dir),
-        }
-    }
-
-    /// Waits until the server accepts a session, failing with its log if the
-    /// process exits or takes too long.
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match ZkClient::connect(&self.addr, Duration::from_secs(5)).await {
-                Ok(client) => {
-                    let _ = client.close().await;
-                    return;
-                }
-                Err(e) => {
-                    if let Some(child) = &mut self.child {
-                        if let Ok(Some(status)) = child.try_wait() {
-                            panic!(
-                                "ZooKeeper exited ({status}) before accepting sessions; log:\n{}",
-                                self.log_tail()
-                            );
-                        }
-                    }
-                    if Instant::now() > deadline {
-                        panic!(
-                            "ZooKeeper at {} not ready after 60 s (last error: {e}); log:\n{}",
-                            self.addr,
-                            self.log_tail()
-                        );
-                    }
-                }
-            }
-            sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let Some(dir) = &self.dir else {
-            return String::new();
-        };
-        let Ok(file) = std::fs::File::open(dir.join("zookeeper.log")) else {
-            return "(no log)".into();
-        };
-        let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for ZkServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(dir) = &self.dir {
-            if std::thread::panicking() {
-                eprintln!("ZooKeeper log tail:\n{}", self.log_tail());
-            }
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// `$JAVA_HOME/bin/java`, else `java` if it runs.
-fn java_binary() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("JAVA_HOME") {
-        let java = Path::new(&home).join("bin/java");
-        if java.is_file() {
-            return Some(java);
-        }
-    }
-    let runs = Command::new("java")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    runs.then(|| PathBuf::from("java"))
 }

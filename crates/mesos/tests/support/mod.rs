@@ -1,1 +1,2 @@
 pub mod fake_master;
+pub mod zookeeper;

@@ -5,8 +5,8 @@
 use clap::Subcommand;
 use mesos::operator::OperatorClient;
 use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
-use mesos::v1::scheduler::{CallKind, Decline, Event};
 use mesos::v1::Filters;
+use mesos::v1::scheduler::{CallKind, Decline, Event};
 
 use crate::config::{FrameworkArgs, MesosArgs};
 

@@ -137,10 +137,9 @@ fn parse_u64<E: de::Error>(n: LenientNumber<'_>) -> Result<u64, E> {
         LenientNumber::U(u) => Ok(u),
         LenientNumber::I(i) if i >= 0 => Ok(i as u64),
         LenientNumber::F(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
-        LenientNumber::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| E::custom(format!("expected an unsigned integer, got {s:?}"))),
+        LenientNumber::S(s) => {
+            s.trim().parse().map_err(|_| E::custom(format!("expected an unsigned integer, got {s:?}")))
+        }
         _ => Err(E::custom("expected an unsigned integer")),
     }
 }
@@ -160,10 +159,7 @@ fn parse_i64<E: de::Error>(n: LenientNumber<'_>) -> Result<i64, E> {
         LenientNumber::I(i) => Ok(i),
         LenientNumber::U(u) => i64::try_from(u).map_err(|_| E::custom("integer out of range")),
         LenientNumber::F(f) if f.fract() == 0.0 && f.abs() <= i64::MAX as f64 => Ok(f as i64),
-        LenientNumber::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| E::custom(format!("expected an integer, got {s:?}"))),
+        LenientNumber::S(s) => s.trim().parse().map_err(|_| E::custom(format!("expected an integer, got {s:?}"))),
         _ => Err(E::custom("expected an integer")),
     }
 }

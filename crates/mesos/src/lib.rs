@@ -6,7 +6,7 @@
 //!   [`v1::scheduler::Event`]), the master operator API ([`v1::operator`]) and the
 //!   messages they share, following Mesos's own JSON mapping (proto field names,
 //!   enums as strings, bytes as base64, unknown keys ignored, unknown enum values
-//!   kept as [`v1::Enum::Unknown`]).
+//!   kept by name in an `Unknown` variant).
 //! - [`legacy`]: the older JSON endpoints (`/master/state`, `/slaves`, `/tasks`,
 //!   `/metrics/snapshot`, `/monitor/statistics`) with their own encoding.
 //! - [`recordio`]: the framing of Mesos event streams, encoder and incremental

@@ -82,12 +82,8 @@ impl Masters {
     /// Follows a 307 `Location` (Mesos sends it protocol-relative:
     /// `//host:port/path`). Returns the new base URL.
     pub fn redirect(&mut self, location: &str) -> Result<String> {
-        let current_scheme = self
-            .current
-            .as_deref()
-            .and_then(|u| u.split_once("://").map(|(s, _)| s))
-            .unwrap_or(self.scheme)
-            .to_owned();
+        let current_scheme =
+            self.current.as_deref().and_then(|u| u.split_once("://").map(|(s, _)| s)).unwrap_or(self.scheme).to_owned();
         let rest = if let Some(rest) = location.strip_prefix("//") {
             rest
         } else if let Some((_, rest)) = location.split_once("://") {

@@ -232,10 +232,7 @@ mod tests {
 
     #[test]
     fn reports_truncation_at_end_of_stream() {
-        assert_eq!(
-            decode_all(&[b"5\nhel"], 10),
-            Err(RecordIoError::Truncated { buffered: 3, expected: Some(5) })
-        );
+        assert_eq!(decode_all(&[b"5\nhel"], 10), Err(RecordIoError::Truncated { buffered: 3, expected: Some(5) }));
         assert_eq!(decode_all(&[b"12"], 100), Err(RecordIoError::Truncated { buffered: 2, expected: None }));
     }
 

@@ -1,5 +1,5 @@
 //! The async scheduler client: a thin tokio driver around
-//! [`Subscription`](crate::subscription::Subscription).
+//! [`Subscription`].
 //!
 //! [`Scheduler::start`] spawns one driver task that owns the subscription
 //! connection: it subscribes (following 307 redirects to the leader, backing off
@@ -226,11 +226,8 @@ async fn post_call(
         .header(ACCEPT, "application/json")
         .header(STREAM_ID_HEADER, stream_id)
         .body(body);
-    let response = transport
-        .authorize(request)
-        .send()
-        .await
-        .map_err(|source| Error::Transport { url: url.clone(), source })?;
+    let response =
+        transport.authorize(request).send().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
     check_status(&url, response).await.map(drop)
 }
 
@@ -242,12 +239,7 @@ pub(crate) async fn check_status(url: &str, response: reqwest::Response) -> Resu
         return Ok(response);
     }
     if status == StatusCode::TEMPORARY_REDIRECT {
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         return Err(Error::NotLeader { url: url.to_owned(), location });
     }
     let message = response.text().await.unwrap_or_default().trim().to_owned();

@@ -375,8 +375,8 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v1::scheduler::{Error as ErrorEvent, Subscribed};
     use crate::v1::TaskState;
+    use crate::v1::scheduler::{Error as ErrorEvent, Subscribed};
 
     struct Check {
         sub: Subscription,
@@ -384,7 +384,12 @@ mod tests {
     }
 
     fn check() -> Check {
-        let info = FrameworkInfo { name: "test".into(), user: "root".into(), failover_timeout: 604800.0, ..Default::default() };
+        let info = FrameworkInfo {
+            name: "test".into(),
+            user: "root".into(),
+            failover_timeout: 604800.0,
+            ..Default::default()
+        };
         Check { sub: Subscription::new(SubscriptionConfig::new(info)), now: Instant::now() }
     }
 
@@ -490,11 +495,12 @@ mod tests {
     #[test]
     fn redirects_retry_at_once_but_not_forever() {
         let mut c = check();
-        for _ in 0..MAX_IMMEDIATE_RETRIES {
+        // The first attempt, then MAX_IMMEDIATE_RETRIES immediate retries.
+        for _ in 0..=MAX_IMMEDIATE_RETRIES {
             assert!(matches!(c.drain().as_slice(), [Output::Subscribe(_)]));
             c.sub.handle_subscribe_failed(c.now, "307".into(), Retry::Immediately);
         }
-        assert!(c.drain().is_empty(), "after {MAX_IMMEDIATE_RETRIES} redirects in a row, back off");
+        assert!(c.drain().is_empty(), "after {MAX_IMMEDIATE_RETRIES} immediate retries in a row, back off");
         c.advance(Duration::from_secs(1));
         assert!(matches!(c.drain().as_slice(), [Output::Subscribe(_)]));
     }
@@ -527,7 +533,9 @@ mod tests {
         assert!(c.drain().is_empty(), "no ack without a stream");
         c.subscribed("fw", "s1", 15.0);
         let out = c.drain();
-        assert!(matches!(&out[1], Output::Send(Call { kind: CallKind::Acknowledge(a), .. }) if a.uuid.0 == vec![1; 16]));
+        assert!(
+            matches!(&out[1], Output::Send(Call { kind: CallKind::Acknowledge(a), .. }) if a.uuid.0 == vec![1; 16])
+        );
         assert!(c.drain().is_empty(), "in flight: not sent twice");
         // The stream breaks before the master answered: the ack goes out again.
         c.sub.handle_stream_ended(c.now, "eof".into());

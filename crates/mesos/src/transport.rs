@@ -81,10 +81,7 @@ impl TransportConfig {
 
     /// The client for calls: a request timeout on top.
     pub fn call_client(&self) -> Result<reqwest::Client> {
-        self.builder()?
-            .timeout(self.call_timeout)
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+        self.builder()?.timeout(self.call_timeout).build().map_err(|e| Error::Config(format!("HTTP client: {e}")))
     }
 
     fn builder(&self) -> Result<reqwest::ClientBuilder> {
@@ -132,9 +129,7 @@ impl TransportConfig {
                 return Err(Error::Config(format!("CA file {}: no PEM certificate in it", path.display())));
             }
             for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
             }
         }
         Ok(roots)

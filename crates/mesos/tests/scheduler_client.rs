@@ -244,10 +244,7 @@ async fn unknown_event_types_pass_through_without_breaking_the_stream() {
     next_ok(&mut s).await;
     m.push_event(&json!({"type": "FROM_THE_FUTURE", "from_the_future": {"x": 1}}));
     m.push_event(&json!({"type": "HEARTBEAT"}));
-    assert_eq!(
-        next_ok(&mut s).await,
-        SchedulerEvent::Event(Event::Unknown { type_name: "FROM_THE_FUTURE".into() })
-    );
+    assert_eq!(next_ok(&mut s).await, SchedulerEvent::Event(Event::Unknown { type_name: "FROM_THE_FUTURE".into() }));
     assert_eq!(next_ok(&mut s).await, SchedulerEvent::Event(Event::Heartbeat));
 }
 

@@ -25,33 +25,20 @@ use support::zookeeper::{SESSION, Session, ZkServer, master_info, unique_name};
 const BOUND: Duration = Duration::from_secs(20);
 
 fn framework() -> FrameworkInfo {
-    FrameworkInfo {
-        user: "root".into(),
-        name: "m3s-test".into(),
-        failover_timeout: 3600.0,
-        ..Default::default()
-    }
+    FrameworkInfo { user: "root".into(), name: "m3s-test".into(), failover_timeout: 3600.0, ..Default::default() }
 }
 
 async fn next(s: &mut Scheduler) -> Result<SchedulerEvent, Error> {
-    tokio::time::timeout(BOUND, s.next())
-        .await
-        .expect("no event within 20 s")
-        .expect("the scheduler stopped")
+    tokio::time::timeout(BOUND, s.next()).await.expect("no event within 20 s").expect("the scheduler stopped")
 }
 
 #[tokio::test]
 async fn follows_a_leader_change_through_zookeeper() {
     let mut server = ZkServer::start();
     server.wait_ready().await;
-    let admin = ZkClient::connect(&server.addr, SESSION)
-        .await
-        .expect("admin session");
+    let admin = ZkClient::connect(&server.addr, SESSION).await.expect("admin session");
     let group = format!("/{}", unique_name("m3s-scheduler-zk"));
-    admin
-        .create(&group, b"", CreateMode::Persistent)
-        .await
-        .expect("create the group");
+    admin.create(&group, b"", CreateMode::Persistent).await.expect("create the group");
 
     // A registers first (lowest sequence: the leader), B second.
     let a = FakeMaster::start().await;
@@ -70,20 +57,10 @@ async fn follows_a_leader_change_through_zookeeper() {
 
     a.wait_stream().await;
     a.push_event(&subscribed("fw-1", 15.0));
-    let SchedulerEvent::Subscribed {
-        framework_id,
-        master,
-        resubscribed,
-        ..
-    } = next(&mut s).await.unwrap()
-    else {
+    let SchedulerEvent::Subscribed { framework_id, master, resubscribed, .. } = next(&mut s).await.unwrap() else {
         panic!("expected Subscribed first")
     };
-    assert_eq!(
-        master,
-        format!("http://{}", a.authority()),
-        "ZooKeeper names A"
-    );
+    assert_eq!(master, format!("http://{}", a.authority()), "ZooKeeper names A");
     assert_eq!(framework_id.value, "fw-1");
     assert!(!resubscribed);
     assert!(b.subscribes().is_empty(), "B is not the leader");
@@ -102,20 +79,10 @@ async fn follows_a_leader_change_through_zookeeper() {
 
     b.wait_stream().await;
     b.push_event(&subscribed("fw-1", 15.0));
-    let SchedulerEvent::Subscribed {
-        framework_id,
-        master,
-        resubscribed,
-        ..
-    } = next(&mut s).await.unwrap()
-    else {
+    let SchedulerEvent::Subscribed { framework_id, master, resubscribed, .. } = next(&mut s).await.unwrap() else {
         panic!("expected Subscribed to B")
     };
-    assert_eq!(
-        master,
-        format!("http://{}", b.authority()),
-        "ZooKeeper names B"
-    );
+    assert_eq!(master, format!("http://{}", b.authority()), "ZooKeeper names B");
     assert_eq!(framework_id.value, "fw-1");
     assert!(resubscribed);
 
@@ -123,17 +90,10 @@ async fn follows_a_leader_change_through_zookeeper() {
     let resub = &b.subscribes()[0].body;
     assert_eq!(resub["framework_id"]["value"], "fw-1");
     assert_eq!(resub["subscribe"]["framework_info"]["id"]["value"], "fw-1");
-    assert!(
-        a.subscribes().len() <= 2,
-        "A was asked again {} times after it failed",
-        a.subscribes().len() - 1
-    );
+    assert!(a.subscribes().len() <= 2, "A was asked again {} times after it failed", a.subscribes().len() - 1);
 
     // Calls now go to B, with B's stream id.
-    s.handle()
-        .call(CallKind::Revive(Revive::default()))
-        .await
-        .unwrap();
+    s.handle().call(CallKind::Revive(Revive::default())).await.unwrap();
     assert!(a.calls().is_empty());
     let calls = b.calls();
     assert_eq!(calls.len(), 1);

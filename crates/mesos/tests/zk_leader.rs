@@ -49,15 +49,9 @@ async fn no_leader_then_one_registers(zk: &Zk) {
     let mut det = zk.detector(&group);
     let waiting = tokio::spawn(async move { det.detect().await });
     sleep(SETTLE).await;
-    assert!(
-        !waiting.is_finished(),
-        "detect() returned with no master registered: {:?}",
-        waiting.await
-    );
+    assert!(!waiting.is_finished(), "detect() returned with no master registered: {:?}", waiting.await);
     let master = FakeMaster::register(zk, &group, 5060).await;
-    let leader = bounded_task("detect() after the first master registers", waiting)
-        .await
-        .expect("detect() failed");
+    let leader = bounded_task("detect() after the first master registers", waiting).await.expect("detect() failed");
     assert_eq!(leader.authority(), "127.0.0.1:5060");
     assert_eq!(leader.node, master.node);
     master.crash().await;
@@ -70,19 +64,11 @@ async fn missing_group_path_then_master(zk: &Zk) {
     let mut det = zk.detector(&group);
     let waiting = tokio::spawn(async move { det.detect().await });
     sleep(SETTLE).await;
-    zk.admin
-        .create(&group, b"", CreateMode::Persistent)
-        .await
-        .expect("create the group");
+    zk.admin.create(&group, b"", CreateMode::Persistent).await.expect("create the group");
     sleep(SETTLE).await;
-    assert!(
-        !waiting.is_finished(),
-        "detect() returned for an empty group"
-    );
+    assert!(!waiting.is_finished(), "detect() returned for an empty group");
     let master = FakeMaster::register(zk, &group, 5061).await;
-    let leader = bounded_task("detect() on a group created late", waiting)
-        .await
-        .expect("detect() failed");
+    let leader = bounded_task("detect() on a group created late", waiting).await.expect("detect() failed");
     assert_eq!(leader.port, 5061);
     master.crash().await;
 }
@@ -97,20 +83,14 @@ async fn failover_to_next_master(zk: &Zk) {
     let legacy = Session::connect(&zk.addr).await;
     legacy
         .client
-        .create(
-            &format!("{group}/info_"),
-            b"\x08\x01\x12\x0amaster-pb",
-            CreateMode::EphemeralSequential,
-        )
+        .create(&format!("{group}/info_"), b"\x08\x01\x12\x0amaster-pb", CreateMode::EphemeralSequential)
         .await
         .expect("create info_ node");
     let a = FakeMaster::register(zk, &group, 5050).await;
     let b = FakeMaster::register(zk, &group, 5051).await;
 
     let mut det = zk.detector(&group);
-    let leader = bounded("detect()", det.detect())
-        .await
-        .expect("detect() failed");
+    let leader = bounded("detect()", det.detect()).await.expect("detect() failed");
     assert_eq!(leader.node, a.node, "the lowest json.info_ node leads");
     assert_eq!(leader.authority(), "127.0.0.1:5050");
     assert_eq!(leader.info["version"], "1.11.0");
@@ -122,24 +102,17 @@ async fn failover_to_next_master(zk: &Zk) {
     sleep(SETTLE).await;
     let c = FakeMaster::register(zk, &group, 5052).await;
     sleep(SETTLE).await;
-    assert!(
-        !change.is_finished(),
-        "next_change() returned although the leader stayed {}",
-        a.node
-    );
+    assert!(!change.is_finished(), "next_change() returned although the leader stayed {}", a.node);
 
     a.crash().await;
-    let (mut det, next) =
-        bounded_task("next_change() after the leader's session closed", change).await;
+    let (mut det, next) = bounded_task("next_change() after the leader's session closed", change).await;
     let next = next.expect("next_change() failed");
     assert_eq!(next.node, b.node);
     assert_eq!(next.authority(), "127.0.0.1:5051");
 
     // And once more, to the third master.
     b.crash().await;
-    let next = bounded("second next_change()", det.next_change())
-        .await
-        .expect("next_change() failed");
+    let next = bounded("second next_change()", det.next_change()).await.expect("next_change() failed");
     assert_eq!(next.port, 5052);
     c.crash().await;
     legacy.client.close().await.expect("close legacy session");
@@ -152,11 +125,7 @@ async fn garbage_master_info_is_an_error(zk: &Zk) {
     let bad = Session::connect(&zk.addr).await;
     let bad_path = bad
         .client
-        .create(
-            &format!("{group}/json.info_"),
-            b"this is not json",
-            CreateMode::EphemeralSequential,
-        )
+        .create(&format!("{group}/json.info_"), b"this is not json", CreateMode::EphemeralSequential)
         .await
         .expect("create garbage node");
     let good = FakeMaster::register(zk, &group, 5070).await;
@@ -171,14 +140,9 @@ async fn garbage_master_info_is_an_error(zk: &Zk) {
     }
     let change = tokio::spawn(async move { det.next_change().await });
     sleep(SETTLE).await;
-    assert!(
-        !change.is_finished(),
-        "next_change() did not wait after the garbage leader was reported"
-    );
+    assert!(!change.is_finished(), "next_change() did not wait after the garbage leader was reported");
     bad.client.close().await.expect("close garbage session");
-    let next = bounded_task("next_change() after the garbage node went", change)
-        .await
-        .expect("next_change() failed");
+    let next = bounded_task("next_change() after the garbage node went", change).await.expect("next_change() failed");
     assert_eq!(next.node, good.node);
     good.crash().await;
 }
@@ -193,9 +157,7 @@ async fn credentials_and_unreachable_first_host(zk: &Zk) {
     let url = ZkUrl::parse(&url).expect("parse URL");
     assert!(!format!("{url:?} {url}").contains("s3cret"));
     let mut det = LeaderDetector::new(url, SESSION);
-    let leader = bounded("detect() with credentials", det.detect())
-        .await
-        .expect("detect() failed");
+    let leader = bounded("detect() with credentials", det.detect()).await.expect("detect() failed");
     assert_eq!(leader.port, 5080);
     master.crash().await;
 
@@ -219,9 +181,7 @@ async fn reconnects_after_connection_loss(zk: &Zk) {
     let proxy = Proxy::start(&zk.addr).await;
     let url = ZkUrl::parse(&format!("zk://{},{}{group}", proxy.addr, zk.addr)).unwrap();
     let mut det = LeaderDetector::new(url, SESSION);
-    let leader = bounded("detect() through the proxy", det.detect())
-        .await
-        .expect("detect() failed");
+    let leader = bounded("detect() through the proxy", det.detect()).await.expect("detect() failed");
     assert_eq!(leader.node, a.node);
     assert!(proxy.connections() >= 1, "detector did not use the proxy");
 
@@ -229,15 +189,9 @@ async fn reconnects_after_connection_loss(zk: &Zk) {
     sleep(SETTLE).await;
     proxy.cut();
     sleep(SETTLE).await;
-    assert!(
-        !change.is_finished(),
-        "next_change() returned after a connection loss alone: {:?}",
-        change.await
-    );
+    assert!(!change.is_finished(), "next_change() returned after a connection loss alone: {:?}", change.await);
     a.crash().await;
-    let next = bounded_task("next_change() after reconnecting", change)
-        .await
-        .expect("next_change() failed");
+    let next = bounded_task("next_change() after reconnecting", change).await.expect("next_change() failed");
     assert_eq!(next.node, b.node);
     b.crash().await;
 }
@@ -248,9 +202,7 @@ async fn reconnects_after_connection_loss(zk: &Zk) {
 
 /// Awaits `fut` for at most [`BOUND`].
 async fn bounded<T>(what: &str, fut: impl IntoFuture<Output = T>) -> T {
-    timeout(BOUND, fut.into_future())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing within {BOUND:?}"))
+    timeout(BOUND, fut.into_future()).await.unwrap_or_else(|_| panic!("{what}: nothing within {BOUND:?}"))
 }
 
 /// `bounded` for a spawned task; its panic is re-raised here.
@@ -271,28 +223,16 @@ struct Zk {
 
 impl Zk {
     async fn new(addr: &str) -> Self {
-        let admin = ZkClient::connect(addr, SESSION)
-            .await
-            .expect("admin session");
+        let admin = ZkClient::connect(addr, SESSION).await.expect("admin session");
         let root = format!("/{}", unique_name("m3s-test"));
-        admin
-            .create(&root, b"", CreateMode::Persistent)
-            .await
-            .expect("create test root");
-        Zk {
-            addr: addr.to_owned(),
-            admin,
-            root,
-        }
+        admin.create(&root, b"", CreateMode::Persistent).await.expect("create test root");
+        Zk { addr: addr.to_owned(), admin, root }
     }
 
     /// Creates an empty group `<root>/<name>`.
     async fn group(&self, name: &str) -> String {
         let path = format!("{}/{name}", self.root);
-        self.admin
-            .create(&path, b"", CreateMode::Persistent)
-            .await
-            .expect("create group");
+        self.admin.create(&path, b"", CreateMode::Persistent).await.expect("create group");
         path
     }
 
@@ -303,17 +243,10 @@ impl Zk {
 
     /// Removes this run's nodes (matters only on a shared `M3S_TEST_ZK`).
     async fn cleanup(self) {
-        let mut groups = self
-            .admin
-            .get_children(&self.root, false)
-            .await
-            .unwrap_or_default();
+        let mut groups = self.admin.get_children(&self.root, false).await.unwrap_or_default();
         groups.sort();
         for group in groups {
-            let _ = self
-                .admin
-                .delete(&format!("{}/{group}", self.root), None)
-                .await;
+            let _ = self.admin.delete(&format!("{}/{group}", self.root), None).await;
         }
         let _ = self.admin.delete(&self.root, None).await;
         let _ = self.admin.close().await;
@@ -370,11 +303,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy {
-            addr,
-            task,
-            accepted,
-        }
+        Proxy { addr, task, accepted }
     }
 
     fn connections(&self) -> usize {

@@ -120,19 +120,15 @@ pub struct Parameters {
 
 mesos_enum!(
     /// `Value.Type`.
+    #[derive(Default)]
     ValueType {
+        #[default]
         Scalar = "SCALAR",
         Ranges = "RANGES",
         Set = "SET",
         Text = "TEXT",
     }
 );
-
-impl Default for ValueType {
-    fn default() -> Self {
-        ValueType::Scalar
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scalar {
@@ -251,12 +247,7 @@ pub struct Resource {
 impl Resource {
     /// A scalar resource (`cpus`, `mem` in MB, `disk` in MB, `gpus`).
     pub fn scalar(name: impl Into<String>, value: f64) -> Self {
-        Resource {
-            name: name.into(),
-            kind: ValueType::Scalar,
-            scalar: Some(Scalar { value }),
-            ..Default::default()
-        }
+        Resource { name: name.into(), kind: ValueType::Scalar, scalar: Some(Scalar { value }), ..Default::default() }
     }
 
     /// A ranges resource such as `ports`, ranges inclusive.
@@ -264,9 +255,7 @@ impl Resource {
         Resource {
             name: name.into(),
             kind: ValueType::Ranges,
-            ranges: Some(Ranges {
-                range: ranges.into_iter().map(|(begin, end)| Range { begin, end }).collect(),
-            }),
+            ranges: Some(Ranges { range: ranges.into_iter().map(|(begin, end)| Range { begin, end }).collect() }),
             ..Default::default()
         }
     }
@@ -413,12 +402,12 @@ impl Default for MasterInfo {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// An agent's self-description. `port` has the proto default 5051.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AgentInfo {
     pub hostname: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u32>,
+    pub port: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Resource>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -427,6 +416,19 @@ pub struct AgentInfo {
     pub id: Option<AgentId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<serde_json::Value>,
+}
+
+impl Default for AgentInfo {
+    fn default() -> Self {
+        AgentInfo {
+            hostname: String::new(),
+            port: 5051,
+            resources: Vec::new(),
+            attributes: Vec::new(),
+            id: None,
+            domain: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- commands and containers
@@ -480,7 +482,7 @@ impl Default for CommandUri {
 }
 
 /// What to run. With `shell` (the proto default) `value` runs under `/bin/sh -c`;
-/// without it `value` is the program and `arguments` its argv (argv[0] first).
+/// without it `value` is the program and `arguments` its argv (`argv[0]` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CommandInfo {
@@ -936,7 +938,9 @@ pub struct TaskGroupInfo {
 
 mesos_enum!(
     /// `TaskState`.
+    #[derive(Default)]
     TaskState {
+        #[default]
         Staging = "TASK_STAGING",
         Starting = "TASK_STARTING",
         Running = "TASK_RUNNING",
@@ -953,12 +957,6 @@ mesos_enum!(
         TaskUnknown = "TASK_UNKNOWN",
     }
 );
-
-impl Default for TaskState {
-    fn default() -> Self {
-        TaskState::Staging
-    }
-}
 
 impl TaskState {
     /// Terminal states: the task will not change state again.
@@ -1281,7 +1279,7 @@ pub struct OperationStatus {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub converted_resources: Vec<Resource>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<serde_json::Value>,
+    pub uuid: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1310,4 +1308,405 @@ pub struct ResourceRequest {
     pub agent_id: Option<AgentId>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Resource>,
+}
+
+// ---------------------------------------------------------------- tasks as the master and agent keep them
+
+/// A task as the master and agents track it (`Task` of mesos.proto): what the
+/// operator API (GET_TASKS, TASK_ADDED) returns, unlike `TaskInfo`, which is what
+/// a framework launches. `state` is the latest state; `status_update_state` and
+/// `status_update_uuid` are those of the latest update still to be acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Task {
+    pub name: String,
+    pub task_id: TaskId,
+    pub framework_id: FrameworkId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_id: Option<ExecutorId>,
+    pub agent_id: AgentId,
+    pub state: TaskState,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<TaskStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_update_state: Option<TaskState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_update_uuid: Option<Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Labels>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill_policy: Option<KillPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Resource limits above the request, as in `TaskInfo.limits`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Scalar>,
+}
+
+// ---------------------------------------------------------------- resource usage
+
+/// `ResourceStatistics.RatePercentiles`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RatePercentiles {
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub min: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub max: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub p50: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub p90: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub p95: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub p99: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub p999: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub p9999: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub samples: Option<u64>,
+}
+
+/// `ResourceStatistics.RateStatistics`: network rates sampled by the agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateStatistics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_packet_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_drop_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_error_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_packet_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_drop_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_error_rate: Option<RatePercentiles>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub sampling_window_secs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub sampling_interval_secs: Option<f64>,
+}
+
+/// A container's resource usage snapshot (`ResourceStatistics` of mesos.proto),
+/// as the agent's `/monitor/statistics` and the v1 agent API (GET_CONTAINERS)
+/// report it. Everything but `timestamp` (seconds since the epoch) is optional:
+/// which fields are set depends on the agent's isolators. Disk, blkio, perf,
+/// traffic control and SNMP details are kept as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResourceStatistics {
+    #[serde(deserialize_with = "f64_lenient")]
+    pub timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub cpus_user_time_secs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub cpus_system_time_secs: Option<f64>,
+    /// CPU hard limit (CFS quota), in cpus.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub cpus_limit: Option<f64>,
+    /// CPU shares, in cpus.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub cpus_soft_limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus_nr_periods: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus_nr_throttled: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub cpus_throttled_time_secs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_total_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_total_memsw_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_kmem_usage_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_kmem_tcp_usage_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_limit_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_soft_limit_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_file_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_anon_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_cache_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_rss_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_mapped_file_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_swap_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_unevictable_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_low_pressure_counter: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_medium_pressure_counter: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub mem_critical_pressure_counter: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub disk_limit_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub disk_used_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disk_statistics: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_statistics: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perf: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_errors: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_dropped: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_errors: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_dropped: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_rate_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_burst_rate_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_tx_burst_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_rate_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_burst_rate_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub net_rx_burst_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_rate_statistics: Option<RateStatistics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_ephemeral_ports: Option<Range>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub net_tcp_rtt_microsecs_p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub net_tcp_rtt_microsecs_p90: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub net_tcp_rtt_microsecs_p95: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub net_tcp_rtt_microsecs_p99: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub net_tcp_active_connections: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub net_tcp_time_wait_connections: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub net_traffic_control_statistics: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_snmp_statistics: Option<serde_json::Value>,
+}
+
+// ---------------------------------------------------------------- operator API building blocks
+
+/// One command-line flag of a master or agent (`Flag`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Flag {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// Build information (`VersionInfo`). `build_time` is seconds since the epoch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionInfo {
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub build_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_sha: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_tag: Option<String>,
+}
+
+/// One metric (`Metric`), as GET_METRICS lists them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Metric {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    pub value: Option<f64>,
+}
+
+/// A file in a sandbox or log directory (`FileInfo`). `mode` is the raw
+/// `st_mode` (file type and permission bits).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileInfo {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nlink: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64_lenient")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<TimeInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+}
+
+/// A role as GET_ROLES reports it: its weight, the frameworks subscribed to it
+/// and the resources allocated to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Role {
+    pub name: String,
+    #[serde(deserialize_with = "f64_lenient")]
+    pub weight: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<FrameworkId>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+}
+
+/// A role's weight (`WeightInfo`), for GET_WEIGHTS and UPDATE_WEIGHTS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WeightInfo {
+    #[serde(deserialize_with = "f64_lenient")]
+    pub weight: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// A machine of the maintenance schedule (`MachineID`): hostname, IP or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MachineId {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// A maintenance window (`Unavailability`): from `start`, for `duration` (forever
+/// when unset).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Unavailability {
+    pub start: TimeInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationInfo>,
+}
+
+mesos_enum!(
+    /// `DrainState`.
+    #[derive(Default)]
+    DrainState {
+        #[default]
+        Unspecified = "UNKNOWN",
+        Draining = "DRAINING",
+        Drained = "DRAINED",
+    }
+);
+
+/// How an agent is drained (`DrainConfig`); `mark_gone` has the proto default
+/// `false` and is always written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_grace_period: Option<DurationInfo>,
+    pub mark_gone: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainInfo {
+    pub state: DrainState,
+    pub config: DrainConfig,
+}
+
+mesos_enum!(
+    /// `AgentInfo.Capability.Type`.
+    AgentCapabilityType {
+        Unspecified = "UNKNOWN",
+        MultiRole = "MULTI_ROLE",
+        HierarchicalRole = "HIERARCHICAL_ROLE",
+        ReservationRefinement = "RESERVATION_REFINEMENT",
+        ResourceProvider = "RESOURCE_PROVIDER",
+        ResizeVolume = "RESIZE_VOLUME",
+        AgentOperationFeedback = "AGENT_OPERATION_FEEDBACK",
+        AgentDraining = "AGENT_DRAINING",
+        TaskResourceLimits = "TASK_RESOURCE_LIMITS",
+    }
+);
+
+mesos_enum!(
+    /// `MasterInfo.Capability.Type`.
+    MasterCapabilityType {
+        Unspecified = "UNKNOWN",
+        AgentUpdate = "AGENT_UPDATE",
+        AgentDraining = "AGENT_DRAINING",
+        QuotaV2 = "QUOTA_V2",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCapability {
+    #[serde(rename = "type")]
+    pub kind: AgentCapabilityType,
+}
+
+/// `UUID`: 16 raw bytes, base64 on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Uuid {
+    pub value: Bytes,
+}
+
+/// An offer operation the master tracks (the top-level `Operation` message of
+/// mesos.proto, named so here to keep it apart from [`Operation`], which is
+/// `Offer.Operation`): GET_OPERATIONS lists them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrackedOperation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framework_id: Option<FrameworkId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    pub info: Operation,
+    pub latest_status: OperationStatus,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<OperationStatus>,
+    pub uuid: Uuid,
 }

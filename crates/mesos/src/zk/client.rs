@@ -23,8 +23,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::ZkError;
 use super::wire::{
-    self, ConnectRequest, ConnectResponse, CreateMode, DecodeError, OpCode, ReplyHeader, Request,
-    Stat, WatchedEvent, code, xid,
+    self, ConnectRequest, ConnectResponse, CreateMode, DecodeError, OpCode, ReplyHeader, Request, Stat, WatchedEvent,
+    code, xid,
 };
 
 /// How long a dropped client's task waits for the server to acknowledge
@@ -71,18 +71,11 @@ impl ZkClient {
     pub async fn connect(host: &str, session_timeout: Duration) -> Result<Self, ZkError> {
         let timeout_ms = i32::try_from(session_timeout.as_millis()).unwrap_or(i32::MAX);
         let handshake = async {
-            let mut stream = TcpStream::connect(host)
-                .await
-                .map_err(|source| ZkError::Connect {
-                    host: host.to_owned(),
-                    source,
-                })?;
+            let mut stream =
+                TcpStream::connect(host).await.map_err(|source| ZkError::Connect { host: host.to_owned(), source })?;
             // Requests are small and latency matters more than batching.
             let _ = stream.set_nodelay(true);
-            stream
-                .write_all(&ConnectRequest::new_session(timeout_ms).encode())
-                .await
-                .map_err(|e| io_error(host, e))?;
+            stream.write_all(&ConnectRequest::new_session(timeout_ms).encode()).await.map_err(|e| io_error(host, e))?;
             let mut buf = BytesMut::with_capacity(4096);
             let body = read_frame(&mut stream, &mut buf, host, "ConnectResponse").await?;
             let response = ConnectResponse::decode(&body).map_err(|source| ZkError::Decode {
@@ -92,18 +85,13 @@ impl ZkClient {
             })?;
             Ok::<_, ZkError>((stream, buf, response))
         };
-        let (stream, buf, response) =
-            timeout(session_timeout, handshake)
-                .await
-                .map_err(|_| ZkError::Timeout {
-                    host: host.to_owned(),
-                    during: "the session handshake",
-                    after: session_timeout,
-                })??;
+        let (stream, buf, response) = timeout(session_timeout, handshake).await.map_err(|_| ZkError::Timeout {
+            host: host.to_owned(),
+            during: "the session handshake",
+            after: session_timeout,
+        })??;
         if response.timeout_ms <= 0 {
-            return Err(ZkError::SessionExpired {
-                host: host.to_owned(),
-            });
+            return Err(ZkError::SessionExpired { host: host.to_owned() });
         }
         let negotiated = Duration::from_millis(response.timeout_ms as u64);
         tracing::debug!(
@@ -172,9 +160,7 @@ impl ZkClient {
     /// watch is left either way, so this can wait for a node to appear.
     pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, ZkError> {
         match self.call(Request::Exists { path, watch }).await {
-            Ok(body) => Stat::decode(&body)
-                .map(Some)
-                .map_err(|e| self.decode_error("ExistsResponse", e)),
+            Ok(body) => Stat::decode(&body).map(Some).map_err(|e| self.decode_error("ExistsResponse", e)),
             Err(e) if e.code() == Some(code::NO_NODE) => Ok(None),
             Err(e) => Err(e),
         }
@@ -183,12 +169,7 @@ impl ZkClient {
     /// Creates `path` with `data`, readable and writable by anyone, and
     /// returns the actual path (with the sequence suffix for sequential
     /// modes). Used by tests to play a Mesos master.
-    pub async fn create(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: CreateMode,
-    ) -> Result<String, ZkError> {
+    pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String, ZkError> {
         let body = self.call(Request::Create { path, data, mode }).await?;
         wire::decode_created_path(&body).map_err(|e| self.decode_error("CreateResponse", e))
     }
@@ -220,20 +201,11 @@ impl ZkClient {
     /// Sends one request and waits for its reply; a non-zero error code in
     /// the reply becomes [`ZkError::Server`].
     async fn call(&self, request: Request<'_>) -> Result<BytesMut, ZkError> {
-        let xid = request
-            .reserved_xid()
-            .unwrap_or_else(|| self.next_xid.fetch_add(1, Ordering::Relaxed));
+        let xid = request.reserved_xid().unwrap_or_else(|| self.next_xid.fetch_add(1, Ordering::Relaxed));
         let (reply, rx) = oneshot::channel();
-        let call = Call {
-            xid,
-            op: request.op(),
-            packet: request.encode(xid),
-            reply,
-        };
-        let lost = || ZkError::ConnectionLoss {
-            host: self.host.clone(),
-            reason: "the connection task has stopped".into(),
-        };
+        let call = Call { xid, op: request.op(), packet: request.encode(xid), reply };
+        let lost =
+            || ZkError::ConnectionLoss { host: self.host.clone(), reason: "the connection task has stopped".into() };
         self.calls.send(call).map_err(|_| lost())?;
         let (header, body) = rx.await.map_err(|_| lost())??;
         if header.err != 0 {
@@ -249,11 +221,7 @@ impl ZkClient {
     }
 
     fn decode_error(&self, packet: &'static str, source: DecodeError) -> ZkError {
-        ZkError::Decode {
-            host: self.host.clone(),
-            packet,
-            source,
-        }
+        ZkError::Decode { host: self.host.clone(), packet, source }
     }
 }
 
@@ -265,11 +233,9 @@ async fn read_frame(
     packet: &'static str,
 ) -> Result<BytesMut, ZkError> {
     loop {
-        if let Some(frame) = wire::take_frame(buf).map_err(|source| ZkError::Decode {
-            host: host.to_owned(),
-            packet,
-            source,
-        })? {
+        if let Some(frame) =
+            wire::take_frame(buf).map_err(|source| ZkError::Decode { host: host.to_owned(), packet, source })?
+        {
             return Ok(frame);
         }
         if stream.read_buf(buf).await.map_err(|e| io_error(host, e))? == 0 {
@@ -282,10 +248,7 @@ async fn read_frame(
 }
 
 fn io_error(host: &str, source: std::io::Error) -> ZkError {
-    ZkError::Io {
-        host: host.to_owned(),
-        source,
-    }
+    ZkError::Io { host: host.to_owned(), source }
 }
 
 /// The background task that owns the socket.
@@ -314,10 +277,7 @@ impl Driver {
             let _ = self.events.send(Err(e));
         }
         for call in self.pending.drain(..) {
-            let _ = call.reply.send(Err(ZkError::ConnectionLoss {
-                host: self.host.clone(),
-                reason: reason.clone(),
-            }));
+            let _ = call.reply.send(Err(ZkError::ConnectionLoss { host: self.host.clone(), reason: reason.clone() }));
         }
     }
 
@@ -395,10 +355,7 @@ impl Driver {
     }
 
     async fn write(&mut self, packet: &[u8]) -> Result<(), ZkError> {
-        self.stream
-            .write_all(packet)
-            .await
-            .map_err(|e| io_error(&self.host, e))
+        self.stream.write_all(packet).await.map_err(|e| io_error(&self.host, e))
     }
 
     fn take_frame(&mut self) -> Result<Option<BytesMut>, ZkError> {
@@ -434,12 +391,7 @@ impl Driver {
             return Err(self.protocol_error(format!("reply with xid {} to no request", header.xid)));
         };
         if call.xid != header.xid {
-            let reason = format!(
-                "reply with xid {} while expecting xid {} ({})",
-                header.xid,
-                call.xid,
-                call.op.name()
-            );
+            let reason = format!("reply with xid {} while expecting xid {} ({})", header.xid, call.xid, call.op.name());
             self.pending.push_front(call);
             return Err(self.protocol_error(reason));
         }
@@ -450,10 +402,7 @@ impl Driver {
     }
 
     fn protocol_error(&self, reason: String) -> ZkError {
-        ZkError::ConnectionLoss {
-            host: self.host.clone(),
-            reason: format!("protocol error: {reason}"),
-        }
+        ZkError::ConnectionLoss { host: self.host.clone(), reason: format!("protocol error: {reason}") }
     }
 }
 
@@ -499,10 +448,7 @@ mod tests {
             while wire::take_frame(&mut buf).unwrap().is_none() {
                 socket.read_buf(&mut buf).await.unwrap();
             }
-            socket
-                .write_all(&connect_response(timeout_ms))
-                .await
-                .unwrap();
+            socket.write_all(&connect_response(timeout_ms)).await.unwrap();
             script(socket).await;
         });
         addr
@@ -551,9 +497,7 @@ mod tests {
             }
         })
         .await;
-        let client = ZkClient::connect(&addr, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let client = ZkClient::connect(&addr, Duration::from_secs(5)).await.unwrap();
         assert_eq!(client.session_timeout(), Duration::from_millis(600));
         assert_eq!(client.session_id(), 0x42);
         // Idle for 3.5 ping intervals (200 ms each): the session survives
@@ -573,9 +517,7 @@ mod tests {
             }
         })
         .await;
-        let mut client = ZkClient::connect(&addr, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let mut client = ZkClient::connect(&addr, Duration::from_secs(5)).await.unwrap();
         let err = timeout(Duration::from_secs(5), client.get_children("/x", true))
             .await
             .expect("the driver must give up on a silent server")
@@ -588,9 +530,9 @@ mod tests {
     #[tokio::test]
     async fn garbage_from_the_server_is_an_error_not_a_panic() {
         for garbage in [
-            framed(&[1, 2, 3]),              // reply header cut short
-            i32::MAX.to_be_bytes().to_vec(), // absurd frame length
-            (-5i32).to_be_bytes().to_vec(),  // negative frame length
+            framed(&[1, 2, 3]),                                         // reply header cut short
+            i32::MAX.to_be_bytes().to_vec(),                            // absurd frame length
+            (-5i32).to_be_bytes().to_vec(),                             // negative frame length
             framed(&[0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), // unknown xid
         ] {
             let addr = fake_server(10_000, move |mut socket| async move {
@@ -601,28 +543,18 @@ mod tests {
                 while socket.read(&mut sink).await.unwrap_or(0) > 0 {}
             })
             .await;
-            let mut client = ZkClient::connect(&addr, Duration::from_secs(5))
-                .await
-                .unwrap();
+            let mut client = ZkClient::connect(&addr, Duration::from_secs(5)).await.unwrap();
             let err = client.get_data("/x", false).await.unwrap_err();
             assert!(err.is_connection_error(), "{err}");
             let event = client.next_event().await.unwrap_err();
-            assert!(
-                matches!(
-                    event,
-                    ZkError::Decode { .. } | ZkError::ConnectionLoss { .. }
-                ),
-                "{event}"
-            );
+            assert!(matches!(event, ZkError::Decode { .. } | ZkError::ConnectionLoss { .. }), "{event}");
         }
     }
 
     #[tokio::test]
     async fn expired_session_at_handshake() {
         let addr = fake_server(0, |_socket| async move {}).await;
-        let err = ZkClient::connect(&addr, Duration::from_secs(5))
-            .await
-            .unwrap_err();
+        let err = ZkClient::connect(&addr, Duration::from_secs(5)).await.unwrap_err();
         assert!(matches!(err, ZkError::SessionExpired { .. }), "{err}");
     }
 }

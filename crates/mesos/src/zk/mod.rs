@@ -158,14 +158,9 @@ impl ZkError {
             | ZkError::SessionExpired { .. }
             | ZkError::ConnectionLoss { .. } => true,
             ZkError::Server { code, .. } => {
-                matches!(
-                    *code,
-                    wire::code::CONNECTION_LOSS | wire::code::SESSION_EXPIRED
-                )
+                matches!(*code, wire::code::CONNECTION_LOSS | wire::code::SESSION_EXPIRED)
             }
-            ZkError::InvalidUrl { .. }
-            | ZkError::NoServerReachable { .. }
-            | ZkError::BadMasterInfo { .. } => false,
+            ZkError::InvalidUrl { .. } | ZkError::NoServerReachable { .. } | ZkError::BadMasterInfo { .. } => false,
         }
     }
 }
@@ -182,10 +177,7 @@ pub struct Credentials {
 impl Credentials {
     /// Credentials for the `digest` scheme.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Credentials {
-            username: username.into(),
-            password: password.into(),
-        }
+        Credentials { username: username.into(), password: password.into() }
     }
 
     /// The password.
@@ -196,10 +188,7 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"<redacted>").finish()
     }
 }
 
@@ -217,19 +206,12 @@ pub struct ZkUrl {
 impl ZkUrl {
     /// Parses a `zk://` URL. Ports default to 2181; the path is required.
     pub fn parse(url: &str) -> Result<Self, ZkError> {
-        let invalid = |reason: &str| ZkError::InvalidUrl {
-            url: redact(url),
-            reason: reason.to_owned(),
-        };
-        let rest = url
-            .strip_prefix("zk://")
-            .ok_or_else(|| invalid("must start with zk://"))?;
+        let invalid = |reason: &str| ZkError::InvalidUrl { url: redact(url), reason: reason.to_owned() };
+        let rest = url.strip_prefix("zk://").ok_or_else(|| invalid("must start with zk://"))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => rest.split_at(i),
             None => {
-                return Err(invalid(
-                    "no znode path after the hosts (e.g. zk://host:2181/mesos)",
-                ));
+                return Err(invalid("no znode path after the hosts (e.g. zk://host:2181/mesos)"));
             }
         };
         // The password may contain '@'; the last one ends the credentials.
@@ -249,22 +231,14 @@ impl ZkUrl {
             .split(',')
             .map(|h| parse_host(h.trim()).map_err(|reason| invalid(&reason)))
             .collect::<Result<Vec<_>, _>>()?;
-        let path = if path.len() > 1 {
-            path.trim_end_matches('/')
-        } else {
-            path
-        };
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         if path.contains("//") {
             return Err(invalid("empty segment ('//') in the znode path"));
         }
         if path.contains(['?', '#']) || path.chars().any(char::is_control) {
             return Err(invalid("the znode path has '?', '#' or control characters"));
         }
-        Ok(ZkUrl {
-            hosts,
-            path: path.to_owned(),
-            credentials,
-        })
+        Ok(ZkUrl { hosts, path: path.to_owned(), credentials })
     }
 }
 
@@ -292,9 +266,7 @@ fn parse_host(spec: &str) -> Result<String, String> {
         return Err("empty host in the host list".into());
     }
     let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("unclosed '[' in host {spec:?}"))?;
+        let (host, after) = rest.split_once(']').ok_or_else(|| format!("unclosed '[' in host {spec:?}"))?;
         match after {
             "" => (host, None),
             _ => match after.strip_prefix(':') {
@@ -321,11 +293,7 @@ fn parse_host(spec: &str) -> Result<String, String> {
             _ => return Err(format!("invalid port {p:?} in host {spec:?}")),
         },
     };
-    Ok(if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    })
+    Ok(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
 }
 
 /// The URL for error messages: any password in it replaced by `***`.
@@ -378,11 +346,7 @@ impl MasterAddress {
             return Err("JSON is not an object".into());
         }
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-        let port = |v: &Value| {
-            v.as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .filter(|p| *p != 0)
-        };
+        let port = |v: &Value| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0);
         let pid = info["pid"].as_str().and_then(parse_pid);
         let host = text(&info["address"]["ip"])
             .or_else(|| text(&info["address"]["hostname"]))
@@ -399,12 +363,7 @@ impl MasterAddress {
             .or_else(|| port(&info["port"]))
             .or_else(|| pid.as_ref().map(|(_, p)| *p))
             .ok_or("no valid address.port, port or pid")?;
-        Ok(MasterAddress {
-            host,
-            port,
-            node: node.to_owned(),
-            info,
-        })
+        Ok(MasterAddress { host, port, node: node.to_owned(), info })
     }
 }
 
@@ -434,11 +393,7 @@ pub fn leader_node(children: &[String]) -> Option<&str> {
 
 /// Joins a group path and a child name.
 fn child_path(group: &str, child: &str) -> String {
-    if group.ends_with('/') {
-        format!("{group}{child}")
-    } else {
-        format!("{group}/{child}")
-    }
+    if group.ends_with('/') { format!("{group}{child}") } else { format!("{group}/{child}") }
 }
 
 /// What one look at the group found.
@@ -471,13 +426,7 @@ impl LeaderDetector {
     /// `session_timeout` is asked of the server (which may clamp it) and also
     /// bounds each connection attempt.
     pub fn new(url: ZkUrl, session_timeout: Duration) -> Self {
-        LeaderDetector {
-            url,
-            session_timeout,
-            client: None,
-            next_host: 0,
-            last_leader: None,
-        }
+        LeaderDetector { url, session_timeout, client: None, next_host: 0, last_leader: None }
     }
 
     /// The URL this detector reads.
@@ -751,11 +700,7 @@ mod tests {
             br#"{"hostname":"m","port":70000}"#,
             br#"{"pid":"master@:5050"}"#,
         ] {
-            assert!(
-                MasterAddress::from_master_info("n", bad).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(MasterAddress::from_master_info("n", bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 

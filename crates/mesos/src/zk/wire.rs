@@ -276,11 +276,7 @@ impl ConnectResponse {
             session_id: r.i64("sessionId")?,
             passwd: r.buffer("passwd")?,
             // Older servers omit the flag; it is optional on the wire.
-            read_only: if r.remaining() > 0 {
-                r.bool("readOnly")?
-            } else {
-                false
-            },
+            read_only: if r.remaining() > 0 { r.bool("readOnly")? } else { false },
         })
     }
 }
@@ -382,8 +378,7 @@ impl Request<'_> {
     /// body. `xid` is ignored for requests with a [`Self::reserved_xid`].
     pub fn encode(&self, xid: i32) -> Vec<u8> {
         let mut p = Packet::new();
-        p.i32(self.reserved_xid().unwrap_or(xid))
-            .i32(self.op().code());
+        p.i32(self.reserved_xid().unwrap_or(xid)).i32(self.op().code());
         match *self {
             Request::GetChildren { path, watch }
             | Request::GetData { path, watch }
@@ -422,15 +417,9 @@ pub fn take_frame(buf: &mut BytesMut) -> Result<Option<BytesMut>, DecodeError> {
         return Ok(None);
     }
     let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let len = usize::try_from(len).map_err(|_| DecodeError::BadLength {
-        what: "packet length",
-        len,
-    })?;
+    let len = usize::try_from(len).map_err(|_| DecodeError::BadLength { what: "packet length", len })?;
     if len > MAX_PACKET {
-        return Err(DecodeError::TooLarge {
-            len: len as i64,
-            max: MAX_PACKET,
-        });
+        return Err(DecodeError::TooLarge { len: len as i64, max: MAX_PACKET });
     }
     if buf.len() < 4 + len {
         // Reserve once so a large frame is not read in many small growths.
@@ -652,11 +641,7 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
-            return Err(DecodeError::Truncated {
-                what,
-                needed: n,
-                available: self.buf.len(),
-            });
+            return Err(DecodeError::Truncated { what, needed: n, available: self.buf.len() });
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -697,9 +682,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
         let len = self.count(what)?;
         let bytes = self.take(what, len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::InvalidUtf8 { what })
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| DecodeError::InvalidUtf8 { what })
     }
 }
 
@@ -777,11 +760,7 @@ mod tests {
 
     #[test]
     fn get_children_request_layout() {
-        let bytes = Request::GetChildren {
-            path: "/mesos",
-            watch: true,
-        }
-        .encode(7);
+        let bytes = Request::GetChildren { path: "/mesos", watch: true }.encode(7);
         let mut want = be32(4 + 4 + 4 + 6 + 1).to_vec();
         want.extend_from_slice(&be32(7));
         want.extend_from_slice(&be32(8));
@@ -792,12 +771,8 @@ mod tests {
 
     #[test]
     fn create_request_layout() {
-        let bytes = Request::Create {
-            path: "/m/json.info_",
-            data: b"{}",
-            mode: CreateMode::EphemeralSequential,
-        }
-        .encode(3);
+        let bytes =
+            Request::Create { path: "/m/json.info_", data: b"{}", mode: CreateMode::EphemeralSequential }.encode(3);
         let mut want = Vec::new();
         want.extend_from_slice(&be32(3));
         want.extend_from_slice(&be32(1));
@@ -817,22 +792,14 @@ mod tests {
     fn reserved_xids_override_the_given_one() {
         let ping = Request::Ping.encode(42);
         assert_eq!(ping, [be32(8), be32(-2), be32(11)].concat());
-        let auth = Request::Auth {
-            scheme: "digest",
-            auth: b"u:p",
-        }
-        .encode(42);
+        let auth = Request::Auth { scheme: "digest", auth: b"u:p" }.encode(42);
         let mut want = [be32(-4), be32(100), be32(0)].concat();
         want.extend_from_slice(&ustring("digest"));
         want.extend_from_slice(&ustring("u:p"));
         assert_eq!(&auth[4..], &want[..]);
         let close = Request::CloseSession.encode(9);
         assert_eq!(close, [be32(8), be32(9), be32(-11)].concat());
-        let delete = Request::Delete {
-            path: "/a",
-            version: -1,
-        }
-        .encode(5);
+        let delete = Request::Delete { path: "/a", version: -1 }.encode(5);
         let mut want = [be32(5), be32(2)].concat();
         want.extend_from_slice(&ustring("/a"));
         want.extend_from_slice(&be32(-1));
@@ -847,18 +814,8 @@ mod tests {
             body.extend_from_slice(&ustring(name));
         }
         let (header, rest) = ReplyHeader::decode(&body).unwrap();
-        assert_eq!(
-            header,
-            ReplyHeader {
-                xid: 7,
-                zxid: 99,
-                err: 0
-            }
-        );
-        assert_eq!(
-            decode_children(rest).unwrap(),
-            vec!["info_0000000000", "json.info_0000000001", "log_replicas"]
-        );
+        assert_eq!(header, ReplyHeader { xid: 7, zxid: 99, err: 0 });
+        assert_eq!(decode_children(rest).unwrap(), vec!["info_0000000000", "json.info_0000000001", "log_replicas"]);
     }
 
     #[test]
@@ -879,13 +836,7 @@ mod tests {
         null.extend_from_slice(&stat_bytes());
         assert_eq!(decode_data(&null).unwrap().0, b"");
         // The stat cut short.
-        assert!(matches!(
-            decode_data(&body[..body.len() - 3]),
-            Err(DecodeError::Truncated {
-                what: "Stat.pzxid",
-                ..
-            })
-        ));
+        assert!(matches!(decode_data(&body[..body.len() - 3]), Err(DecodeError::Truncated { what: "Stat.pzxid", .. })));
     }
 
     #[test]
@@ -898,60 +849,34 @@ mod tests {
         assert_eq!(header.xid, xid::WATCH);
         assert_eq!(
             WatchedEvent::decode(rest).unwrap(),
-            WatchedEvent {
-                kind: EventType::NodeChildrenChanged,
-                state: 3,
-                path: "/mesos".into()
-            }
+            WatchedEvent { kind: EventType::NodeChildrenChanged, state: 3, path: "/mesos".into() }
         );
     }
 
     #[test]
     fn decode_created_path_reply() {
-        assert_eq!(
-            decode_created_path(&ustring("/m/json.info_0000000004")).unwrap(),
-            "/m/json.info_0000000004"
-        );
+        assert_eq!(decode_created_path(&ustring("/m/json.info_0000000004")).unwrap(), "/m/json.info_0000000004");
     }
 
     #[test]
     fn truncated_and_lying_inputs_are_errors() {
         assert!(matches!(
             ReplyHeader::decode(&[0, 0, 0, 1, 0]),
-            Err(DecodeError::Truncated {
-                what: "ReplyHeader.zxid",
-                ..
-            })
+            Err(DecodeError::Truncated { what: "ReplyHeader.zxid", .. })
         ));
         // A count of two billion children with 4 bytes behind it.
         let mut lying = be32(i32::MAX).to_vec();
         lying.extend_from_slice(&be32(0));
-        assert!(matches!(
-            decode_children(&lying),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(decode_children(&lying), Err(DecodeError::Truncated { .. })));
         // A string length longer than the packet.
         assert!(matches!(
             decode_created_path(&[0, 0, 1, 0, b'/']),
-            Err(DecodeError::Truncated {
-                what: "created path",
-                needed: 256,
-                available: 1
-            })
+            Err(DecodeError::Truncated { what: "created path", needed: 256, available: 1 })
         ));
         // Negative lengths other than -1.
-        assert_eq!(
-            decode_created_path(&be32(-7)),
-            Err(DecodeError::BadLength {
-                what: "created path",
-                len: -7
-            })
-        );
+        assert_eq!(decode_created_path(&be32(-7)), Err(DecodeError::BadLength { what: "created path", len: -7 }));
         // Invalid UTF-8.
-        assert!(matches!(
-            decode_created_path(&[0, 0, 0, 1, 0xff]),
-            Err(DecodeError::InvalidUtf8 { .. })
-        ));
+        assert!(matches!(decode_created_path(&[0, 0, 0, 1, 0xff]), Err(DecodeError::InvalidUtf8 { .. })));
         assert!(decode_children(&[]).is_err());
         assert!(WatchedEvent::decode(&be32(4)).is_err());
     }
@@ -970,15 +895,9 @@ mod tests {
         assert_eq!(buf.len(), 2);
 
         let mut huge = BytesMut::from(&be32(MAX_PACKET as i32 + 1)[..]);
-        assert!(matches!(
-            take_frame(&mut huge),
-            Err(DecodeError::TooLarge { .. })
-        ));
+        assert!(matches!(take_frame(&mut huge), Err(DecodeError::TooLarge { .. })));
         let mut negative = BytesMut::from(&be32(-1)[..]);
-        assert!(matches!(
-            take_frame(&mut negative),
-            Err(DecodeError::BadLength { .. })
-        ));
+        assert!(matches!(take_frame(&mut negative), Err(DecodeError::BadLength { .. })));
     }
 
     #[test]

@@ -31,10 +31,7 @@ pub const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 
 /// A name unique to this process and moment, e.g. for a test's root znode.
 pub fn unique_name(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
@@ -59,22 +56,14 @@ pub struct Session {
 
 impl Session {
     pub async fn connect(addr: &str) -> Self {
-        Session {
-            client: ZkClient::connect(addr, SESSION)
-                .await
-                .expect("fake master session"),
-        }
+        Session { client: ZkClient::connect(addr, SESSION).await.expect("fake master session") }
     }
 
     /// Registers a master in `group` as Mesos does: an EPHEMERAL_SEQUENTIAL
     /// `json.info_` node holding `info`. Returns the node's full path.
     pub async fn register(&self, group: &str, info: &serde_json::Value) -> String {
         self.client
-            .create(
-                &format!("{group}/json.info_"),
-                info.to_string().as_bytes(),
-                CreateMode::EphemeralSequential,
-            )
+            .create(&format!("{group}/json.info_"), info.to_string().as_bytes(), CreateMode::EphemeralSequential)
             .await
             .expect("register fake master")
     }
@@ -82,20 +71,13 @@ impl Session {
     /// Ends the session, which removes its ephemeral nodes as a master crash
     /// would (without waiting for the session timeout).
     pub async fn close(self) {
-        self.client
-            .close()
-            .await
-            .expect("close fake master session");
+        self.client.close().await.expect("close fake master session");
     }
 }
 
 /// A port nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The ZooKeeper under test: our own child process, or `M3S_TEST_ZK`.
@@ -112,20 +94,14 @@ impl ZkServer {
     pub fn start() -> Self {
         if let Ok(addr) = std::env::var("M3S_TEST_ZK") {
             if !addr.trim().is_empty() {
-                return ZkServer {
-                    addr: addr.trim().to_owned(),
-                    child: None,
-                    dir: None,
-                };
+                return ZkServer { addr: addr.trim().to_owned(), child: None, dir: None };
             }
         }
         let java = java_binary();
         let missing = match (&java, Path::new(ZOOKEEPER_JAR).is_file()) {
             (None, false) => Some("neither java nor ZooKeeper is installed"),
             (None, true) => Some("java is not installed"),
-            (Some(_), false) => {
-                Some("ZooKeeper is not installed (no /usr/share/java/zookeeper.jar)")
-            }
+            (Some(_), false) => Some("ZooKeeper is not installed (no /usr/share/java/zookeeper.jar)"),
             (Some(_), true) => None,
         };
         if let Some(missing) = missing {
@@ -174,11 +150,7 @@ impl ZkServer {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start ZooKeeper with {}: {e}", java.display()));
-        ZkServer {
-            addr: format!("127.0.0.1:{port}"),
-            child: Some(child),
-            dir: Some(dir),
-        }
+        ZkServer { addr: format!("127.0.0.1:{port}"), child: Some(child), dir: Some(dir) }
     }
 
     /// Waits until the server accepts a session, failing with its log if the
@@ -194,10 +166,7 @@ impl ZkServer {
                 Err(e) => {
                     if let Some(child) = &mut self.child {
                         if let Ok(Some(status)) = child.try_wait() {
-                            panic!(
-                                "ZooKeeper exited ({status}) before accepting sessions; log:\n{}",
-                                self.log_tail()
-                            );
+                            panic!("ZooKeeper exited ({status}) before accepting sessions; log:\n{}", self.log_tail());
                         }
                     }
                     if Instant::now() > deadline {

@@ -45,6 +45,9 @@ pub enum Error {
     NoLeader(String),
     #[error(transparent)]
     ZooKeeper(#[from] ZkError),
+    /// An acknowledgement that cannot be made (no uuid, no agent id).
+    #[error(transparent)]
+    Ack(#[from] crate::subscription::AckError),
     /// Bad client configuration: a master URL, a CA file.
     #[error("configuration: {0}")]
     Config(String),

@@ -1,0 +1,3 @@
+//! The agent half of the single-node cluster.
+
+pub mod runtime;

@@ -1,0 +1,294 @@
+//! The master of the single-node cluster as a sans-IO state machine.
+//!
+//! Inputs are scheduler calls, stream closures, task lifecycle reports from the
+//! agent runtime, and time; outputs are [`Action`]s (events to send on a
+//! subscription stream, tasks to launch or kill, state to checkpoint). It never
+//! does IO and never reads the clock: every input carries a [`Clock`]. The HTTP
+//! layer (`crate::http`) and the cluster driver (`crate::cluster`) do the rest.
+//!
+//! Semantics follow Mesos 1.11 (`src/master/master.cpp`, `validation.cpp`), as
+//! recorded in `../shared/reference/mesos-v1-api.md` and the captures: stream
+//! ids, one subscription per framework, failover_timeout, offers with filters,
+//! status updates delivered one at a time per task and resent until
+//! acknowledged, reconciliation answers, TASK_KILLING and PARTITION_AWARE.
+//! Allocation is event-driven: every change that frees resources or makes a
+//! framework eligible runs the allocator at once (no allocation interval).
+
+mod allocator;
+mod calls;
+mod state;
+mod updates;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use mesos::v1::operator::Event as OperatorEvent;
+use mesos::v1::scheduler::Event;
+use mesos::v1::{AgentId, Attribute, FrameworkId, TaskId};
+
+pub use calls::{CallError, SubscribeRefusal};
+pub use state::{Framework, Task};
+
+use crate::resources::Resources;
+
+/// Wall-clock and monotonic time of one input. Monotonic time drives timers;
+/// wall-clock time only fills timestamps on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub mono: Instant,
+    pub unix: f64,
+}
+
+/// Static facts about the cluster.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// `<uuid>`; frameworks are `<id>-0000`, the agent `<id>-S0`, offers `<id>-O<n>`.
+    pub master_id: String,
+    pub hostname: String,
+    pub ip: std::net::Ipv4Addr,
+    pub port: u16,
+    pub resources: Resources,
+    pub attributes: Vec<Attribute>,
+    /// The version reported everywhere; plain dotted integers (pymesos parses it).
+    pub version: String,
+    pub heartbeat_interval: Duration,
+    /// Seed for stream ids and update uuids (sans-IO: no unseeded randomness).
+    pub seed: u64,
+}
+
+/// Something for the IO layer to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send an event on a framework's current subscription stream.
+    Send { framework_id: FrameworkId, stream_id: String, event: Event },
+    /// Close a subscription stream (replaced by a newer one, or the framework is gone).
+    CloseStream { stream_id: String },
+    /// Start a task on the agent.
+    Launch { framework_id: FrameworkId, task_id: TaskId },
+    /// Stop a task's container: SIGTERM, then SIGKILL after `grace`.
+    Kill { container_id: String, grace: Duration },
+    /// Persist the framework (registration, failover deadline) or remove its record.
+    CheckpointFramework(FrameworkId),
+    /// Persist one task (launch, status change, acknowledgement).
+    CheckpointTask { framework_id: FrameworkId, task_id: TaskId },
+    /// An event for operator API subscribers.
+    Operator(OperatorEvent),
+}
+
+/// Mesos keeps this many completed frameworks (`--max_completed_frameworks`).
+const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+/// And this many completed tasks per framework (`--max_completed_tasks_per_framework`).
+const MAX_COMPLETED_TASKS: usize = 1000;
+/// Most offers one framework holds at a time; one agent means one is plenty.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+pub struct Master {
+    config: MasterConfig,
+    agent_id: AgentId,
+    start_time: f64,
+    frameworks: BTreeMap<FrameworkId, Framework>,
+    completed_frameworks: VecDeque<Framework>,
+    /// Outstanding offers: id → (framework, resources).
+    offers: BTreeMap<String, Offered>,
+    next_framework: u64,
+    next_offer: u64,
+    ids: IdSource,
+    actions: VecDeque<Action>,
+    /// Resources held by tasks that are not terminal.
+    used: Resources,
+}
+
+#[derive(Debug, Clone)]
+struct Offered {
+    framework_id: FrameworkId,
+    resources: Resources,
+    role: String,
+}
+
+/// Deterministic 128-bit ids (stream ids, update uuids) from a seed.
+#[derive(Debug, Clone)]
+struct IdSource(u64);
+
+impl IdSource {
+    fn next64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// 16 random-looking bytes with the version-4 bits set, as Mesos's UUIDs are.
+    fn uuid_bytes(&mut self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.next64().to_be_bytes());
+        b[8..].copy_from_slice(&self.next64().to_be_bytes());
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        b
+    }
+
+    fn uuid_string(&mut self) -> String {
+        let b = self.uuid_bytes();
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    }
+}
+
+impl Master {
+    pub fn new(config: MasterConfig, clock: Clock) -> Self {
+        let agent_id = AgentId::new(format!("{}-S0", config.master_id));
+        let ids = IdSource(config.seed);
+        Master {
+            config,
+            agent_id,
+            start_time: clock.unix,
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            offers: BTreeMap::new(),
+            next_framework: 0,
+            next_offer: 0,
+            ids,
+            actions: VecDeque::new(),
+            used: Resources::default(),
+        }
+    }
+
+    // ------------------------------------------------------------ getters
+
+    pub fn config(&self) -> &MasterConfig {
+        &self.config
+    }
+
+    pub fn agent_id(&self) -> &AgentId {
+        &self.agent_id
+    }
+
+    pub fn start_time(&self) -> f64 {
+        self.start_time
+    }
+
+    pub fn frameworks(&self) -> impl Iterator<Item = &Framework> {
+        self.frameworks.values()
+    }
+
+    pub fn framework(&self, id: &FrameworkId) -> Option<&Framework> {
+        self.frameworks.get(id)
+    }
+
+    pub fn completed_frameworks(&self) -> impl Iterator<Item = &Framework> {
+        self.completed_frameworks.iter()
+    }
+
+    /// Resources held by running tasks.
+    pub fn used_resources(&self) -> &Resources {
+        &self.used
+    }
+
+    /// Resources in outstanding offers.
+    pub fn offered_resources(&self) -> Resources {
+        let mut out = Resources::default();
+        for o in self.offers.values() {
+            out.add(&o.resources);
+        }
+        out
+    }
+
+    /// Offered resources of one framework.
+    pub fn offered_to(&self, framework_id: &FrameworkId) -> Resources {
+        let mut out = Resources::default();
+        for o in self.offers.values().filter(|o| &o.framework_id == framework_id) {
+            out.add(&o.resources);
+        }
+        out
+    }
+
+    /// Outstanding offer ids of one framework.
+    pub fn offers_of(&self, framework_id: &FrameworkId) -> Vec<String> {
+        self.offers.iter().filter(|(_, o)| &o.framework_id == framework_id).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The task running in `container_id`, if any.
+    pub fn task_by_container(&self, container_id: &str) -> Option<(&Framework, &Task)> {
+        self.frameworks.values().find_map(|f| {
+            f.tasks.values().find(|t| t.container_id.as_deref() == Some(container_id)).map(|t| (f, t))
+        })
+    }
+
+    // ------------------------------------------------------------ outputs
+
+    /// The next action for the IO layer. Drain after every input.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Master::handle_timeout`] must next run: the earliest failover
+    /// deadline, offer filter expiry or status update resend.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for f in self.frameworks.values() {
+            consider(f.failover_deadline);
+            consider(f.refused_until.values().copied().min());
+            for t in f.tasks.values() {
+                consider(t.resend_at);
+            }
+        }
+        next
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&mut self, clock: Clock) {
+        let expired: Vec<FrameworkId> = self
+            .frameworks
+            .values()
+            .filter(|f| f.failover_deadline.is_some_and(|d| clock.mono >= d))
+            .map(|f| f.id.clone())
+            .collect();
+        for id in expired {
+            tracing::info!(framework_id = %id, "failover timeout passed; removing the framework");
+            self.remove_framework(clock, &id);
+        }
+        let mut filters_expired = false;
+        for f in self.frameworks.values_mut() {
+            let before = f.refused_until.len();
+            f.refused_until.retain(|_, until| *until > clock.mono);
+            filters_expired |= f.refused_until.len() != before;
+        }
+        self.resend_due_updates(clock);
+        if filters_expired {
+            self.allocate(clock);
+        }
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn framework_id_for(&mut self) -> FrameworkId {
+        let id = FrameworkId::new(format!("{}-{:04}", self.config.master_id, self.next_framework));
+        self.next_framework += 1;
+        id
+    }
+
+    fn offer_id_for(&mut self) -> String {
+        let id = format!("{}-O{}", self.config.master_id, self.next_offer);
+        self.next_offer += 1;
+        id
+    }
+
+    /// Sends `event` to the framework if it is connected; updates that are not
+    /// delivered now are resent when it resubscribes.
+    fn send(&mut self, framework_id: &FrameworkId, event: Event) {
+        let Some(stream_id) = self.frameworks.get(framework_id).and_then(|f| f.stream_id.clone()) else { return };
+        self.push(Action::Send { framework_id: framework_id.clone(), stream_id, event });
+    }
+}
+
+#[cfg(test)]
+mod tests;

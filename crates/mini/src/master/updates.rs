@@ -1,0 +1,300 @@
+//! Task status flow: what the agent reports becomes status updates that are
+//! delivered to the framework one at a time per task, resent with backoff
+//! until acknowledged (as Mesos's status update manager does), checkpointed,
+//! and mirrored to operator subscribers.
+
+use mesos::v1::operator::Event as OperatorEvent;
+use mesos::v1::operator::event::TaskUpdated;
+use mesos::v1::scheduler::{Event, Update};
+use mesos::v1::{
+    Bytes, ContainerId, ContainerStatus, ExecutorId, FrameworkCapabilityType, FrameworkId, IpAddress, NetworkInfo,
+    TaskId, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
+};
+
+use super::state::{STATUS_RETRY_INITIAL, STATUS_RETRY_MAX};
+use super::{Action, Clock, MAX_COMPLETED_TASKS, Master};
+
+/// How a task's process ended, as the agent runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// The supervisor vanished without recording an exit status.
+    Lost(String),
+}
+
+/// What the agent says about a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub state: TaskState,
+    pub message: Option<String>,
+    pub reason: Option<TaskStatusReason>,
+    pub healthy: Option<bool>,
+}
+
+impl Report {
+    pub fn state(state: TaskState) -> Self {
+        Report { state, message: None, reason: None, healthy: None }
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        1 => "Hangup".into(),
+        2 => "Interrupt".into(),
+        3 => "Quit".into(),
+        4 => "Illegal instruction".into(),
+        6 => "Aborted".into(),
+        9 => "Killed".into(),
+        11 => "Segmentation fault".into(),
+        13 => "Broken pipe".into(),
+        15 => "Terminated".into(),
+        other => format!("Signal {other}"),
+    }
+}
+
+impl Master {
+    /// The agent started the task's container (the command executor reports
+    /// STARTING then RUNNING).
+    pub fn task_started(&mut self, clock: Clock, container_id: &str, pid: Option<u32>) {
+        let Some((fid, tid)) = self.locate(container_id) else { return };
+        if let Some(t) = self.frameworks.get_mut(&fid).and_then(|f| f.tasks.get_mut(&tid)) {
+            t.executor_pid = pid;
+        }
+        self.report(clock, &fid, &tid, Report::state(TaskState::Starting));
+        self.report(clock, &fid, &tid, Report::state(TaskState::Running));
+    }
+
+    /// The agent could not start the task.
+    pub fn task_launch_failed(&mut self, clock: Clock, container_id: &str, message: String, reason: TaskStatusReason) {
+        let Some((fid, tid)) = self.locate(container_id) else { return };
+        let report = Report { state: TaskState::Failed, message: Some(message), reason: Some(reason), healthy: None };
+        self.report(clock, &fid, &tid, report);
+    }
+
+    /// The task's process ended.
+    pub fn task_exited(&mut self, clock: Clock, container_id: &str, exit: Exit) {
+        let Some((fid, tid)) = self.locate(container_id) else { return };
+        let killing = self.frameworks[&fid].tasks[&tid].killing;
+        let report = match (exit, killing) {
+            (Exit::Code(0), false) => Report {
+                state: TaskState::Finished,
+                message: Some("Command exited with status 0".into()),
+                reason: None,
+                healthy: None,
+            },
+            (Exit::Code(n), false) => Report {
+                state: TaskState::Failed,
+                message: Some(format!("Command exited with status {n}")),
+                reason: Some(TaskStatusReason::CommandExecutorFailed),
+                healthy: None,
+            },
+            (Exit::Signal(s), false) => Report {
+                state: TaskState::Failed,
+                message: Some(format!("Command terminated with signal {}", signal_name(s))),
+                reason: Some(TaskStatusReason::CommandExecutorFailed),
+                healthy: None,
+            },
+            (Exit::Code(n), true) => Report {
+                state: TaskState::Killed,
+                message: Some(format!("Command exited with status {n}")),
+                reason: None,
+                healthy: None,
+            },
+            (Exit::Signal(s), true) => Report {
+                state: TaskState::Killed,
+                message: Some(format!("Command terminated with signal {}", signal_name(s))),
+                reason: None,
+                healthy: None,
+            },
+            (Exit::Lost(why), _) => Report {
+                state: TaskState::Failed,
+                message: Some(why),
+                reason: Some(TaskStatusReason::ExecutorTerminated),
+                healthy: None,
+            },
+        };
+        self.report(clock, &fid, &tid, report);
+    }
+
+    /// A health check result changed (`healthy` updates carry the current state).
+    pub fn task_health(&mut self, clock: Clock, container_id: &str, healthy: bool) {
+        let Some((fid, tid)) = self.locate(container_id) else { return };
+        let state = self.frameworks[&fid].tasks[&tid].state.clone();
+        if state.is_terminal() {
+            return;
+        }
+        let report = Report {
+            state,
+            message: None,
+            reason: Some(TaskStatusReason::TaskHealthCheckStatusUpdated),
+            healthy: Some(healthy),
+        };
+        self.report(clock, &fid, &tid, report);
+    }
+
+    fn locate(&self, container_id: &str) -> Option<(FrameworkId, TaskId)> {
+        self.task_by_container(container_id).map(|(f, t)| (f.id.clone(), t.id().clone()))
+    }
+
+    /// Records an agent-side status change of a task and queues its update.
+    pub(super) fn report(&mut self, clock: Clock, fid: &FrameworkId, tid: &TaskId, report: Report) {
+        let uuid = self.ids.uuid_bytes().to_vec();
+        let agent_id = self.agent_id.clone();
+        let Some(framework) = self.frameworks.get_mut(fid) else { return };
+        let killing_state = framework.has(FrameworkCapabilityType::TaskKillingState);
+        let partition_aware = framework.partition_aware();
+        let Some(task) = framework.tasks.get_mut(tid) else { return };
+        if task.state.is_terminal() {
+            return;
+        }
+        if report.state == TaskState::Killing && !killing_state {
+            return;
+        }
+        let state = visible_state(report.state, partition_aware);
+        let status = TaskStatus {
+            task_id: tid.clone(),
+            state: state.clone(),
+            message: report.message,
+            source: Some(TaskStatusSource::Executor),
+            reason: report.reason,
+            agent_id: Some(agent_id),
+            executor_id: Some(ExecutorId::new(tid.value.clone())),
+            timestamp: Some(clock.unix),
+            uuid: Some(Bytes(uuid)),
+            healthy: report.healthy.or(task.latest().and_then(|s| s.healthy)),
+            container_status: task.container_id.as_ref().map(|c| ContainerStatus {
+                container_id: Some(ContainerId { value: c.clone(), parent: None }),
+                network_infos: vec![NetworkInfo {
+                    ip_addresses: vec![IpAddress {
+                        protocol: Some("IPv4".into()),
+                        ip_address: Some(self.config.ip.to_string()),
+                    }],
+                    ..Default::default()
+                }],
+                cgroup_info: None,
+                executor_pid: task.executor_pid,
+            }),
+            ..Default::default()
+        };
+        let became_terminal = state.is_terminal();
+        task.state = state.clone();
+        task.statuses.push(status.clone());
+        task.pending.push_back(status.clone());
+        let deliver_now = task.pending.len() == 1;
+        let resources = task.resources.clone();
+        if became_terminal {
+            self.used.subtract(&resources);
+        }
+        self.push(Action::CheckpointTask { framework_id: fid.clone(), task_id: tid.clone() });
+        self.push(Action::Operator(OperatorEvent::TaskUpdated(TaskUpdated {
+            framework_id: fid.clone(),
+            status,
+            state,
+        })));
+        if deliver_now {
+            self.deliver_front(clock, fid, tid);
+        }
+        if became_terminal {
+            self.allocate(clock);
+        }
+    }
+
+    /// Sends the task's oldest unacknowledged update and arms its resend timer.
+    pub(super) fn deliver_front(&mut self, clock: Clock, fid: &FrameworkId, tid: &TaskId) {
+        let Some(framework) = self.frameworks.get_mut(fid) else { return };
+        let connected = framework.connected();
+        let Some(task) = framework.tasks.get_mut(tid) else { return };
+        let Some(front) = task.pending.front().cloned() else {
+            task.resend_at = None;
+            return;
+        };
+        // Disconnected: nothing to time out; resubscription delivers it.
+        task.resend_at = connected.then(|| clock.mono + task.resend_interval);
+        if connected {
+            self.send(fid, Event::Update(Update { status: front }));
+        }
+    }
+
+    pub(super) fn resend_due_updates(&mut self, clock: Clock) {
+        let due: Vec<(FrameworkId, TaskId)> = self
+            .frameworks
+            .values()
+            .flat_map(|f| f.tasks.values().filter(|t| t.resend_at.is_some_and(|at| clock.mono >= at)))
+            .map(|t| (t.framework_id.clone(), t.id().clone()))
+            .collect();
+        for (fid, tid) in due {
+            if let Some(t) = self.frameworks.get_mut(&fid).and_then(|f| f.tasks.get_mut(&tid)) {
+                t.resend_interval = (t.resend_interval * 2).min(STATUS_RETRY_MAX);
+            }
+            self.deliver_front(clock, &fid, &tid);
+        }
+    }
+
+    /// After a (re)subscription: deliver every task's front update again.
+    pub(super) fn redeliver_all(&mut self, clock: Clock, fid: &FrameworkId) {
+        let tids: Vec<TaskId> = self.frameworks.get(fid).map(|f| f.tasks.keys().cloned().collect()).unwrap_or_default();
+        for tid in tids {
+            if let Some(t) = self.frameworks.get_mut(fid).and_then(|f| f.tasks.get_mut(&tid)) {
+                t.resend_interval = STATUS_RETRY_INITIAL;
+            }
+            self.deliver_front(clock, fid, &tid);
+        }
+    }
+
+    /// ACKNOWLEDGE: the framework processed the update with this uuid.
+    /// Returns false when no pending update matches (already acknowledged).
+    pub(super) fn acknowledge_update(&mut self, clock: Clock, fid: &FrameworkId, tid: &TaskId, uuid: &[u8]) -> bool {
+        let Some(framework) = self.frameworks.get_mut(fid) else { return false };
+        let Some(task) = framework.tasks.get_mut(tid) else { return false };
+        let Some(pos) = task.pending.iter().position(|s| s.uuid.as_ref().is_some_and(|u| u.0 == uuid)) else {
+            return false;
+        };
+        // Acknowledging a later update implies the earlier ones (they were superseded).
+        task.pending.drain(..=pos);
+        task.resend_interval = STATUS_RETRY_INITIAL;
+        task.resend_at = None;
+        let done = task.pending.is_empty() && task.state.is_terminal();
+        self.push(Action::CheckpointTask { framework_id: fid.clone(), task_id: tid.clone() });
+        if done {
+            // The terminal update is acknowledged: the task is completed.
+            let framework = self.frameworks.get_mut(fid).expect("checked above");
+            if let Some(task) = framework.tasks.remove(tid) {
+                framework.completed_tasks.push_back(task);
+                if framework.completed_tasks.len() > MAX_COMPLETED_TASKS {
+                    framework.completed_tasks.pop_front();
+                }
+            }
+        } else {
+            self.deliver_front(clock, fid, tid);
+        }
+        true
+    }
+
+    /// An update the master makes itself (TASK_ERROR, TASK_LOST for invalid
+    /// offers, reconciliation): sent once, no uuid, not acknowledged.
+    pub(super) fn master_update(&mut self, clock: Clock, fid: &FrameworkId, mut status: TaskStatus) {
+        status.source = Some(TaskStatusSource::Master);
+        status.timestamp = Some(clock.unix);
+        status.uuid = None;
+        let partition_aware = self.frameworks.get(fid).is_some_and(|f| f.partition_aware());
+        status.state = visible_state(status.state, partition_aware);
+        self.send(fid, Event::Update(Update { status }));
+    }
+}
+
+/// States only PARTITION_AWARE frameworks understand become TASK_LOST for others.
+fn visible_state(state: TaskState, partition_aware: bool) -> TaskState {
+    match state {
+        TaskState::Unreachable
+        | TaskState::Gone
+        | TaskState::GoneByOperator
+        | TaskState::Dropped
+        | TaskState::TaskUnknown
+            if !partition_aware =>
+        {
+            TaskState::Lost
+        }
+        s => s,
+    }
+}

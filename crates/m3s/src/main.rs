@@ -3,6 +3,7 @@
 
 mod config;
 mod mesos_cmd;
+mod mini_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -39,22 +40,35 @@ enum Command {
         #[command(subcommand)]
         command: mesos_cmd::MesosCommand,
     },
+    /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
+    Mini(mini_cmd::MiniArgs),
+    /// Supervise one task (started by the agent, not by hand).
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        run_dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The supervisor stays tiny: no logging setup, no async runtime.
+    if let Command::Supervise { run_dir } = &cli.command {
+        return std::process::ExitCode::from(mini::agent::runtime::supervise(run_dir).clamp(0, 255) as u8);
+    }
+    // One process-wide TLS crypto provider (ring), for every client built later.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_new(config::log_filter(&cli.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let result = match cli.command {
         Command::Config { mesos, framework, service } => print_config(mesos.resolve(), framework, service),
-        Command::Mesos { mesos, command } => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(mesos_cmd::run(mesos.resolve(), command))),
+        Command::Mesos { mesos, command } => {
+            runtime().and_then(|rt| rt.block_on(mesos_cmd::run(mesos.resolve(), command)))
+        }
+        Command::Mini(args) => runtime().and_then(|rt| rt.block_on(mini_cmd::run(args))),
+        Command::Supervise { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -63,6 +77,11 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Two worker threads: m3s is IO-bound, and the machines it targets are small.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
 
 fn print_config(mesos: MesosArgs, framework: FrameworkArgs, service: ServiceArgs) -> anyhow::Result<()> {

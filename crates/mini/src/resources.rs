@@ -142,7 +142,8 @@ impl Resources {
                 for part in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let bad = || ResourceError::Value { name: name.to_owned(), reason: format!("bad range {part:?}") };
                     let (b, e) = part.split_once('-').ok_or_else(bad)?;
-                    let (b, e): (u64, u64) = (b.trim().parse().map_err(|_| bad())?, e.trim().parse().map_err(|_| bad())?);
+                    let (b, e): (u64, u64) =
+                        (b.trim().parse().map_err(|_| bad())?, e.trim().parse().map_err(|_| bad())?);
                     if b > e {
                         return Err(bad());
                     }
@@ -155,7 +156,10 @@ impl Resources {
                     reason: format!("{value:?} is not a number"),
                 })?;
                 if !v.is_finite() || v < 0.0 {
-                    return Err(ResourceError::Value { name: name.to_owned(), reason: "must be a finite number ≥ 0".into() });
+                    return Err(ResourceError::Value {
+                        name: name.to_owned(),
+                        reason: "must be a finite number ≥ 0".into(),
+                    });
                 }
                 out.scalars.insert(name.to_owned(), fixed(v));
             }
@@ -170,7 +174,10 @@ impl Resources {
             match (&r.kind, &r.scalar, &r.ranges) {
                 (ValueType::Scalar, Some(s), _) => {
                     if !s.value.is_finite() || s.value < 0.0 {
-                        return Err(ResourceError::Value { name: r.name.clone(), reason: "must be a finite number ≥ 0".into() });
+                        return Err(ResourceError::Value {
+                            name: r.name.clone(),
+                            reason: "must be a finite number ≥ 0".into(),
+                        });
                     }
                     *out.scalars.entry(r.name.clone()).or_default() += fixed(s.value);
                 }
@@ -180,9 +187,14 @@ impl Resources {
                     out.ranges.insert(r.name.clone(), merged);
                 }
                 (ValueType::Scalar, None, _) | (ValueType::Ranges, _, None) => {
-                    return Err(ResourceError::Value { name: r.name.clone(), reason: "value missing for its type".into() });
+                    return Err(ResourceError::Value {
+                        name: r.name.clone(),
+                        reason: "value missing for its type".into(),
+                    });
                 }
-                (kind, _, _) => return Err(ResourceError::Unsupported { name: r.name.clone(), kind: kind.to_string() }),
+                (kind, _, _) => {
+                    return Err(ResourceError::Unsupported { name: r.name.clone(), kind: kind.to_string() });
+                }
             }
         }
         Ok(out)

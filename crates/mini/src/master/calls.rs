@@ -9,7 +9,7 @@ use mesos::v1::operator::event::{FrameworkChanged, FrameworkRemoved, TaskAdded};
 use mesos::v1::operator::response::Framework as OperatorFramework;
 use mesos::v1::scheduler::{Accept, Call, CallKind, Decline, Event, Kill, Reconcile, Subscribe, Subscribed};
 use mesos::v1::{
-    FrameworkCapabilityType, FrameworkId, MasterInfo, Address, Filters, Operation, OperationType, TaskId, TaskInfo,
+    Address, Filters, FrameworkCapabilityType, FrameworkId, MasterInfo, Operation, OperationType, TaskId, TaskInfo,
     TaskState, TaskStatus, TaskStatusReason,
 };
 
@@ -49,9 +49,7 @@ impl Master {
     ) -> Result<(FrameworkId, String), SubscribeRefusal> {
         let info = subscribe.framework_info;
         if framework_id != info.id {
-            return Err(SubscribeRefusal(
-                "'framework_id' differs from 'subscribe.framework_info.id'".into(),
-            ));
+            return Err(SubscribeRefusal("'framework_id' differs from 'subscribe.framework_info.id'".into()));
         }
         validate_framework_info(&info).map_err(SubscribeRefusal)?;
         if let Some(id) = &info.id
@@ -94,11 +92,11 @@ impl Master {
         }
         let snapshot = operator_framework(framework);
         self.push(Action::CheckpointFramework(fid.clone()));
-        self.push(Action::Operator(if resubscribed {
+        self.push(Action::Operator(Box::new(if resubscribed {
             OperatorEvent::FrameworkUpdated(FrameworkChanged { framework: snapshot })
         } else {
             OperatorEvent::FrameworkAdded(FrameworkChanged { framework: snapshot })
-        }));
+        })));
         let master_info = self.master_info();
         self.send(
             &fid,
@@ -117,7 +115,10 @@ impl Master {
     /// A non-SUBSCRIBE call. `stream_id` is the request's `Mesos-Stream-Id`.
     pub fn handle_call(&mut self, clock: Clock, stream_id: Option<&str>, call: Call) -> Result<(), CallError> {
         let Some(fid) = call.framework_id.clone() else {
-            return Err(CallError::new(400, "Failed to validate scheduler::Call: Expecting 'framework_id' to be present"));
+            return Err(CallError::new(
+                400,
+                "Failed to validate scheduler::Call: Expecting 'framework_id' to be present",
+            ));
         };
         let Some(framework) = self.frameworks.get(&fid) else {
             return Err(CallError::new(400, "Framework cannot be found"));
@@ -211,7 +212,9 @@ impl Master {
                 f.suppressed_roles = update.suppressed_roles.into_iter().collect();
                 let snapshot = operator_framework(f);
                 self.push(Action::CheckpointFramework(fid.clone()));
-                self.push(Action::Operator(OperatorEvent::FrameworkUpdated(FrameworkChanged { framework: snapshot })));
+                self.push(Action::Operator(Box::new(OperatorEvent::FrameworkUpdated(FrameworkChanged {
+                    framework: snapshot,
+                }))));
                 self.allocate(clock);
             }
             CallKind::Unknown { type_name } => {
@@ -236,13 +239,24 @@ impl Master {
         let snapshot = operator_framework(framework);
         tracing::info!(framework_id = %fid, "framework disconnected; failover timeout started");
         self.push(Action::CheckpointFramework(fid.clone()));
-        self.push(Action::Operator(OperatorEvent::FrameworkUpdated(FrameworkChanged { framework: snapshot })));
+        self.push(Action::Operator(Box::new(OperatorEvent::FrameworkUpdated(FrameworkChanged {
+            framework: snapshot,
+        }))));
         self.remove_offers_of(&fid);
         if self.frameworks[&fid].failover_timeout().is_zero() {
             self.remove_framework(clock, &fid);
         } else {
             self.allocate(clock);
         }
+    }
+
+    /// The operator's TEARDOWN; false when no such framework is registered.
+    pub fn teardown(&mut self, clock: Clock, fid: &FrameworkId) -> bool {
+        if !self.frameworks.contains_key(fid) {
+            return false;
+        }
+        self.remove_framework(clock, fid);
+        true
     }
 
     /// TEARDOWN or failover timeout: kill the tasks, forget the framework.
@@ -258,6 +272,7 @@ impl Master {
                     self.push(Action::Kill { container_id: container_id.clone(), grace: kill_grace(&task.info, None) });
                 }
                 task.state = TaskState::Killed;
+                self.counters.count_terminal(&TaskState::Killed);
             }
         }
         framework.removed_time = Some(clock.unix);
@@ -271,7 +286,9 @@ impl Master {
         }
         self.remove_offers_of(fid);
         self.push(Action::CheckpointFramework(fid.clone()));
-        self.push(Action::Operator(OperatorEvent::FrameworkRemoved(FrameworkRemoved { framework_info: info })));
+        self.push(Action::Operator(Box::new(OperatorEvent::FrameworkRemoved(FrameworkRemoved {
+            framework_info: info,
+        }))));
         self.allocate(clock);
     }
 
@@ -335,6 +352,7 @@ impl Master {
                         agent_id: Some(self.agent_id.clone()),
                         ..Default::default()
                     };
+                    self.counters.count_terminal(&TaskState::Dropped);
                     self.master_update(clock, fid, status);
                 }
             }
@@ -382,7 +400,9 @@ impl Master {
             Some("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_owned())
         } else if task.task_id.value.is_empty() {
             Some("Task ID must not be empty".to_owned())
-        } else if task.task_id.value.contains('/') || task.task_id.value.contains('\0') || task.task_id.value == "."
+        } else if task.task_id.value.contains('/')
+            || task.task_id.value.contains('\0')
+            || task.task_id.value == "."
             || task.task_id.value == ".."
         {
             Some(format!("TaskID '{}' contains invalid characters", task.task_id.value))
@@ -400,21 +420,25 @@ impl Master {
             None
         };
         if let Some(message) = problem {
+            self.counters.count_terminal(&TaskState::Error);
             self.master_update(clock, fid, error(message));
             return;
         }
         let resources = match Resources::from_wire(&task.resources) {
             Ok(r) => r,
             Err(e) => {
+                self.counters.count_terminal(&TaskState::Error);
                 self.master_update(clock, fid, error(format!("Task uses invalid resources: {e}")));
                 return;
             }
         };
         if resources.is_empty() {
+            self.counters.count_terminal(&TaskState::Error);
             self.master_update(clock, fid, error("Task uses no resources".into()));
             return;
         }
         if let Some(short) = pool.shortfall(&resources) {
+            self.counters.count_terminal(&TaskState::Error);
             self.master_update(
                 clock,
                 fid,
@@ -431,7 +455,7 @@ impl Master {
         let added = TaskAdded { task: operator_task(&t, &self.agent_id) };
         self.frameworks.get_mut(fid).expect("checked above").tasks.insert(tid.clone(), t);
         self.push(Action::CheckpointTask { framework_id: fid.clone(), task_id: tid.clone() });
-        self.push(Action::Operator(OperatorEvent::TaskAdded(added)));
+        self.push(Action::Operator(Box::new(OperatorEvent::TaskAdded(added))));
         self.push(Action::Launch { framework_id: fid.clone(), task_id: tid });
     }
 
@@ -609,6 +633,5 @@ pub(crate) fn operator_task(t: &Task, agent_id: &mesos::v1::AgentId) -> mesos::v
         kill_policy: t.info.kill_policy.clone(),
         user: t.info.command.as_ref().and_then(|c| c.user.clone()),
         limits: t.info.limits.clone(),
-        ..Default::default()
     }
 }

@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 
 use mesos::v1::operator::Event as OperatorEvent;
 use mesos::v1::scheduler::Event;
-use mesos::v1::{AgentId, Attribute, FrameworkId, TaskId};
+use mesos::v1::{AgentId, Attribute, FrameworkId, FrameworkInfo, TaskId};
 
 pub use calls::{CallError, SubscribeRefusal};
+pub(crate) use calls::{operator_framework, operator_task};
 pub use state::{Framework, Task};
+pub use updates::{Exit, Report};
 
 use crate::resources::Resources;
 
@@ -57,6 +59,9 @@ pub struct MasterConfig {
 }
 
 /// Something for the IO layer to do.
+// Actions live for microseconds in a queue; boxing every event to shrink the
+// enum would cost an allocation per event instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send an event on a framework's current subscription stream.
@@ -72,7 +77,7 @@ pub enum Action {
     /// Persist one task (launch, status change, acknowledgement).
     CheckpointTask { framework_id: FrameworkId, task_id: TaskId },
     /// An event for operator API subscribers.
-    Operator(OperatorEvent),
+    Operator(Box<OperatorEvent>),
 }
 
 /// Mesos keeps this many completed frameworks (`--max_completed_frameworks`).
@@ -97,6 +102,29 @@ pub struct Master {
     actions: VecDeque<Action>,
     /// Resources held by tasks that are not terminal.
     used: Resources,
+    counters: Counters,
+}
+
+/// Monotonic counters for `/metrics/snapshot`: unlike the task lists, they
+/// survive the pruning of completed tasks and frameworks.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Status updates the agent side produced (Mesos's `valid_status_updates`).
+    pub status_updates: u64,
+    /// Tasks that reached each terminal state, by wire name (`TASK_FAILED`).
+    pub terminal: BTreeMap<String, u64>,
+    /// Launches the agent could not start (`slave/container_launch_errors`).
+    pub launch_errors: u64,
+}
+
+impl Counters {
+    pub fn terminal(&self, state: &mesos::v1::TaskState) -> u64 {
+        self.terminal.get(state.as_str()).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn count_terminal(&mut self, state: &mesos::v1::TaskState) {
+        *self.terminal.entry(state.as_str().to_owned()).or_default() += 1;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +180,7 @@ impl Master {
             ids,
             actions: VecDeque::new(),
             used: Resources::default(),
+            counters: Counters::default(),
         }
     }
 
@@ -179,6 +208,10 @@ impl Master {
 
     pub fn completed_frameworks(&self) -> impl Iterator<Item = &Framework> {
         self.completed_frameworks.iter()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Resources held by running tasks.
@@ -211,9 +244,59 @@ impl Master {
 
     /// The task running in `container_id`, if any.
     pub fn task_by_container(&self, container_id: &str) -> Option<(&Framework, &Task)> {
-        self.frameworks.values().find_map(|f| {
-            f.tasks.values().find(|t| t.container_id.as_deref() == Some(container_id)).map(|t| (f, t))
-        })
+        self.frameworks
+            .values()
+            .find_map(|f| f.tasks.values().find(|t| t.container_id.as_deref() == Some(container_id)).map(|t| (f, t)))
+    }
+
+    /// Brings back a framework and its tasks from the checkpoint after a
+    /// restart. It is disconnected: its failover timeout starts now, and it
+    /// resubscribes with its id as after a Mesos master failover.
+    pub fn restore(
+        &mut self,
+        clock: Clock,
+        info: FrameworkInfo,
+        registered_time: f64,
+        removed: bool,
+        tasks: Vec<Task>,
+    ) {
+        let Some(id) = info.id.clone() else { return };
+        if let Some(n) =
+            id.value.strip_prefix(&format!("{}-", self.config.master_id)).and_then(|n| n.parse::<u64>().ok())
+        {
+            self.next_framework = self.next_framework.max(n + 1);
+        }
+        let mut framework = Framework::new(id.clone(), info, registered_time);
+        if removed {
+            framework.removed_time = Some(clock.unix);
+            framework.completed_tasks.extend(tasks);
+            self.completed_frameworks.push_back(framework);
+            return;
+        }
+        framework.unregistered_time = Some(clock.unix);
+        framework.failover_deadline = Some(clock.mono + framework.failover_timeout());
+        for mut task in tasks {
+            task.resources = Resources::from_wire(&task.info.resources).unwrap_or_default();
+            if task.state.is_terminal() && task.pending.is_empty() {
+                framework.completed_tasks.push_back(task);
+                continue;
+            }
+            if !task.state.is_terminal() {
+                self.used.add(&task.resources);
+            }
+            framework.tasks.insert(task.id().clone(), task);
+        }
+        self.frameworks.insert(id, framework);
+    }
+
+    /// Container ids of the tasks the master believes are not terminal.
+    pub fn live_containers(&self) -> Vec<String> {
+        self.frameworks
+            .values()
+            .flat_map(|f| f.tasks.values())
+            .filter(|t| !t.state.is_terminal())
+            .filter_map(|t| t.container_id.clone())
+            .collect()
     }
 
     // ------------------------------------------------------------ outputs

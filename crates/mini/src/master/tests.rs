@@ -2,9 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use mesos::v1::scheduler::{Acknowledge, Call, CallKind, Decline, Event, Kill, Reconcile, ReconcileTask, Revive, Subscribe, Suppress};
+use mesos::v1::scheduler::{
+    Acknowledge, Call, CallKind, Decline, Event, Kill, Reconcile, ReconcileTask, Revive, Subscribe, Suppress,
+};
 use mesos::v1::{
-    AgentId, CommandInfo, FrameworkCapability, FrameworkCapabilityType, FrameworkId, FrameworkInfo, Filters, OfferId,
+    AgentId, CommandInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkId, FrameworkInfo, OfferId,
     Operation, Resource, TaskId, TaskInfo, TaskState, TaskStatus, TaskStatusReason,
 };
 
@@ -282,8 +284,12 @@ fn suppressed_frameworks_get_no_offers_and_another_framework_does() {
     c.call(&a, &sa, CallKind::Decline(Decline { offer_ids: vec![offer.id], filters: None })).unwrap();
     let (b, _) = c.subscribe(info("b", ALL));
     let events = c.actions();
-    let to_a = events.iter().filter(|x| matches!(x, Action::Send { framework_id, event: Event::Offers(_), .. } if *framework_id == a));
-    let to_b = events.iter().filter(|x| matches!(x, Action::Send { framework_id, event: Event::Offers(_), .. } if *framework_id == b));
+    let to_a = events
+        .iter()
+        .filter(|x| matches!(x, Action::Send { framework_id, event: Event::Offers(_), .. } if *framework_id == a));
+    let to_b = events
+        .iter()
+        .filter(|x| matches!(x, Action::Send { framework_id, event: Event::Offers(_), .. } if *framework_id == b));
     assert_eq!((to_a.count(), to_b.count()), (0, 1));
 }
 
@@ -334,10 +340,7 @@ fn reconciliation_answers_like_mesos() {
     c.call(&fid, &stream, CallKind::Reconcile(recon)).unwrap();
     let u = updates(&c.events(&fid));
     let states: Vec<_> = u.iter().map(|s| (s.task_id.value.as_str(), s.state.clone())).collect();
-    assert_eq!(
-        states,
-        vec![("t1", TaskState::Staging), ("nope", TaskState::Gone), ("nope2", TaskState::TaskUnknown)]
-    );
+    assert_eq!(states, vec![("t1", TaskState::Staging), ("nope", TaskState::Gone), ("nope2", TaskState::TaskUnknown)]);
     assert!(u.iter().all(|s| s.reason == Some(TaskStatusReason::Reconciliation) && s.uuid.is_none()));
     c.call(&fid, &stream, CallKind::Reconcile(Reconcile::default())).unwrap();
     assert_eq!(updates(&c.events(&fid)).len(), 1, "implicit: every known task");
@@ -380,7 +383,8 @@ fn failover_keeps_tasks_within_the_timeout_and_removes_the_framework_after_it() 
     let actions = c.actions();
     assert!(actions.iter().any(|a| matches!(a, Action::Kill { container_id, .. } if *container_id == container)));
     assert!(c.master.framework(&fid).is_none());
-    let refusal = c.master.subscribe(c.clock(), Some(fid.clone()), Subscribe { framework_info: fi, ..Default::default() });
+    let refusal =
+        c.master.subscribe(c.clock(), Some(fid.clone()), Subscribe { framework_info: fi, ..Default::default() });
     assert_eq!(refusal.unwrap_err().0, "Framework has been removed");
 }
 

@@ -59,10 +59,21 @@ impl Master {
     pub fn task_started(&mut self, clock: Clock, container_id: &str, pid: Option<u32>) {
         let Some((fid, tid)) = self.locate(container_id) else { return };
         if let Some(t) = self.frameworks.get_mut(&fid).and_then(|f| f.tasks.get_mut(&tid)) {
-            t.executor_pid = pid;
+            t.executor_pid = t.executor_pid.or(pid);
         }
-        self.report(clock, &fid, &tid, Report::state(TaskState::Starting));
-        self.report(clock, &fid, &tid, Report::state(TaskState::Running));
+        self.ensure_started(clock, &fid, &tid);
+    }
+
+    /// STARTING then RUNNING, once. A short task's exit can reach the master
+    /// before the launch confirmation does; it ran all the same, and
+    /// frameworks expect the command executor's usual sequence.
+    fn ensure_started(&mut self, clock: Clock, fid: &FrameworkId, tid: &TaskId) {
+        let staging =
+            self.frameworks.get(fid).and_then(|f| f.tasks.get(tid)).is_some_and(|t| t.state == TaskState::Staging);
+        if staging {
+            self.report(clock, fid, tid, Report::state(TaskState::Starting));
+            self.report(clock, fid, tid, Report::state(TaskState::Running));
+        }
     }
 
     /// The agent could not start the task.
@@ -75,6 +86,9 @@ impl Master {
     /// The task's process ended.
     pub fn task_exited(&mut self, clock: Clock, container_id: &str, exit: Exit) {
         let Some((fid, tid)) = self.locate(container_id) else { return };
+        if !matches!(exit, Exit::Lost(_)) {
+            self.ensure_started(clock, &fid, &tid);
+        }
         let killing = self.frameworks[&fid].tasks[&tid].killing;
         let report = match (exit, killing) {
             (Exit::Code(0), false) => Report {
@@ -86,13 +100,13 @@ impl Master {
             (Exit::Code(n), false) => Report {
                 state: TaskState::Failed,
                 message: Some(format!("Command exited with status {n}")),
-                reason: Some(TaskStatusReason::CommandExecutorFailed),
+                reason: None,
                 healthy: None,
             },
             (Exit::Signal(s), false) => Report {
                 state: TaskState::Failed,
                 message: Some(format!("Command terminated with signal {}", signal_name(s))),
-                reason: Some(TaskStatusReason::CommandExecutorFailed),
+                reason: None,
                 healthy: None,
             },
             (Exit::Code(n), true) => Report {
@@ -162,7 +176,7 @@ impl Master {
             executor_id: Some(ExecutorId::new(tid.value.clone())),
             timestamp: Some(clock.unix),
             uuid: Some(Bytes(uuid)),
-            healthy: report.healthy.or(task.latest().and_then(|s| s.healthy)),
+            healthy: report.healthy,
             container_status: task.container_id.as_ref().map(|c| ContainerStatus {
                 container_id: Some(ContainerId { value: c.clone(), parent: None }),
                 network_infos: vec![NetworkInfo {
@@ -178,8 +192,20 @@ impl Master {
             ..Default::default()
         };
         let became_terminal = state.is_terminal();
+        self.counters.status_updates += 1;
+        if became_terminal {
+            self.counters.count_terminal(&state);
+        }
+        if status.reason == Some(TaskStatusReason::ContainerLaunchFailed) {
+            self.counters.launch_errors += 1;
+        }
         task.state = state.clone();
-        task.statuses.push(status.clone());
+        // Like Mesos's Master::updateTask: an update repeating the state (a
+        // health change) replaces the last status instead of adding one.
+        match task.statuses.last_mut() {
+            Some(last) if last.state == state => *last = status.clone(),
+            _ => task.statuses.push(status.clone()),
+        }
         task.pending.push_back(status.clone());
         let deliver_now = task.pending.len() == 1;
         let resources = task.resources.clone();
@@ -187,11 +213,11 @@ impl Master {
             self.used.subtract(&resources);
         }
         self.push(Action::CheckpointTask { framework_id: fid.clone(), task_id: tid.clone() });
-        self.push(Action::Operator(OperatorEvent::TaskUpdated(TaskUpdated {
+        self.push(Action::Operator(Box::new(OperatorEvent::TaskUpdated(TaskUpdated {
             framework_id: fid.clone(),
             status,
             state,
-        })));
+        }))));
         if deliver_now {
             self.deliver_front(clock, fid, tid);
         }

@@ -1,0 +1,164 @@
+//! Runs the real `m3s` binary for end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A bound on every wait, so a broken build fails instead of hanging.
+pub const BOUND: Duration = Duration::from_secs(30);
+
+/// reqwest is built without a default TLS provider (m3s installs ring at start).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `m3s mini` running as a child process on a free port, with its own work dir.
+pub struct Mini {
+    pub port: u16,
+    pub work_dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+    extra: Vec<String>,
+}
+
+impl Mini {
+    pub fn start(work_dir: &Path) -> Mini {
+        Mini::start_with(work_dir, &[])
+    }
+
+    pub fn start_with(work_dir: &Path, extra: &[&str]) -> Mini {
+        let mut mini = Mini {
+            port: free_port(),
+            work_dir: work_dir.to_owned(),
+            child: None,
+            log: work_dir.join("m3s-mini.log"),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        mini.spawn();
+        mini
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.work_dir).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_m3s"))
+            .args(["mini", "--port", &self.port.to_string(), "--work-dir"])
+            .arg(&self.work_dir)
+            .args(["--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-31099]"])
+            .args(&self.extra)
+            .env("LOGLEVEL", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("m3s binary");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + BOUND;
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("m3s mini exited with {status}:\n{}", self.log_tail());
+            }
+            assert!(Instant::now() < deadline, "m3s mini did not listen within {BOUND:?}:\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// kill -9, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait, as a clean stop.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + BOUND;
+            while child.try_wait().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "m3s mini did not stop on SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Starts again on the same port and work dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Mini {
+    fn drop(&mut self) {
+        self.kill9();
+        // Tasks outlive m3s by design: end this test's ones so none are left behind.
+        kill_tasks_under(&self.work_dir);
+    }
+}
+
+/// SIGKILLs every supervisor and task process whose command line or working
+/// directory mentions `dir`.
+pub fn kill_tasks_under(dir: &Path) {
+    let needle = dir.to_string_lossy().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cwd =
+            std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.to_string_lossy().to_string()).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) || cwd.starts_with(&needle) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Whether a process is alive (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(") ").next().is_some_and(|rest| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "m3s-test-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,1079 @@
+//! The agent's task runtime for command tasks (Linux).
+//!
+//! Every task runs under a small per-task **supervisor** process (the m3s
+//! binary re-executed as `m3s supervise --run-dir DIR`, see [`supervise`]), as
+//! Mesos runs a command executor per task. Supervisors live in process groups
+//! of their own and ignore hangups and termination signals, so tasks outlive m3s: a restarted m3s (even after `kill -9`)
+//! calls [`Runtime::recover`], re-adopts the running containers and learns the
+//! real exit status of those that ended while it was down.
+//!
+//! Exit detection is event-driven: m3s holds a pidfd on each supervisor
+//! (readable once it exits), and a supervisor writes the task's status to
+//! disk before exiting. A supervisor that vanishes without a status (killed
+//! with SIGKILL, say) gets its task's processes killed and is reported as
+//! [`TaskExit::Lost`]: no task is left unsupervised.
+//!
+//! # On disk
+//!
+//! - The sandbox, Mesos's own layout:
+//!   `<work_dir>/slaves/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/<container_id>/`
+//!   with the task's `stdout` and `stderr`. It is left in place by
+//!   [`Runtime::forget`] (garbage collection is the agent's business).
+//! - The runtime's bookkeeping, one directory per container:
+//!   `<runtime_dir>/containers/<container_id>/` (`runtime_dir` defaults to
+//!   `<work_dir>/meta/runtime`, see [`RuntimeConfig::runtime_dir`]) with `launch.json`,
+//!   `supervisor.json`, `task.json` and `status.json` (see the `records`
+//!   module for who writes what, when).
+//!
+//! # Environment
+//!
+//! As with Mesos's command executor, a task inherits the environment of the
+//! agent (m3s, as it was when the task was launched), overridden by the
+//! variables of its [`LaunchSpec`]; the caller supplies `MESOS_SANDBOX`,
+//! `MESOS_TASK_ID` and the like. `HOME`, `USER` and `LOGNAME` are not changed
+//! by a user switch (Mesos does not either): set them in the spec if wanted.
+//!
+//! # Users
+//!
+//! A task asking for another user than m3s's runs as that user (groups from
+//! the user database) when m3s runs as root; otherwise its launch fails, and
+//! an unknown user always fails the launch. The sandbox is then owned by the
+//! task's user.
+
+mod procfs;
+mod records;
+mod supervisor;
+mod user;
+
+pub use supervisor::supervise;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use serde::{Deserialize, Serialize};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, Interest};
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use procfs::Liveness;
+use records::{LaunchRecord, Outcome, ProcId, RunAs, StatusRecord};
+
+/// How the runtime is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The agent's work directory: sandboxes live under it (and the
+    /// bookkeeping too, unless `runtime_dir` is set).
+    pub work_dir: PathBuf,
+    /// Where the per-container bookkeeping lives: `<runtime_dir>/containers/`.
+    /// Like Mesos's `--runtime_dir` (default `/var/run/mesos`), it must
+    /// survive m3s restarts but need not survive reboots (no supervisor
+    /// does), so a tmpfs such as `/run/m3s` fits and makes launches cheaper.
+    /// After a reboot, [`Runtime::recover`] then finds nothing, and the
+    /// agent reports the tasks it had as lost. `None`:
+    /// `<work_dir>/meta/runtime`, where a recovery after a reboot reports
+    /// each container as [`TaskExit::Lost`].
+    pub runtime_dir: Option<PathBuf>,
+    /// The executable started as `<supervisor_exe> supervise --run-dir DIR`
+    /// for each task: the m3s binary itself in production.
+    pub supervisor_exe: PathBuf,
+    /// The agent's id, part of the sandbox path.
+    pub agent_id: String,
+}
+
+/// What a task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskCommand {
+    /// `CommandInfo.shell = true`: run with `/bin/sh -c <script>`.
+    Shell(String),
+    /// `CommandInfo.shell = false`: execute `program` (searched in `PATH`
+    /// when it has no slash) with `args` as its whole argv, so `args[0]` is
+    /// argv\[0\], as in Mesos. Empty `args`: argv is just `[program]`.
+    Argv {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// A task to launch in a new container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    pub framework_id: String,
+    pub executor_id: String,
+    pub task_id: String,
+    /// Unique per launch; names the sandbox and the bookkeeping directory.
+    pub container_id: String,
+    pub command: TaskCommand,
+    /// Added to (and overriding) the environment inherited from m3s.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Run the task as this user (see the module docs).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Working directory, relative to the sandbox (an absolute path is used
+    /// as is). Default: the sandbox.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+}
+
+/// A successful launch: the task's process exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    /// The task's pid, which is also its process group and session id.
+    pub pid: u32,
+    pub supervisor_pid: u32,
+    pub sandbox: PathBuf,
+}
+
+/// Reported on the runtime's channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeEvent {
+    /// A container's task ended (and its supervisor with it). Sent once per
+    /// container, only after its [`Runtime::launch`] returned `Ok` (or for a
+    /// container [`Runtime::recover`] returned as running).
+    Exited { container_id: String, status: TaskExit },
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskExit {
+    /// Exited with this status.
+    Code(i32),
+    /// Terminated by this signal.
+    Signal(i32),
+    /// The supervisor vanished without recording a status (the task, if it
+    /// was still there, has been killed), or never started the task.
+    Lost(String),
+}
+
+impl TaskExit {
+    /// Exited with status 0.
+    pub fn is_success(&self) -> bool {
+        matches!(self, TaskExit::Code(0))
+    }
+}
+
+impl fmt::Display for TaskExit {
+    /// Mesos's command executor wording, for TaskStatus messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskExit::Code(code) => write!(f, "Command exited with status {code}"),
+            TaskExit::Signal(signal) => write!(f, "Command terminated with signal {}", signal_name(*signal)),
+            TaskExit::Lost(message) => f.write_str(message),
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "Hangup",
+        libc::SIGINT => "Interrupt",
+        libc::SIGQUIT => "Quit",
+        libc::SIGILL => "Illegal instruction",
+        libc::SIGABRT => "Aborted",
+        libc::SIGBUS => "Bus error",
+        libc::SIGFPE => "Floating point exception",
+        libc::SIGKILL => "Killed",
+        libc::SIGSEGV => "Segmentation fault",
+        libc::SIGPIPE => "Broken pipe",
+        libc::SIGALRM => "Alarm clock",
+        libc::SIGTERM => "Terminated",
+        libc::SIGXCPU => "CPU time limit exceeded",
+        libc::SIGXFSZ => "File size limit exceeded",
+        _ => return signal.to_string(),
+    };
+    name.to_owned()
+}
+
+/// A container found by [`Runtime::recover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredContainer {
+    pub spec: LaunchSpec,
+    /// The task's pid; `None` if the supervisor never recorded one.
+    pub pid: Option<u32>,
+    pub supervisor_pid: Option<u32>,
+    pub sandbox: PathBuf,
+    pub state: ContainerState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Re-adopted: an [`RuntimeEvent::Exited`] follows when it ends.
+    Running,
+    /// Ended while m3s was down (or just now): no event follows.
+    Exited(TaskExit),
+}
+
+/// What went wrong, naming the container and the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("invalid {field} '{value}': {reason}")]
+    InvalidId { field: &'static str, value: String, reason: &'static str },
+    #[error("container {container_id}: invalid launch spec: {reason}")]
+    InvalidSpec { container_id: String, reason: String },
+    #[error("container {container_id} already exists")]
+    AlreadyExists { container_id: String },
+    #[error("unknown container {container_id}")]
+    UnknownContainer { container_id: String },
+    #[error("container {container_id}: its task process is not known yet")]
+    NotStarted { container_id: String },
+    #[error("unknown user '{user}' (container {container_id})")]
+    UnknownUser { container_id: String, user: String },
+    #[error(
+        "container {container_id}: cannot run the task as user '{user}': m3s runs as uid {current_uid}, \
+         and only root may switch users"
+    )]
+    UserNotPermitted { container_id: String, user: String, current_uid: u32 },
+    #[error("container {container_id}: looking up user '{user}': {error}")]
+    UserLookup { container_id: String, user: String, error: io::Error },
+    #[error("container {container_id}: {action} {path}: {error}")]
+    Io { container_id: String, action: &'static str, path: PathBuf, error: io::Error },
+    #[error("container {container_id}: starting the supervisor {path}: {error}")]
+    SupervisorSpawn { container_id: String, path: PathBuf, error: io::Error },
+    #[error("container {container_id}: task launch failed: {message}")]
+    Launch { container_id: String, message: String },
+    #[error("{operation} must be called within a tokio runtime")]
+    NoTokioRuntime { operation: &'static str },
+    #[error("recovering containers from {path}: {error}")]
+    Recover { path: PathBuf, error: io::Error },
+}
+
+/// The task runtime. Cheap to clone (shared state); when the last clone is
+/// dropped it stops watching its supervisors, which (and whose tasks) keep
+/// running, as after an m3s restart.
+///
+/// `launch`, `kill` and `recover` must be called within a tokio runtime with
+/// its IO and time drivers enabled.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("work_dir", &self.inner.work_dir).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    work_dir: PathBuf,
+    runtime_dir: PathBuf,
+    supervisor_exe: PathBuf,
+    agent_id: String,
+    events: mpsc::UnboundedSender<RuntimeEvent>,
+    containers: Mutex<HashMap<String, Container>>,
+}
+
+struct Container {
+    task: Option<ProcId>,
+    exit: Option<TaskExit>,
+    /// Flips to true when the container has exited (cancels a kill's escalation).
+    exited: watch::Sender<bool>,
+    watcher: Option<AbortHandle>,
+    /// Deadline and task of a pending SIGKILL escalation.
+    killer: Option<(Instant, AbortHandle)>,
+}
+
+impl Container {
+    fn new(task: Option<ProcId>, exit: Option<TaskExit>) -> Self {
+        let exited = watch::Sender::new(exit.is_some());
+        Container { task, exit, exited, watcher: None, killer: None }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let containers = self.containers.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for container in containers.values_mut() {
+            if let Some(watcher) = container.watcher.take() {
+                watcher.abort();
+            }
+            if let Some((_, killer)) = container.killer.take() {
+                killer.abort();
+            }
+        }
+    }
+}
+
+/// A supervisor just started by this process.
+struct Spawned {
+    supervisor: ProcId,
+    pidfd: OwnedFd,
+    /// Read end of the supervisor's stdout, which carries its launch report.
+    report: OwnedFd,
+    sandbox: PathBuf,
+    run_dir: PathBuf,
+}
+
+type ReadySender = oneshot::Sender<Result<u32, String>>;
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> (Runtime, mpsc::UnboundedReceiver<RuntimeEvent>) {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let work_dir = std::path::absolute(&config.work_dir).unwrap_or(config.work_dir);
+        let runtime_dir = match config.runtime_dir {
+            Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
+            None => work_dir.join("meta").join("runtime"),
+        };
+        let inner = Inner {
+            work_dir,
+            runtime_dir,
+            supervisor_exe: config.supervisor_exe,
+            agent_id: config.agent_id,
+            events,
+            containers: Mutex::new(HashMap::new()),
+        };
+        (Runtime { inner: Arc::new(inner) }, receiver)
+    }
+
+    /// The sandbox of a container (Mesos's layout).
+    pub fn sandbox_path(&self, framework_id: &str, executor_id: &str, container_id: &str) -> PathBuf {
+        self.inner.sandbox_path(framework_id, executor_id, container_id)
+    }
+
+    /// Creates the sandbox, writes the launch spec, starts the supervisor and
+    /// waits until the task process exists. A task that could not be started
+    /// (unknown program, bad working directory, user switch refused, ...)
+    /// fails here with [`RuntimeError::Launch`]; its bookkeeping is removed
+    /// and no event follows.
+    ///
+    /// Cancellation-safe in the sense that a launch dropped midway still
+    /// completes in the background and its container is tracked (an Exited
+    /// event follows).
+    pub async fn launch(&self, spec: LaunchSpec) -> Result<Launched, RuntimeError> {
+        validate_spec(&self.inner.agent_id, &spec)?;
+        let container_id = spec.container_id.clone();
+        if self.inner.lock().contains_key(&container_id) {
+            return Err(RuntimeError::AlreadyExists { container_id });
+        }
+        let internal = |e: tokio::task::JoinError| RuntimeError::Launch {
+            container_id: container_id.clone(),
+            message: format!("internal error: {e}"),
+        };
+        let run_as = match spec.user.clone() {
+            None => None,
+            Some(user) => {
+                let id = container_id.clone();
+                tokio::task::spawn_blocking(move || resolve_user(&id, &user)).await.map_err(internal)??
+            }
+        };
+        let inner = self.inner.clone();
+        let spawned =
+            tokio::task::spawn_blocking(move || inner.spawn_supervisor(spec, run_as)).await.map_err(internal)??;
+        let Spawned { supervisor, pidfd, report, sandbox, run_dir } = spawned;
+
+        let report = match pipe::Receiver::from_owned_fd(report) {
+            Ok(report) => report,
+            Err(error) => return Err(abandon(&container_id, supervisor, pidfd, &run_dir, "watching", error).await),
+        };
+        let pidfd = match register_pidfd(pidfd) {
+            Ok(pidfd) => pidfd,
+            Err((pidfd, error)) => {
+                return Err(abandon(&container_id, supervisor, pidfd, &run_dir, "watching", error).await);
+            }
+        };
+
+        let (ready_tx, ready_rx) = oneshot::channel();
+        {
+            let mut containers = self.inner.lock();
+            let mut container = Container::new(None, None);
+            let watcher = tokio::spawn(watch_supervisor(
+                Arc::downgrade(&self.inner),
+                container_id.clone(),
+                run_dir,
+                supervisor,
+                None,
+                pidfd,
+                Some((report, ready_tx)),
+            ));
+            container.watcher = Some(watcher.abort_handle());
+            containers.insert(container_id.clone(), container);
+        }
+        match ready_rx.await {
+            Ok(Ok(pid)) => Ok(Launched { pid, supervisor_pid: supervisor.pid, sandbox }),
+            Ok(Err(message)) => Err(RuntimeError::Launch { container_id, message }),
+            Err(_) => Err(RuntimeError::Launch { container_id, message: "the runtime stopped".to_owned() }),
+        }
+    }
+
+    /// Sends SIGTERM to the task's process group (and the rest of its
+    /// session), then SIGKILL after `grace` unless it has exited by then; a
+    /// zero grace sends SIGKILL at once. Killing an exited container is `Ok`.
+    /// A second kill while one is pending only shortens the grace period.
+    ///
+    /// The escalation is done by this runtime: if m3s stops during the grace
+    /// period, the task only got SIGTERM (kill it again after recovery).
+    pub fn kill(&self, container_id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        let deadline = Instant::now() + grace;
+        let handle = if grace.is_zero() {
+            None
+        } else {
+            let handle = tokio::runtime::Handle::try_current();
+            Some(handle.map_err(|_| RuntimeError::NoTokioRuntime { operation: "Runtime::kill" })?)
+        };
+        let (task, exited, first) = {
+            let mut containers = self.inner.lock();
+            let container = containers
+                .get_mut(container_id)
+                .ok_or_else(|| RuntimeError::UnknownContainer { container_id: container_id.to_owned() })?;
+            if container.exit.is_some() {
+                return Ok(());
+            }
+            if container.task.is_none() {
+                container.task = self.inner.recorded_task(container_id);
+            }
+            let task =
+                container.task.ok_or_else(|| RuntimeError::NotStarted { container_id: container_id.to_owned() })?;
+            if let Some((pending, _)) = &container.killer {
+                if *pending <= deadline {
+                    return Ok(());
+                }
+            }
+            let first = container.killer.is_none();
+            if let Some((_, killer)) = container.killer.take() {
+                killer.abort();
+            }
+            if let Some(handle) = handle {
+                let exited = container.exited.subscribe();
+                let killer = handle.spawn(escalate(task, deadline, exited));
+                container.killer = Some((deadline, killer.abort_handle()));
+            }
+            (task, container.exited.subscribe(), first)
+        };
+        if *exited.borrow() || procfs::liveness(task) == Liveness::Gone {
+            // Ended already: the supervisor reports it.
+            return Ok(());
+        }
+        if grace.is_zero() {
+            procfs::signal_task(task.pid, Signal::KILL);
+        } else if first {
+            procfs::signal_task(task.pid, Signal::TERM);
+        }
+        Ok(())
+    }
+
+    /// Scans the runtime directory for containers of a previous run: running
+    /// ones are re-adopted (watched again, an Exited event follows when they
+    /// end); ended ones are returned with their recorded status (no event).
+    /// A container whose supervisor vanished without a status is `Lost`, and
+    /// its task, if still alive, is killed. Call once at start, before
+    /// launching; containers already known are skipped.
+    pub async fn recover(&self) -> Result<Vec<RecoveredContainer>, RuntimeError> {
+        let dir = self.inner.containers_dir();
+        let known: HashSet<String> = self.inner.lock().keys().cloned().collect();
+        let scan_dir = dir.clone();
+        let found = tokio::task::spawn_blocking(move || scan(&scan_dir, &known))
+            .await
+            .map_err(|e| RuntimeError::Recover { path: dir.clone(), error: io::Error::other(e) })??;
+
+        let mut recovered = Vec::with_capacity(found.len());
+        for Found { record, run_dir, supervisor, task, state } in found {
+            let container_id = record.spec.container_id.clone();
+            let state = match state {
+                Scanned::Running(pidfd) => {
+                    let pidfd = register_pidfd(pidfd).map_err(|(_, error)| RuntimeError::Io {
+                        container_id: container_id.clone(),
+                        action: "watching the supervisor of",
+                        path: run_dir.clone(),
+                        error,
+                    })?;
+                    let mut containers = self.inner.lock();
+                    let mut container = Container::new(task, None);
+                    let watcher = tokio::spawn(watch_supervisor(
+                        Arc::downgrade(&self.inner),
+                        container_id.clone(),
+                        run_dir,
+                        supervisor.unwrap_or(ProcId { pid: 0, start_time: 0 }),
+                        task,
+                        pidfd,
+                        None,
+                    ));
+                    container.watcher = Some(watcher.abort_handle());
+                    containers.insert(container_id, container);
+                    ContainerState::Running
+                }
+                Scanned::Exited(exit) => {
+                    self.inner.lock().insert(container_id, Container::new(task, Some(exit.clone())));
+                    ContainerState::Exited(exit)
+                }
+            };
+            recovered.push(RecoveredContainer {
+                pid: task.map(|t| t.pid),
+                supervisor_pid: supervisor.map(|s| s.pid),
+                sandbox: record.sandbox,
+                spec: record.spec,
+                state,
+            });
+        }
+        Ok(recovered)
+    }
+
+    /// Resource usage of a running container's task (all processes of its
+    /// process group and session), from /proc: processes, threads, CPU
+    /// times and resident memory. `None` for unknown or ended containers.
+    pub fn usage(&self, container_id: &str) -> Option<mesos::v1::ResourceStatistics> {
+        let task = {
+            let mut containers = self.inner.lock();
+            let container = containers.get_mut(container_id)?;
+            if container.exit.is_some() {
+                return None;
+            }
+            if container.task.is_none() {
+                container.task = self.inner.recorded_task(container_id);
+            }
+            container.task?
+        };
+        if procfs::liveness(task) == Liveness::Gone {
+            return None;
+        }
+        procfs::usage(task.pid)
+    }
+
+    /// Removes an ended container's bookkeeping (not its sandbox). Running
+    /// containers are left alone.
+    pub fn forget(&self, container_id: &str) {
+        if validate_id("container_id", container_id).is_err() {
+            return;
+        }
+        let run_dir = self.inner.containers_dir().join(container_id);
+        {
+            let mut containers = self.inner.lock();
+            match containers.get(container_id) {
+                Some(container) if container.exit.is_none() => {
+                    tracing::warn!(container_id, "not forgetting a running container");
+                    return;
+                }
+                Some(_) => {
+                    containers.remove(container_id);
+                }
+                // Not adopted (recover not called?): only if it has ended.
+                None if !run_dir.join(records::STATUS).exists() => return,
+                None => {}
+            }
+        }
+        match fs::remove_dir_all(&run_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(container_id, path = %run_dir.display(), %error, "removing container bookkeeping")
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
+        self.containers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sandbox_path(&self, framework_id: &str, executor_id: &str, container_id: &str) -> PathBuf {
+        let mut path = self.work_dir.join("slaves");
+        for part in [self.agent_id.as_str(), "frameworks", framework_id, "executors", executor_id, "runs", container_id]
+        {
+            path.push(part);
+        }
+        path
+    }
+
+    fn containers_dir(&self) -> PathBuf {
+        self.runtime_dir.join("containers")
+    }
+
+    fn recorded_task(&self, container_id: &str) -> Option<ProcId> {
+        records::read_json(&self.containers_dir().join(container_id).join(records::TASK)).ok().flatten()
+    }
+
+    /// Blocking: claims the container's bookkeeping directory, prepares the
+    /// sandbox, starts the supervisor.
+    fn spawn_supervisor(&self, spec: LaunchSpec, run_as: Option<RunAs>) -> Result<Spawned, RuntimeError> {
+        let container_id = spec.container_id.clone();
+        let containers_dir = self.containers_dir();
+        fs::create_dir_all(&containers_dir).map_err(|error| RuntimeError::Io {
+            container_id: container_id.clone(),
+            action: "creating",
+            path: containers_dir.clone(),
+            error,
+        })?;
+        // Creating it is what claims the container id (before its sandbox
+        // is touched).
+        let run_dir = containers_dir.join(&container_id);
+        match fs::create_dir(&run_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(RuntimeError::AlreadyExists { container_id });
+            }
+            Err(error) => return Err(RuntimeError::Io { container_id, action: "creating", path: run_dir, error }),
+        }
+        let result = self
+            .prepare_sandbox(&spec, run_as.as_ref())
+            .and_then(|sandbox| self.start_supervisor(spec, sandbox, run_dir.clone(), run_as));
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&run_dir);
+        }
+        result
+    }
+
+    /// Creates the sandbox with its `stdout` and `stderr`, owned by the
+    /// task's user if it is switched to.
+    fn prepare_sandbox(&self, spec: &LaunchSpec, run_as: Option<&RunAs>) -> Result<PathBuf, RuntimeError> {
+        let io_error = |action: &'static str, path: &Path| {
+            let (container_id, path) = (spec.container_id.clone(), path.to_path_buf());
+            move |error| RuntimeError::Io { container_id, action, path, error }
+        };
+        let sandbox = self.sandbox_path(&spec.framework_id, &spec.executor_id, &spec.container_id);
+        fs::create_dir_all(&sandbox).map_err(io_error("creating the sandbox", &sandbox))?;
+        for path in [sandbox.join("stdout"), sandbox.join("stderr"), sandbox.clone()] {
+            if path != sandbox {
+                OpenOptions::new().create(true).append(true).open(&path).map_err(io_error("creating", &path))?;
+            }
+            if let Some(run_as) = run_as {
+                let (uid, gid) = (rustix::fs::Uid::from_raw(run_as.uid), rustix::fs::Gid::from_raw(run_as.gid));
+                rustix::fs::chown(&path, Some(uid), Some(gid))
+                    .map_err(|e| io_error("changing the owner of", &path)(e.into()))?;
+            }
+        }
+        Ok(sandbox)
+    }
+
+    fn start_supervisor(
+        &self,
+        spec: LaunchSpec,
+        sandbox: PathBuf,
+        run_dir: PathBuf,
+        run_as: Option<RunAs>,
+    ) -> Result<Spawned, RuntimeError> {
+        let container_id = spec.container_id.clone();
+        let io_error = |action: &'static str, path: &Path| {
+            let (container_id, path) = (container_id.clone(), path.to_path_buf());
+            move |error| RuntimeError::Io { container_id, action, path, error }
+        };
+        let launch_path = run_dir.join(records::LAUNCH);
+        let record = LaunchRecord { spec, sandbox: sandbox.clone(), run_as };
+        records::write_json(&launch_path, &record, false).map_err(io_error("writing", &launch_path))?;
+        // The supervisor's diagnostics go to the sandbox's stderr, as a Mesos
+        // executor's do.
+        let stderr_path = sandbox.join("stderr");
+        let stderr = OpenOptions::new().append(true).open(&stderr_path).map_err(io_error("opening", &stderr_path))?;
+
+        let mut command = Command::new(&self.supervisor_exe);
+        // A process group of its own keeps the supervisor out of reach of
+        // signals sent to m3s's group or by its terminal (and, without a
+        // pre_exec hook, std spawns it with posix_spawn: no fork of m3s).
+        command
+            .arg("supervise")
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .current_dir("/")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = command.spawn().map_err(|error| RuntimeError::SupervisorSpawn {
+            container_id: container_id.clone(),
+            path: self.supervisor_exe.clone(),
+            error,
+        })?;
+        let pid = child.id();
+        // Our unreaped child: its pid cannot be reused, so this is race-free.
+        let supervisor = procfs::proc_id(pid).unwrap_or(ProcId { pid, start_time: 0 });
+        let report = child.stdout.take().map(OwnedFd::from);
+        match (open_pidfd(pid), report) {
+            (Ok(pidfd), Some(report)) => Ok(Spawned { supervisor, pidfd, report, sandbox, run_dir }),
+            (pidfd, _) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                final_status(&run_dir, Some(supervisor), None);
+                let error = pidfd.err().unwrap_or_else(|| io::Error::other("no pipe to the supervisor"));
+                Err(RuntimeError::Io {
+                    container_id,
+                    action: "watching the supervisor (pidfd_open needs Linux 5.3 or later) of",
+                    path: run_dir,
+                    error,
+                })
+            }
+        }
+    }
+}
+
+fn open_pidfd(pid: u32) -> io::Result<OwnedFd> {
+    let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(|| io::Error::other("invalid pid"))?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+/// Registers a pidfd with tokio's reactor: readable once the process exits.
+fn register_pidfd(pidfd: OwnedFd) -> Result<AsyncFd<OwnedFd>, (OwnedFd, io::Error)> {
+    // SAFETY: an OwnedFd is an open descriptor that stays open (and keeps
+    // referring to the same pidfd) until the AsyncFd drops it.
+    unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.map_err(|e| e.into_parts())
+}
+
+/// Reaps the process behind `pidfd` if it is our child (a supervisor this
+/// process started); ECHILD (adopted after a restart) is fine.
+fn reap(pidfd: impl AsFd) {
+    let _ = rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED | WaitIdOptions::NOHANG);
+}
+
+/// Gives up on a supervisor that cannot be watched: kills it (and its task,
+/// if it got that far) and removes its bookkeeping.
+async fn abandon(
+    container_id: &str,
+    supervisor: ProcId,
+    pidfd: OwnedFd,
+    run_dir: &Path,
+    action: &'static str,
+    error: io::Error,
+) -> RuntimeError {
+    let dir = run_dir.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
+        let _ = rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED);
+        final_status(&dir, Some(supervisor), None);
+        let _ = fs::remove_dir_all(&dir);
+    })
+    .await;
+    RuntimeError::Io { container_id: container_id.to_owned(), action, path: run_dir.to_path_buf(), error }
+}
+
+/// Follows one supervisor: for a fresh launch, first its launch report
+/// (answered on `launch`), then its exit, which is turned into an Exited
+/// event with the status it recorded.
+async fn watch_supervisor(
+    inner: Weak<Inner>,
+    container_id: String,
+    run_dir: PathBuf,
+    supervisor: ProcId,
+    mut task: Option<ProcId>,
+    pidfd: AsyncFd<OwnedFd>,
+    launch: Option<(pipe::Receiver, ReadySender)>,
+) {
+    let mut ready = None;
+    if let Some((mut report, ready_tx)) = launch {
+        let mut buf = Vec::new();
+        let _ = report.read_to_end(&mut buf).await;
+        drop(report);
+        match parse_report(&buf) {
+            Some(Ok(pid)) => {
+                let recorded = records::read_json::<ProcId>(&run_dir.join(records::TASK)).ok().flatten();
+                let process = recorded.filter(|t| t.pid == pid).or_else(|| procfs::proc_id(pid));
+                task = Some(process.unwrap_or(ProcId { pid, start_time: 0 }));
+                if let Some(inner) = inner.upgrade() {
+                    if let Some(container) = inner.lock().get_mut(&container_id) {
+                        container.task = task;
+                    }
+                }
+                let _ = ready_tx.send(Ok(pid));
+            }
+            failure => ready = Some((failure, ready_tx)),
+        }
+    }
+
+    if pidfd.readable().await.is_err() {
+        return;
+    }
+    reap(pidfd.get_ref());
+    drop(pidfd);
+    let dir = run_dir.clone();
+    let exit = tokio::task::spawn_blocking(move || final_status(&dir, Some(supervisor), task))
+        .await
+        .unwrap_or_else(|e| TaskExit::Lost(format!("internal error: {e}")));
+
+    if let Some((failure, ready_tx)) = ready {
+        // The launch failed: no event, no bookkeeping left behind.
+        let message = match failure {
+            Some(Err(message)) => message,
+            _ => {
+                format!("the supervisor exited without reporting ({exit}); see the sandbox's stderr")
+            }
+        };
+        if let Some(inner) = inner.upgrade() {
+            inner.lock().remove(&container_id);
+        }
+        let _ = tokio::task::spawn_blocking(move || fs::remove_dir_all(run_dir)).await;
+        let _ = ready_tx.send(Err(message));
+        return;
+    }
+
+    let Some(inner) = inner.upgrade() else { return };
+    if let Some(container) = inner.lock().get_mut(&container_id) {
+        container.exit = Some(exit.clone());
+        container.watcher = None;
+        if let Some((_, killer)) = container.killer.take() {
+            killer.abort();
+        }
+        container.exited.send_replace(true);
+    }
+    let _ = inner.events.send(RuntimeEvent::Exited { container_id, status: exit });
+}
+
+/// SIGKILL at `deadline` unless the container has exited by then.
+async fn escalate(task: ProcId, deadline: Instant, mut exited: watch::Receiver<bool>) {
+    let ended = tokio::time::timeout_at(deadline, exited.wait_for(|exited| *exited)).await.is_ok();
+    if !ended && !*exited.borrow() && procfs::liveness(task) != Liveness::Gone {
+        procfs::signal_task(task.pid, Signal::KILL);
+    }
+}
+
+/// The supervisor's launch report: `ready <pid>` or `error <message>`.
+fn parse_report(buf: &[u8]) -> Option<Result<u32, String>> {
+    let text = String::from_utf8_lossy(buf);
+    let line = text.lines().next()?;
+    if let Some(pid) = line.strip_prefix("ready ") {
+        return pid.trim().parse().ok().map(Ok);
+    }
+    line.strip_prefix("error ").map(|message| Err(message.to_owned()))
+}
+
+/// The outcome of a container whose supervisor is gone: its recorded status,
+/// or else `Lost`, after killing the task if it is still there (the pid
+/// check guards against reuse). A `Lost` verdict is recorded too.
+fn final_status(run_dir: &Path, supervisor: Option<ProcId>, task: Option<ProcId>) -> TaskExit {
+    let status_path = run_dir.join(records::STATUS);
+    match records::read_json::<StatusRecord>(&status_path) {
+        Ok(Some(record)) => return record.outcome.into_exit(),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(path = %status_path.display(), %error, "unreadable task status"),
+    }
+    let task = task
+        .filter(|t| t.start_time != 0)
+        .or_else(|| records::read_json::<ProcId>(&run_dir.join(records::TASK)).ok().flatten());
+    let who = match supervisor {
+        Some(s) if s.pid != 0 => format!("the task's supervisor (pid {})", s.pid),
+        _ => "the task's supervisor".to_owned(),
+    };
+    let message = match task {
+        Some(task) if procfs::liveness(task) != Liveness::Gone => {
+            procfs::signal_task(task.pid, Signal::KILL);
+            format!("{who} exited without recording the task's status; the task (pid {}) was killed", task.pid)
+        }
+        Some(task) => format!("{who} exited without recording the task's status (task pid {})", task.pid),
+        None => format!("{who} exited before starting the task"),
+    };
+    let record = StatusRecord { outcome: Outcome::Lost(message.clone()), finished_at: records::now_secs() };
+    if let Err(error) = records::write_json(&status_path, &record, true) {
+        tracing::warn!(path = %status_path.display(), %error, "recording a lost task");
+    }
+    TaskExit::Lost(message)
+}
+
+struct Found {
+    record: LaunchRecord,
+    run_dir: PathBuf,
+    supervisor: Option<ProcId>,
+    task: Option<ProcId>,
+    state: Scanned,
+}
+
+enum Scanned {
+    /// The supervisor is alive; its pidfd.
+    Running(OwnedFd),
+    Exited(TaskExit),
+}
+
+/// Blocking part of [`Runtime::recover`].
+fn scan(dir: &Path, known: &HashSet<String>) -> Result<Vec<Found>, RuntimeError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(RuntimeError::Recover { path: dir.to_path_buf(), error }),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| !known.contains(name))
+        .collect();
+    names.sort();
+
+    let mut found = Vec::with_capacity(names.len());
+    for container_id in names {
+        let run_dir = dir.join(&container_id);
+        let launch_path = run_dir.join(records::LAUNCH);
+        let record: LaunchRecord = match records::read_json(&launch_path) {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                tracing::warn!(path = %run_dir.display(), "container bookkeeping without launch.json, skipped");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(path = %launch_path.display(), %error, "unreadable launch record, skipped");
+                continue;
+            }
+        };
+        if record.spec.container_id != container_id {
+            tracing::warn!(path = %launch_path.display(), "launch record of another container, skipped");
+            continue;
+        }
+        let read = |name: &str| -> Option<ProcId> {
+            let path = run_dir.join(name);
+            records::read_json(&path).unwrap_or_else(|error| {
+                tracing::warn!(path = %path.display(), %error, "unreadable record");
+                None
+            })
+        };
+        let (supervisor, task) = (read(records::SUPERVISOR), read(records::TASK));
+
+        let mut watch = None;
+        if let Some(supervisor) = supervisor {
+            if procfs::liveness(supervisor) != Liveness::Gone {
+                if let Ok(pidfd) = open_pidfd(supervisor.pid) {
+                    // Checked again now that the pidfd pins the process.
+                    match procfs::liveness(supervisor) {
+                        Liveness::Alive => watch = Some(pidfd),
+                        // Our own child that exited while nobody watched.
+                        Liveness::Zombie => reap(&pidfd),
+                        Liveness::Gone => {}
+                    }
+                }
+            }
+        }
+        let state = match watch {
+            Some(pidfd) => Scanned::Running(pidfd),
+            None => Scanned::Exited(final_status(&run_dir, supervisor, task)),
+        };
+        found.push(Found { record, run_dir, supervisor, task, state });
+    }
+    Ok(found)
+}
+
+fn resolve_user(container_id: &str, name: &str) -> Result<Option<RunAs>, RuntimeError> {
+    let (uid, gid) = user::lookup(name)
+        .map_err(|error| RuntimeError::UserLookup {
+            container_id: container_id.to_owned(),
+            user: name.to_owned(),
+            error,
+        })?
+        .ok_or_else(|| RuntimeError::UnknownUser { container_id: container_id.to_owned(), user: name.to_owned() })?;
+    let euid = rustix::process::geteuid().as_raw();
+    if uid == euid {
+        return Ok(None);
+    }
+    if euid != 0 {
+        return Err(RuntimeError::UserNotPermitted {
+            container_id: container_id.to_owned(),
+            user: name.to_owned(),
+            current_uid: euid,
+        });
+    }
+    Ok(Some(RunAs { user: name.to_owned(), uid, gid, groups: user::group_list(name, gid) }))
+}
+
+/// Ids become path components: Mesos's rules (non-empty, no `/`, not `.`
+/// or `..`), plus no control characters and at most 255 bytes.
+fn validate_id(field: &'static str, value: &str) -> Result<(), RuntimeError> {
+    let reason = if value.is_empty() {
+        "must not be empty"
+    } else if value.len() > 255 {
+        "must not be longer than 255 bytes"
+    } else if value == "." || value == ".." {
+        "must not be '.' or '..'"
+    } else if value.contains('/') {
+        "must not contain '/'"
+    } else if value.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    Err(RuntimeError::InvalidId { field, value: value.to_owned(), reason })
+}
+
+fn validate_spec(agent_id: &str, spec: &LaunchSpec) -> Result<(), RuntimeError> {
+    validate_id("agent_id", agent_id)?;
+    validate_id("framework_id", &spec.framework_id)?;
+    validate_id("executor_id", &spec.executor_id)?;
+    validate_id("task_id", &spec.task_id)?;
+    validate_id("container_id", &spec.container_id)?;
+    let invalid = |reason: String| Err(RuntimeError::InvalidSpec { container_id: spec.container_id.clone(), reason });
+    let strings: Vec<(&str, &str)> = match &spec.command {
+        TaskCommand::Shell(script) => vec![("the shell command", script)],
+        TaskCommand::Argv { program, args } => {
+            if program.is_empty() {
+                return invalid("the command's program is empty".to_owned());
+            }
+            std::iter::once(("the program", program.as_str()))
+                .chain(args.iter().map(|a| ("an argument", a.as_str())))
+                .collect()
+        }
+    };
+    for (what, value) in strings {
+        if value.contains('\0') {
+            return invalid(format!("{what} contains a NUL byte"));
+        }
+    }
+    for (name, value) in &spec.env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return invalid(format!("invalid environment variable name '{}'", name.escape_debug()));
+        }
+        if value.contains('\0') {
+            return invalid(format!("environment variable {name} contains a NUL byte"));
+        }
+    }
+    if spec.user.as_deref().is_some_and(|user| user.is_empty() || user.contains('\0')) {
+        return invalid("invalid user name".to_owned());
+    }
+    if spec.working_dir.as_deref().is_some_and(|dir| dir.contains('\0')) {
+        return invalid("the working directory contains a NUL byte".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_would_escape_the_sandbox_are_refused() {
+        for bad in ["", ".", "..", "a/b", "../x", "a\nb"] {
+            assert!(validate_id("task_id", bad).is_err(), "{bad:?}");
+        }
+        for good in ["task-1", "a.b", "..x", "ünïcode"] {
+            validate_id("task_id", good).unwrap();
+        }
+    }
+
+    #[test]
+    fn reports_are_parsed() {
+        assert_eq!(parse_report(b"ready 42\n"), Some(Ok(42)));
+        assert_eq!(parse_report(b"error cannot execute 'x'\n"), Some(Err("cannot execute 'x'".to_owned())));
+        assert_eq!(parse_report(b""), None);
+        assert_eq!(parse_report(b"ready x\n"), None);
+    }
+
+    #[test]
+    fn exits_are_worded_as_mesos_does() {
+        assert_eq!(TaskExit::Code(3).to_string(), "Command exited with status 3");
+        assert_eq!(TaskExit::Signal(15).to_string(), "Command terminated with signal Terminated");
+        assert_eq!(TaskExit::Signal(64).to_string(), "Command terminated with signal 64");
+    }
+
+    #[test]
+    fn launch_spec_json_shape() {
+        let spec = LaunchSpec {
+            framework_id: "f".into(),
+            executor_id: "e".into(),
+            task_id: "t".into(),
+            container_id: "c".into(),
+            command: TaskCommand::Argv { program: "sleep".into(), args: vec!["sleep".into(), "1".into()] },
+            env: vec![("A".into(), "b".into())],
+            user: None,
+            working_dir: None,
+        };
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["command"]["argv"]["program"], "sleep");
+        assert_eq!(json["env"][0][1], "b");
+        assert_eq!(serde_json::from_value::<LaunchSpec>(json).unwrap(), spec);
+    }
+}

@@ -1,0 +1,132 @@
+//! The master's checkpoint in the work directory: one small JSON file per
+//! framework and per task, replaced atomically (write, then rename), so a
+//! change costs one small write whatever the cluster's size.
+//!
+//! Durability: a rename is atomic with respect to a crash of m3s (kill -9
+//! included), because the kernel keeps the written pages; only a power loss
+//! can lose the last writes, and then frameworks resubscribe and reconcile as
+//! they do after a Mesos master failover. The task runtime keeps its own
+//! records (launch spec, exit status), which are the truth about processes.
+//!
+//! Layout: `<work_dir>/master/frameworks/<framework id>/framework.json` and
+//! `.../tasks/<task id>.json`.
+
+use std::path::{Path, PathBuf};
+
+use mesos::v1::{FrameworkId, FrameworkInfo, TaskId};
+use serde::{Deserialize, Serialize};
+
+use crate::master::Task;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrameworkRecord {
+    pub info: FrameworkInfo,
+    pub registered_time: f64,
+    /// Set once the framework was torn down or timed out: it must not come back.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    root: PathBuf,
+}
+
+/// What a restarted master finds.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub frameworks: Vec<(FrameworkRecord, Vec<Task>)>,
+}
+
+impl Checkpoint {
+    pub fn new(work_dir: &Path) -> Self {
+        Checkpoint { root: work_dir.join("master").join("frameworks") }
+    }
+
+    fn framework_dir(&self, id: &FrameworkId) -> PathBuf {
+        self.root.join(safe_name(&id.value))
+    }
+
+    pub fn write_framework(&self, id: &FrameworkId, record: &FrameworkRecord) -> std::io::Result<()> {
+        write_atomic(&self.framework_dir(id).join("framework.json"), &serde_json::to_vec(record)?)
+    }
+
+    pub fn write_task(&self, id: &FrameworkId, task: &Task) -> std::io::Result<()> {
+        let path = self.framework_dir(id).join("tasks").join(format!("{}.json", safe_name(&task.id().value)));
+        write_atomic(&path, &serde_json::to_vec(task)?)
+    }
+
+    pub fn remove_task(&self, id: &FrameworkId, task_id: &TaskId) -> std::io::Result<()> {
+        let path = self.framework_dir(id).join("tasks").join(format!("{}.json", safe_name(&task_id.value)));
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads everything back. Unreadable files are skipped with a warning: a
+    /// half-written file cannot exist (renames are atomic), so this only
+    /// happens if someone edited the directory.
+    pub fn recover(&self) -> Recovered {
+        let mut out = Recovered::default();
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return out };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let record: FrameworkRecord = match read_json(&dir.join("framework.json")) {
+                Some(r) => r,
+                None => continue,
+            };
+            let mut tasks = Vec::new();
+            if let Ok(files) = std::fs::read_dir(dir.join("tasks")) {
+                for file in files.flatten() {
+                    if let Some(task) = read_json::<Task>(&file.path()) {
+                        tasks.push(task);
+                    }
+                }
+            }
+            out.frameworks.push((record, tasks));
+        }
+        out
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "unreadable checkpoint file skipped");
+            None
+        }
+    }
+}
+
+/// Framework and task ids come from frameworks: keep them from naming paths
+/// outside the checkpoint directory.
+fn safe_name(id: &str) -> String {
+    let name: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let name = name.trim_start_matches('.');
+    if name.is_empty() { "_".to_owned() } else { name.to_owned() }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("checkpoint paths have a parent");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_the_checkpoint_directory() {
+        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name("m1-0000"), "m1-0000");
+        assert_eq!(safe_name(".."), "_");
+    }
+}

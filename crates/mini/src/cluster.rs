@@ -1,0 +1,474 @@
+//! The driver that joins the sans-IO master to the world: the task runtime,
+//! the subscription streams, the checkpoint and the timers.
+//!
+//! Locking: one mutex around the [`Master`]. Every input locks it, feeds the
+//! master, and dispatches the resulting actions *before unlocking*, so events
+//! reach each stream in the order the master produced them. Dispatching never
+//! blocks: stream sends go to unbounded channels, launches and kills are
+//! spawned, checkpoint writes go to a writer thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use mesos::v1::operator::Event as OperatorEvent;
+use mesos::v1::{Attribute, FrameworkId, TaskId, TaskStatusReason};
+use tokio::sync::{Notify, mpsc};
+
+use crate::agent::runtime::{LaunchSpec, Runtime, RuntimeConfig, RuntimeEvent, TaskCommand, TaskExit};
+use crate::checkpoint::{Checkpoint, FrameworkRecord};
+use crate::master::{Action, Clock, Exit, Master, MasterConfig};
+use crate::resources::Resources;
+
+/// Settings of one embedded cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub work_dir: PathBuf,
+    pub hostname: String,
+    pub ip: std::net::Ipv4Addr,
+    pub port: u16,
+    pub resources: Resources,
+    pub attributes: Vec<Attribute>,
+    pub heartbeat_interval: Duration,
+    /// The program run as each task's supervisor (`<exe> supervise --run-dir DIR`).
+    pub supervisor_exe: PathBuf,
+}
+
+/// The running cluster; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    master: Mutex<Master>,
+    /// Open scheduler subscription streams by stream id: RecordIO records out.
+    streams: Mutex<HashMap<String, mpsc::UnboundedSender<Bytes>>>,
+    /// Operator API subscribers: RecordIO records out.
+    operator_streams: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
+    runtime: Runtime,
+    checkpoint: Checkpoint,
+    writes: std::sync::mpsc::Sender<CheckpointWrite>,
+    /// Woken when the master's next deadline may have changed.
+    timer: Notify,
+    config: ClusterConfig,
+}
+
+enum CheckpointWrite {
+    Framework(FrameworkId, Box<FrameworkRecord>),
+    Task(FrameworkId, Box<crate::master::Task>),
+    RemoveTask(FrameworkId, TaskId),
+}
+
+pub fn clock() -> Clock {
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    Clock { mono: std::time::Instant::now(), unix }
+}
+
+impl Cluster {
+    /// Recovers the checkpoint and the task runtime from `work_dir`, then
+    /// starts the timers. Must run inside a tokio runtime.
+    pub async fn start(config: ClusterConfig) -> std::io::Result<Cluster> {
+        std::fs::create_dir_all(&config.work_dir)?;
+        let master_id = master_id(&config.work_dir)?;
+        let agent_id = format!("{master_id}-S0");
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+            ^ u64::from(std::process::id());
+        let master_config = MasterConfig {
+            master_id,
+            hostname: config.hostname.clone(),
+            ip: config.ip,
+            port: config.port,
+            resources: config.resources.clone(),
+            attributes: config.attributes.clone(),
+            version: crate::MESOS_VERSION.to_owned(),
+            heartbeat_interval: config.heartbeat_interval,
+            seed,
+        };
+        let now = clock();
+        let mut master = Master::new(master_config, now);
+        let checkpoint = Checkpoint::new(&config.work_dir);
+        for (record, tasks) in checkpoint.recover().frameworks {
+            master.restore(now, record.info, record.registered_time, record.removed, tasks);
+        }
+        let (runtime, events) = Runtime::new(RuntimeConfig {
+            work_dir: config.work_dir.clone(),
+            runtime_dir: None,
+            supervisor_exe: config.supervisor_exe.clone(),
+            agent_id,
+        });
+        let (writes, write_rx) = std::sync::mpsc::channel();
+        let writer_checkpoint = checkpoint.clone();
+        std::thread::Builder::new()
+            .name("m3s-checkpoint".into())
+            .spawn(move || write_checkpoints(writer_checkpoint, write_rx))?;
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                master: Mutex::new(master),
+                streams: Mutex::new(HashMap::new()),
+                operator_streams: Mutex::new(Vec::new()),
+                runtime,
+                checkpoint,
+                writes,
+                timer: Notify::new(),
+                config,
+            }),
+        };
+        cluster.recover_containers().await;
+        tokio::spawn(cluster.clone().run_timers());
+        tokio::spawn(cluster.clone().run_runtime_events(events));
+        Ok(cluster)
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.inner.config
+    }
+
+    /// Matches the runtime's containers with the checkpointed tasks: running
+    /// ones are re-adopted, ended ones reported with their real exit status,
+    /// and tasks whose container vanished reported lost.
+    async fn recover_containers(&self) {
+        let recovered = match self.inner.runtime.recover().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "could not recover task containers");
+                Vec::new()
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        self.with_master(|m, now| {
+            for c in &recovered {
+                let id = &c.spec.container_id;
+                seen.insert(id.clone());
+                if m.task_by_container(id).is_none() {
+                    // Launched but never checkpointed (a crash in between) or
+                    // from a removed framework: no one wants it.
+                    tracing::warn!(container_id = %id, "killing a container no task claims");
+                    if matches!(c.state, crate::agent::runtime::ContainerState::Running) {
+                        let _ = self.inner.runtime.kill(id, Duration::from_secs(3));
+                    }
+                    continue;
+                }
+                match &c.state {
+                    crate::agent::runtime::ContainerState::Running => {
+                        tracing::info!(container_id = %id, pid = ?c.pid, "re-adopted a running task");
+                    }
+                    crate::agent::runtime::ContainerState::Exited(exit) => {
+                        m.task_exited(now, id, to_exit(exit));
+                    }
+                }
+            }
+            for id in m.live_containers() {
+                if !seen.contains(&id) {
+                    m.task_launch_failed(
+                        now,
+                        &id,
+                        "The task's container was not found after the agent restarted".into(),
+                        TaskStatusReason::AgentRestarted,
+                    );
+                }
+            }
+        });
+    }
+
+    /// Runs `f` on the master under the lock and dispatches what it produced.
+    pub fn with_master<R>(&self, f: impl FnOnce(&mut Master, Clock) -> R) -> R {
+        let mut master = self.lock();
+        let out = f(&mut master, clock());
+        self.dispatch(&mut master);
+        out
+    }
+
+    /// Read-only access for the endpoints.
+    pub fn read<R>(&self, f: impl FnOnce(&Master) -> R) -> R {
+        f(&self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Master> {
+        self.inner.master.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a subscription stream (before the master's SUBSCRIBED event
+    /// is dispatched to it) and returns its receiver.
+    pub fn open_stream(&self, stream_id: &str) -> mpsc::UnboundedReceiver<Bytes> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(stream_id.to_owned(), tx);
+        rx
+    }
+
+    /// Subscribes an operator API client; returns its receiver.
+    pub fn open_operator_stream(&self, first: Bytes) -> mpsc::UnboundedReceiver<Bytes> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(first);
+        self.inner.operator_streams.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
+    }
+
+    /// The HTTP client behind a subscription went away.
+    pub fn stream_gone(&self, stream_id: &str) {
+        let removed = self.inner.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(stream_id).is_some();
+        if removed {
+            self.with_master(|m, now| m.stream_closed(now, stream_id));
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    fn dispatch(&self, master: &mut Master) {
+        let mut timer_changed = false;
+        while let Some(action) = master.poll_action() {
+            match action {
+                Action::Send { stream_id, event, .. } => {
+                    let record = record(&event);
+                    let streams = self.inner.streams.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(tx) = streams.get(&stream_id) {
+                        let _ = tx.send(record);
+                    }
+                    timer_changed = true;
+                }
+                Action::CloseStream { stream_id } => {
+                    self.inner.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream_id);
+                }
+                Action::Launch { framework_id, task_id } => {
+                    if let Some(spec) = self.launch_spec(master, &framework_id, &task_id) {
+                        let cluster = self.clone();
+                        tokio::spawn(async move { cluster.launch(spec).await });
+                    }
+                }
+                Action::Kill { container_id, grace } => {
+                    if let Err(e) = self.inner.runtime.kill(&container_id, grace) {
+                        tracing::warn!(%container_id, error = %e, "kill failed");
+                    }
+                }
+                Action::CheckpointFramework(id) => {
+                    let record = master
+                        .framework(&id)
+                        .map(|f| FrameworkRecord {
+                            info: f.info.clone(),
+                            registered_time: f.registered_time,
+                            removed: false,
+                        })
+                        .or_else(|| {
+                            master.completed_frameworks().find(|f| f.id == id).map(|f| FrameworkRecord {
+                                info: f.info.clone(),
+                                registered_time: f.registered_time,
+                                removed: true,
+                            })
+                        });
+                    if let Some(record) = record {
+                        let _ = self.inner.writes.send(CheckpointWrite::Framework(id, Box::new(record)));
+                    }
+                    timer_changed = true;
+                }
+                Action::CheckpointTask { framework_id, task_id } => {
+                    let task = master.framework(&framework_id).and_then(|f| f.tasks.get(&task_id)).cloned();
+                    let write = match task {
+                        Some(task) => CheckpointWrite::Task(framework_id, Box::new(task)),
+                        None => {
+                            // Completed (terminal update acknowledged): the runtime's
+                            // record of the container is no longer needed either. Kept
+                            // until now so a restart in between still knows the exit.
+                            let container = master
+                                .framework(&framework_id)
+                                .and_then(|f| f.completed_tasks.iter().rev().find(|t| t.id() == &task_id))
+                                .and_then(|t| t.container_id.clone());
+                            if let Some(container) = container {
+                                self.inner.runtime.forget(&container);
+                            }
+                            CheckpointWrite::RemoveTask(framework_id, task_id)
+                        }
+                    };
+                    let _ = self.inner.writes.send(write);
+                    timer_changed = true;
+                }
+                Action::Operator(event) => self.broadcast(&event),
+            }
+        }
+        if timer_changed {
+            self.inner.timer.notify_one();
+        }
+    }
+
+    fn broadcast(&self, event: &OperatorEvent) {
+        let mut subs = self.inner.operator_streams.lock().unwrap_or_else(|e| e.into_inner());
+        if subs.is_empty() {
+            return;
+        }
+        let record = record(event);
+        subs.retain(|tx| tx.send(record.clone()).is_ok());
+    }
+
+    fn launch_spec(&self, master: &Master, fid: &FrameworkId, tid: &TaskId) -> Option<LaunchSpec> {
+        let framework = master.framework(fid)?;
+        let task = framework.tasks.get(tid)?;
+        let command = task.info.command.as_ref()?;
+        let container_id = task.container_id.clone()?;
+        let sandbox = self.sandbox(master, fid, tid, &container_id);
+        let mut env: Vec<(String, String)> = command
+            .environment
+            .iter()
+            .flat_map(|e| e.variables.iter())
+            .filter_map(|v| Some((v.name.clone(), v.value.clone()?)))
+            .collect();
+        let endpoint = format!("{}:{}", self.inner.config.ip, self.inner.config.port);
+        env.extend([
+            ("MESOS_SANDBOX".to_owned(), sandbox.display().to_string()),
+            ("MESOS_DIRECTORY".to_owned(), sandbox.display().to_string()),
+            ("MESOS_TASK_ID".to_owned(), tid.value.clone()),
+            ("MESOS_FRAMEWORK_ID".to_owned(), fid.value.clone()),
+            ("MESOS_EXECUTOR_ID".to_owned(), tid.value.clone()),
+            ("MESOS_AGENT_ENDPOINT".to_owned(), endpoint),
+            ("MESOS_CONTAINER_ID".to_owned(), container_id.clone()),
+            ("HOST".to_owned(), self.inner.config.hostname.clone()),
+        ]);
+        let ports: Vec<u64> = Resources::from_wire(&task.info.resources)
+            .map(|r| r.ranges("ports").ranges().iter().flat_map(|&(b, e)| b..=e).collect())
+            .unwrap_or_default();
+        for (i, p) in ports.iter().enumerate() {
+            env.push((format!("PORT{i}"), p.to_string()));
+        }
+        if let Some(p) = ports.first() {
+            env.push(("PORT".to_owned(), p.to_string()));
+        }
+        if !ports.is_empty() {
+            env.push(("PORTS".to_owned(), ports.iter().map(u64::to_string).collect::<Vec<_>>().join(",")));
+        }
+        let cmd = if command.shell {
+            TaskCommand::Shell(command.value.clone().unwrap_or_default())
+        } else {
+            TaskCommand::Argv { program: command.value.clone().unwrap_or_default(), args: command.arguments.clone() }
+        };
+        let user = command.user.clone().or_else(|| Some(framework.info.user.clone())).filter(|u| !u.is_empty());
+        Some(LaunchSpec {
+            framework_id: fid.value.clone(),
+            executor_id: tid.value.clone(),
+            task_id: tid.value.clone(),
+            container_id,
+            command: cmd,
+            env,
+            user,
+            working_dir: None,
+        })
+    }
+
+    fn sandbox(&self, master: &Master, fid: &FrameworkId, tid: &TaskId, container_id: &str) -> PathBuf {
+        self.inner
+            .config
+            .work_dir
+            .join("slaves")
+            .join(&master.agent_id().value)
+            .join("frameworks")
+            .join(&fid.value)
+            .join("executors")
+            .join(&tid.value)
+            .join("runs")
+            .join(container_id)
+    }
+
+    async fn launch(&self, spec: LaunchSpec) {
+        let container_id = spec.container_id.clone();
+        let image = self.read(|m| {
+            m.task_by_container(&container_id)
+                .and_then(|(_, t)| t.info.container.as_ref())
+                .is_some_and(|c| c.docker.is_some() || c.mesos.as_ref().is_some_and(|m| m.image.is_some()))
+        });
+        if image {
+            self.with_master(|m, now| {
+                m.task_launch_failed(
+                    now,
+                    &container_id,
+                    "Container images are not supported: m3s mini has no image runtime configured (an OCI runtime comes later); run the command on the host instead".into(),
+                    TaskStatusReason::ContainerLaunchFailed,
+                )
+            });
+            return;
+        }
+        match self.inner.runtime.launch(spec).await {
+            Ok(launched) => self.with_master(|m, now| m.task_started(now, &container_id, Some(launched.pid))),
+            Err(e) => self.with_master(|m, now| {
+                m.task_launch_failed(now, &container_id, e.to_string(), TaskStatusReason::ContainerLaunchFailed)
+            }),
+        }
+    }
+
+    async fn run_runtime_events(self, mut events: mpsc::UnboundedReceiver<RuntimeEvent>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                RuntimeEvent::Exited { container_id, status } => {
+                    self.with_master(|m, now| m.task_exited(now, &container_id, to_exit(&status)));
+                }
+            }
+        }
+    }
+
+    async fn run_timers(self) {
+        loop {
+            let deadline = self.read(|m| m.poll_timeout());
+            let notified = self.inner.timer.notified();
+            match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(d)) => {
+                            self.with_master(|m, now| m.handle_timeout(now));
+                        }
+                        _ = notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// The checkpoint, for tools and tests.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.inner.checkpoint
+    }
+}
+
+fn to_exit(exit: &TaskExit) -> Exit {
+    match exit {
+        TaskExit::Code(c) => Exit::Code(*c),
+        TaskExit::Signal(s) => Exit::Signal(*s),
+        TaskExit::Lost(why) => Exit::Lost(why.clone()),
+    }
+}
+
+/// One RecordIO record holding `value` as JSON.
+pub fn record<T: serde::Serialize>(value: &T) -> Bytes {
+    let json = serde_json::to_vec(value).expect("events always serialize");
+    let mut out = BytesMut::with_capacity(json.len() + 8);
+    mesos::recordio::encode(&json, &mut out);
+    out.freeze()
+}
+
+/// The master id is kept in the work directory so that framework, agent and
+/// offer ids stay the same across restarts.
+fn master_id(work_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = work_dir.join("master").join("id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_owned());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    crate::checkpoint::write_atomic(&path, id.as_bytes())?;
+    Ok(id)
+}
+
+fn write_checkpoints(checkpoint: Checkpoint, rx: std::sync::mpsc::Receiver<CheckpointWrite>) {
+    for write in rx {
+        let result = match &write {
+            CheckpointWrite::Framework(id, record) => checkpoint.write_framework(id, record),
+            CheckpointWrite::Task(id, task) => checkpoint.write_task(id, task),
+            CheckpointWrite::RemoveTask(id, task_id) => checkpoint.remove_task(id, task_id),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "checkpoint write failed");
+        }
+    }
+}

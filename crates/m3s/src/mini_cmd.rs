@@ -57,8 +57,14 @@ pub async fn run(args: MiniArgs) -> anyhow::Result<()> {
         c.work_dir.display(),
         describe(&c.resources)
     );
-    let app = mini::http::app(cluster, http);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = mini::http::app(cluster.clone(), http);
+    // Subscription streams never end by themselves, so a graceful drain would
+    // wait forever: stop at once, as a Mesos master does; clients reconnect.
+    tokio::select! {
+        served = axum::serve(listener, app) => served?,
+        _ = shutdown_signal() => {}
+    }
+    cluster.flush_checkpoint();
     eprintln!("m3s mini: stopped; running tasks keep running and are re-adopted at the next start");
     Ok(())
 }

@@ -60,6 +60,8 @@ enum CheckpointWrite {
     Framework(FrameworkId, Box<FrameworkRecord>),
     Task(FrameworkId, Box<crate::master::Task>),
     RemoveTask(FrameworkId, TaskId),
+    /// Answered once every earlier write is done.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 pub fn clock() -> Clock {
@@ -423,6 +425,15 @@ impl Cluster {
         }
     }
 
+    /// Waits until every checkpoint write queued so far is on disk (before a
+    /// clean exit).
+    pub fn flush_checkpoint(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.inner.writes.send(CheckpointWrite::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
     /// The checkpoint, for tools and tests.
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.inner.checkpoint
@@ -466,6 +477,10 @@ fn write_checkpoints(checkpoint: Checkpoint, rx: std::sync::mpsc::Receiver<Check
             CheckpointWrite::Framework(id, record) => checkpoint.write_framework(id, record),
             CheckpointWrite::Task(id, task) => checkpoint.write_task(id, task),
             CheckpointWrite::RemoveTask(id, task_id) => checkpoint.remove_task(id, task_id),
+            CheckpointWrite::Flush(done) => {
+                let _ = done.send(());
+                Ok(())
+            }
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "checkpoint write failed");

@@ -19,6 +19,9 @@ impl Master {
                 return;
             }
             let Some((fid, role)) = self.pick(clock) else { return };
+            if let Some(f) = self.frameworks.get_mut(&fid) {
+                f.last_offered = Some(clock.mono);
+            }
             self.make_offer(fid, role, free);
         }
     }
@@ -37,10 +40,11 @@ impl Master {
                 })?;
                 let mut held = f.used();
                 held.add(&self.offered_to(&f.id));
-                Some((dominant_share(&held, total), f.registered_time, f.id.clone(), role))
+                Some((dominant_share(&held, total), f.last_offered, f.registered_time, f.id.clone(), role))
             })
-            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)))
-            .map(|(_, _, id, role)| (id, role))
+            // Lowest share; then never offered, or offered longest ago; then oldest.
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.total_cmp(&b.2)))
+            .map(|(_, _, _, id, role)| (id, role))
     }
 
     fn make_offer(&mut self, fid: FrameworkId, role: String, resources: Resources) {

@@ -29,6 +29,10 @@ pub struct Framework {
     pub completed_tasks: VecDeque<Task>,
     /// Set when removed (teardown, failover timeout): time of removal.
     pub removed_time: Option<f64>,
+    /// When the allocator last made it an offer: among equal shares the
+    /// framework that waited longest goes first, so one that declines and
+    /// revives in a loop cannot keep the agent to itself.
+    pub last_offered: Option<Instant>,
 }
 
 impl Framework {
@@ -46,6 +50,7 @@ impl Framework {
             tasks: BTreeMap::new(),
             completed_tasks: VecDeque::new(),
             removed_time: None,
+            last_offered: None,
         }
     }
 
@@ -121,6 +126,10 @@ pub struct Task {
     pub resend_interval: Duration,
     /// Kill requested: the exit is reported as TASK_KILLED.
     pub killing: bool,
+    /// Killed by the agent for failing health checks: the TASK_KILLED
+    /// update carries `healthy: false`.
+    #[serde(default)]
+    pub killed_by_health_check: bool,
 }
 
 /// First resend of an unacknowledged update, and the cap of its backoff
@@ -143,6 +152,7 @@ impl Task {
             resend_at: None,
             resend_interval: STATUS_RETRY_INITIAL,
             killing: false,
+            killed_by_health_check: false,
         }
     }
 

@@ -17,6 +17,7 @@ use mesos::v1::operator::Event as OperatorEvent;
 use mesos::v1::{Attribute, FrameworkId, TaskId, TaskStatusReason};
 use tokio::sync::{Notify, mpsc};
 
+use crate::agent::health::{HealthChecker, HealthEvent, HealthTask};
 use crate::agent::runtime::{LaunchSpec, Runtime, RuntimeConfig, RuntimeEvent, TaskCommand, TaskExit};
 use crate::checkpoint::{Checkpoint, FrameworkRecord};
 use crate::master::{Action, Clock, Exit, Master, MasterConfig};
@@ -49,6 +50,8 @@ struct Inner {
     /// Operator API subscribers: RecordIO records out.
     operator_streams: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
     runtime: Runtime,
+    /// Health checks of running tasks that have one.
+    health: HealthChecker,
     checkpoint: Checkpoint,
     writes: std::sync::mpsc::Sender<CheckpointWrite>,
     /// Woken when the master's next deadline may have changed.
@@ -100,7 +103,13 @@ impl Cluster {
             runtime_dir: None,
             supervisor_exe: config.supervisor_exe.clone(),
             agent_id,
+            cgroup_root: None,
         });
+        match runtime.cgroups_status() {
+            status @ crate::agent::runtime::CgroupsStatus::Unavailable(_) => tracing::warn!("{status}"),
+            status => tracing::info!("{status}"),
+        }
+        let (health, health_events) = HealthChecker::new();
         let (writes, write_rx) = std::sync::mpsc::channel();
         let writer_checkpoint = checkpoint.clone();
         std::thread::Builder::new()
@@ -112,6 +121,7 @@ impl Cluster {
                 streams: Mutex::new(HashMap::new()),
                 operator_streams: Mutex::new(Vec::new()),
                 runtime,
+                health,
                 checkpoint,
                 writes,
                 timer: Notify::new(),
@@ -121,6 +131,7 @@ impl Cluster {
         cluster.recover_containers().await;
         tokio::spawn(cluster.clone().run_timers());
         tokio::spawn(cluster.clone().run_runtime_events(events));
+        tokio::spawn(cluster.clone().run_health_events(health_events));
         Ok(cluster)
     }
 
@@ -156,6 +167,7 @@ impl Cluster {
                 match &c.state {
                     crate::agent::runtime::ContainerState::Running => {
                         tracing::info!(container_id = %id, pid = ?c.pid, "re-adopted a running task");
+                        self.resume_health_check(m, now, c);
                     }
                     crate::agent::runtime::ContainerState::Exited(exit) => {
                         m.task_exited(now, id, to_exit(exit));
@@ -242,6 +254,8 @@ impl Cluster {
                     }
                 }
                 Action::Kill { container_id, grace } => {
+                    // Mesos's executor stops health checking a task it kills.
+                    self.inner.health.stop(&container_id);
                     if let Err(e) = self.inner.runtime.kill(&container_id, grace) {
                         tracing::warn!(%container_id, error = %e, "kill failed");
                     }
@@ -354,6 +368,7 @@ impl Cluster {
             env,
             user,
             working_dir: None,
+            limits: Some(task_limits(&task.info)),
         })
     }
 
@@ -389,8 +404,57 @@ impl Cluster {
             });
             return;
         }
+        // The Mesos fetcher: CommandInfo.uris into the sandbox first.
+        let uris = self.read(|m| {
+            m.task_by_container(&container_id).and_then(|(_, t)| t.info.command.as_ref()).map(|c| c.uris.clone())
+        });
+        if let Some(uris) = uris.filter(|uris| !uris.is_empty()) {
+            let fetched = match self.inner.runtime.prepare_sandbox(&spec).await {
+                Ok(sandbox) => crate::agent::fetcher::Fetcher::new(&self.inner.config.work_dir)
+                    .fetch(&uris, &sandbox, spec.user.as_deref())
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(message) = fetched {
+                self.with_master(|m, now| {
+                    m.task_launch_failed(now, &container_id, message, TaskStatusReason::ContainerLaunchFailed)
+                });
+                return;
+            }
+            // A KILL (or teardown) while fetching found no container to kill: honour it now.
+            if self.read(|m| m.task_by_container(&container_id).is_none_or(|(_, t)| t.killing)) {
+                self.with_master(|m, now| m.task_exited(now, &container_id, Exit::Signal(libc::SIGKILL)));
+                return;
+            }
+        }
+        // A health check runs with the task's environment and user.
+        let health = self
+            .read(|m| m.task_by_container(&container_id).and_then(|(_, t)| t.info.health_check.clone()))
+            .map(|check| (check, spec.env.clone(), spec.user.clone()));
         match self.inner.runtime.launch(spec).await {
-            Ok(launched) => self.with_master(|m, now| m.task_started(now, &container_id, Some(launched.pid))),
+            Ok(launched) => {
+                self.with_master(|m, now| m.task_started(now, &container_id, Some(launched.pid)));
+                if let Some((check, env, user)) = health {
+                    self.inner.health.start(HealthTask {
+                        container_id: container_id.clone(),
+                        check,
+                        sandbox: launched.sandbox,
+                        env,
+                        user,
+                        started_at: std::time::Instant::now(),
+                        last_healthy: None,
+                    });
+                    // The task may have ended (or a kill begun) before the checker started.
+                    let live = |m: &Master| {
+                        m.task_by_container(&container_id).is_some_and(|(_, t)| !t.state.is_terminal() && !t.killing)
+                    };
+                    if !self.read(live) {
+                        self.inner.health.stop(&container_id);
+                    }
+                }
+            }
             Err(e) => self.with_master(|m, now| {
                 m.task_launch_failed(now, &container_id, e.to_string(), TaskStatusReason::ContainerLaunchFailed)
             }),
@@ -401,8 +465,53 @@ impl Cluster {
         while let Some(event) = events.recv().await {
             match event {
                 RuntimeEvent::Exited { container_id, status } => {
+                    self.inner.health.stop(&container_id);
                     self.with_master(|m, now| m.task_exited(now, &container_id, to_exit(&status)));
                 }
+            }
+        }
+    }
+
+    /// Restarts the health check of a re-adopted task, counting its delay and
+    /// grace period from its start and keeping the health last reported.
+    fn resume_health_check(&self, m: &Master, now: Clock, c: &crate::agent::runtime::RecoveredContainer) {
+        let Some((_, task)) = m.task_by_container(&c.spec.container_id) else { return };
+        let Some(check) = task.info.health_check.clone() else { return };
+        if task.killing {
+            return;
+        }
+        let started =
+            task.statuses.iter().find(|s| s.state == mesos::v1::TaskState::Starting).and_then(|s| s.timestamp);
+        let age = started.map(|t| Duration::from_secs_f64((now.unix - t).clamp(0.0, 365.0 * 86400.0)));
+        self.inner.health.start(HealthTask {
+            container_id: c.spec.container_id.clone(),
+            check,
+            sandbox: c.sandbox.clone(),
+            env: c.spec.env.clone(),
+            user: c.spec.user.clone(),
+            started_at: age.and_then(|a| now.mono.checked_sub(a)).unwrap_or(now.mono),
+            last_healthy: task.latest().and_then(|s| s.healthy),
+        });
+    }
+
+    /// Health check results become `healthy` updates; too many failures in a
+    /// row kill the task. Results for a task that ended or is being killed
+    /// are dropped (and its checking stopped), as Mesos's executor does.
+    async fn run_health_events(self, mut events: mpsc::UnboundedReceiver<HealthEvent>) {
+        while let Some(event) = events.recv().await {
+            let id = &event.container_id;
+            let live = self.with_master(|m, now| {
+                let live = m.task_by_container(id).is_some_and(|(_, t)| !t.state.is_terminal() && !t.killing);
+                if live {
+                    m.task_health(now, id, event.healthy);
+                    if event.kill {
+                        m.task_unhealthy_kill(now, id);
+                    }
+                }
+                live
+            });
+            if !live {
+                self.inner.health.stop(id);
             }
         }
     }
@@ -445,6 +554,27 @@ fn to_exit(exit: &TaskExit) -> Exit {
         TaskExit::Code(c) => Exit::Code(*c),
         TaskExit::Signal(s) => Exit::Signal(*s),
         TaskExit::Lost(why) => Exit::Lost(why.clone()),
+        TaskExit::MemoryLimit { .. } => Exit::MemoryLimit(exit.to_string()),
+    }
+}
+
+/// A task's cgroup limits, Mesos's way: the cpus and mem resources are the
+/// requests (shares, soft limit), `TaskInfo.limits` the hard limits
+/// ("Infinity": none); without a mem limit the mem resource is the limit.
+fn task_limits(info: &mesos::v1::TaskInfo) -> crate::agent::runtime::Limits {
+    const MB: f64 = 1024.0 * 1024.0;
+    let resources = Resources::from_wire(&info.resources).unwrap_or_default();
+    let mem_bytes = (resources.scalar("mem").max(0.0) * MB) as u64;
+    let limit = |name: &str| info.limits.get(name).map(|s| s.value);
+    crate::agent::runtime::Limits {
+        cpus: resources.scalar("cpus").max(0.0),
+        cpus_limit: limit("cpus").filter(|c| c.is_finite() && *c > 0.0),
+        mem_bytes,
+        mem_limit_bytes: match limit("mem") {
+            Some(mem) if mem.is_finite() => Some(((mem.max(0.0) * MB) as u64).max(1)),
+            Some(_) => None,
+            None => Some(mem_bytes.max(1)),
+        },
     }
 }
 

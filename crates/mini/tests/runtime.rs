@@ -25,6 +25,7 @@ fn config(work_dir: &Path) -> RuntimeConfig {
         runtime_dir: None,
         supervisor_exe: env!("CARGO_BIN_EXE_mini-supervise").into(),
         agent_id: AGENT.to_owned(),
+        cgroup_root: None,
     }
 }
 
@@ -38,6 +39,7 @@ fn spec(container_id: &str, command: TaskCommand) -> LaunchSpec {
         env: Vec::new(),
         user: None,
         working_dir: None,
+        limits: None,
     }
 }
 

@@ -1,3 +1,5 @@
 //! The agent half of the single-node cluster.
 
+pub mod fetcher;
+pub mod health;
 pub mod runtime;

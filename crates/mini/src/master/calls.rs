@@ -412,6 +412,8 @@ impl Master {
             Some(format!("Task uses invalid agent: {}", task.agent_id.value))
         } else if task.executor.is_some() {
             Some("Custom executors are not supported by m3s mini: use a command task".to_owned())
+        } else if let Some(Err(e)) = task.health_check.as_ref().map(crate::agent::health::validate) {
+            Some(format!("Task uses invalid health check: {e}"))
         } else if task.command.as_ref().is_some_and(|c| c.shell && c.value.as_deref().unwrap_or("").is_empty()) {
             Some("Task command has no 'value' to run".to_owned())
         } else if task.command.as_ref().is_some_and(|c| !c.shell && c.value.as_deref().unwrap_or("").is_empty()) {

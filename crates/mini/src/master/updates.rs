@@ -21,6 +21,9 @@ pub enum Exit {
     Signal(i32),
     /// The supervisor vanished without recording an exit status.
     Lost(String),
+    /// The task exceeded its memory limit and the kernel killed it; the
+    /// message in Mesos's wording ("Memory limit exceeded: ...").
+    MemoryLimit(String),
 }
 
 /// What the agent says about a task.
@@ -127,8 +130,43 @@ impl Master {
                 reason: Some(TaskStatusReason::ExecutorTerminated),
                 healthy: None,
             },
+            (Exit::MemoryLimit(message), _) => Report {
+                state: TaskState::Failed,
+                message: Some(message),
+                reason: Some(TaskStatusReason::ContainerLimitationMemory),
+                healthy: None,
+            },
         };
+        // Mesos's command executor marks a kill due to failing health checks
+        // with `healthy: false` (and no reason) on the TASK_KILLED update.
+        let mut report = report;
+        if report.state == TaskState::Killed && self.frameworks[&fid].tasks[&tid].killed_by_health_check {
+            report.healthy = Some(false);
+        }
         self.report(clock, &fid, &tid, report);
+    }
+
+    /// The task failed `consecutive_failures` health checks in a row (its
+    /// `healthy: false` update already reported): the executor kills it as a
+    /// KILL would (TASK_KILLING with that capability, the kill policy's grace
+    /// period from its TaskInfo), and its TASK_KILLED says `healthy: false`.
+    pub fn task_unhealthy_kill(&mut self, clock: Clock, container_id: &str) {
+        let Some((fid, tid)) = self.locate(container_id) else { return };
+        let Some(task) = self.frameworks.get_mut(&fid).and_then(|f| f.tasks.get_mut(&tid)) else { return };
+        if task.state.is_terminal() || task.killing {
+            return;
+        }
+        task.killing = true;
+        task.killed_by_health_check = true;
+        let grace = task
+            .info
+            .kill_policy
+            .as_ref()
+            .and_then(|p| p.grace_period)
+            .map(|d| std::time::Duration::from_nanos(d.nanoseconds.max(0) as u64))
+            .unwrap_or(std::time::Duration::from_secs(3));
+        self.report(clock, &fid, &tid, Report::state(TaskState::Killing));
+        self.push(Action::Kill { container_id: container_id.to_owned(), grace });
     }
 
     /// A health check result changed (`healthy` updates carry the current state).

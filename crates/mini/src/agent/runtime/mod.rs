@@ -39,12 +39,25 @@
 //! the user database) when m3s runs as root; otherwise its launch fails, and
 //! an unknown user always fails the launch. The sandbox is then owned by the
 //! task's user.
+//!
+//! # Resource limits
+//!
+//! A task whose spec carries [`Limits`] runs in cgroups of its own (v1 or
+//! v2, detected at [`Runtime::new`]; see the `cgroups` module) with Mesos's
+//! cpu shares/weight, CFS quota and memory limit; a task the kernel's OOM
+//! killer hits there ends as [`TaskExit::MemoryLimit`]. Where no cgroup
+//! hierarchy is writable, [`Runtime::cgroups_status`] says why (for the
+//! caller to warn once), tasks run without limits and their usage comes from
+//! /proc.
 
+mod cgroups;
 mod procfs;
 mod records;
 mod supervisor;
 mod user;
 
+pub use cgroups::CgroupsStatus;
+pub(crate) use records::RunAs;
 pub use supervisor::supervise;
 
 use std::collections::{HashMap, HashSet};
@@ -67,8 +80,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use cgroups::TaskCgroups;
 use procfs::Liveness;
-use records::{LaunchRecord, Outcome, ProcId, RunAs, StatusRecord};
+use records::{LaunchRecord, Outcome, ProcId, StatusRecord};
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -90,7 +104,33 @@ pub struct RuntimeConfig {
     pub supervisor_exe: PathBuf,
     /// The agent's id, part of the sandbox path.
     pub agent_id: String,
+    /// Where the cgroup hierarchies are mounted. `None`: `/sys/fs/cgroup`.
+    /// A directory without hierarchies (tests) makes cgroups unavailable.
+    pub cgroup_root: Option<PathBuf>,
 }
+
+/// A task's resources as cgroup limits, with Mesos's semantics (values
+/// finite and non-negative; [`Runtime::launch`] checks).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The `cpus` resource: the task's CPU share (`cpu.shares` = 1024 × cpus
+    /// on cgroup v1, `cpu.weight` = 100 × cpus on v2).
+    pub cpus: f64,
+    /// `TaskInfo.limits.cpus`: a hard cap, as a CFS quota. `None`: no quota
+    /// (no limit given, or "Infinity").
+    #[serde(default)]
+    pub cpus_limit: Option<f64>,
+    /// The `mem` resource in bytes (the soft limit).
+    pub mem_bytes: u64,
+    /// The hard memory limit in bytes (`TaskInfo.limits.mem` if given, else
+    /// the `mem` resource), at least 32 MB as in Mesos. `None`: unlimited
+    /// ("Infinity").
+    #[serde(default)]
+    pub mem_limit_bytes: Option<u64>,
+}
+
+/// Limits hold no NaN (launches with one are refused).
+impl Eq for Limits {}
 
 /// What a task runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +167,9 @@ pub struct LaunchSpec {
     /// as is). Default: the sandbox.
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// Cgroup limits; `None`: the task runs in m3s's cgroups, unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
 }
 
 /// A successful launch: the task's process exists.
@@ -158,6 +201,15 @@ pub enum TaskExit {
     /// The supervisor vanished without recording a status (the task, if it
     /// was still there, has been killed), or never started the task.
     Lost(String),
+    /// The kernel's OOM killer killed (a process of) the task in its memory
+    /// cgroup, whose limit was `limit_bytes`.
+    MemoryLimit {
+        limit_bytes: u64,
+        /// The most memory the task's cgroup used, where the kernel tells.
+        max_used_bytes: Option<u64>,
+        /// The cgroup's `memory.stat` when the task ended.
+        stats: Option<String>,
+    },
 }
 
 impl TaskExit {
@@ -174,6 +226,17 @@ impl fmt::Display for TaskExit {
             TaskExit::Code(code) => write!(f, "Command exited with status {code}"),
             TaskExit::Signal(signal) => write!(f, "Command terminated with signal {}", signal_name(*signal)),
             TaskExit::Lost(message) => f.write_str(message),
+            // Mesos's memory isolator wording.
+            TaskExit::MemoryLimit { limit_bytes, max_used_bytes, stats } => {
+                write!(f, "Memory limit exceeded: Requested: {}", cgroups::format_bytes(*limit_bytes))?;
+                if let Some(used) = max_used_bytes {
+                    write!(f, " Maximum Used: {}", cgroups::format_bytes(*used))?;
+                }
+                if let Some(stats) = stats {
+                    write!(f, "\n\nMEMORY STATISTICS: \n{stats}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -250,6 +313,8 @@ pub enum RuntimeError {
     NoTokioRuntime { operation: &'static str },
     #[error("recovering containers from {path}: {error}")]
     Recover { path: PathBuf, error: io::Error },
+    #[error("container {container_id}: setting up its cgroups: {message}")]
+    Cgroup { container_id: String, message: String },
 }
 
 /// The task runtime. Cheap to clone (shared state); when the last clone is
@@ -276,11 +341,16 @@ struct Inner {
     agent_id: String,
     events: mpsc::UnboundedSender<RuntimeEvent>,
     containers: Mutex<HashMap<String, Container>>,
+    /// Where container cgroups go; `None` when unavailable.
+    cgroups: Option<cgroups::Hierarchy>,
+    cgroups_status: CgroupsStatus,
 }
 
 struct Container {
     task: Option<ProcId>,
     exit: Option<TaskExit>,
+    cgroups: Option<TaskCgroups>,
+    limits: Option<Limits>,
     /// Flips to true when the container has exited (cancels a kill's escalation).
     exited: watch::Sender<bool>,
     watcher: Option<AbortHandle>,
@@ -289,9 +359,10 @@ struct Container {
 }
 
 impl Container {
-    fn new(task: Option<ProcId>, exit: Option<TaskExit>) -> Self {
+    fn new(task: Option<ProcId>, exit: Option<TaskExit>, record: &LaunchRecord) -> Self {
         let exited = watch::Sender::new(exit.is_some());
-        Container { task, exit, exited, watcher: None, killer: None }
+        let (cgroups, limits) = (record.cgroups.clone(), record.spec.limits);
+        Container { task, exit, cgroups, limits, exited, watcher: None, killer: None }
     }
 }
 
@@ -317,6 +388,7 @@ struct Spawned {
     report: OwnedFd,
     sandbox: PathBuf,
     run_dir: PathBuf,
+    record: LaunchRecord,
 }
 
 type ReadySender = oneshot::Sender<Result<u32, String>>;
@@ -329,6 +401,14 @@ impl Runtime {
             Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
             None => work_dir.join("meta").join("runtime"),
         };
+        let cgroup_root = config.cgroup_root.unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let (cgroups, cgroups_status) = match cgroups::detect(&cgroup_root) {
+            Ok(hierarchy) => {
+                let status = hierarchy.status();
+                (Some(hierarchy), status)
+            }
+            Err(reason) => (None, CgroupsStatus::Unavailable(reason)),
+        };
         let inner = Inner {
             work_dir,
             runtime_dir,
@@ -336,8 +416,34 @@ impl Runtime {
             agent_id: config.agent_id,
             events,
             containers: Mutex::new(HashMap::new()),
+            cgroups,
+            cgroups_status,
         };
         (Runtime { inner: Arc::new(inner) }, receiver)
+    }
+
+    /// Whether tasks get cgroup limits, and if not why: for the caller to
+    /// log once at start (a warning when unavailable).
+    pub fn cgroups_status(&self) -> &CgroupsStatus {
+        &self.inner.cgroups_status
+    }
+
+    /// Creates the sandbox of `spec`'s container (owned by the task's user
+    /// when it switches), as [`Runtime::launch`] will, so that it can be
+    /// filled (by the fetcher) before the launch.
+    pub async fn prepare_sandbox(&self, spec: &LaunchSpec) -> Result<PathBuf, RuntimeError> {
+        validate_spec(&self.inner.agent_id, spec)?;
+        let (inner, spec) = (self.inner.clone(), spec.clone());
+        let container_id = spec.container_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let run_as = match &spec.user {
+                Some(user) => resolve_user(&spec.container_id, user)?,
+                None => None,
+            };
+            inner.prepare_sandbox(&spec, run_as.as_ref())
+        })
+        .await
+        .map_err(|e| RuntimeError::Launch { container_id, message: format!("internal error: {e}") })?
     }
 
     /// The sandbox of a container (Mesos's layout).
@@ -374,7 +480,7 @@ impl Runtime {
         let inner = self.inner.clone();
         let spawned =
             tokio::task::spawn_blocking(move || inner.spawn_supervisor(spec, run_as)).await.map_err(internal)??;
-        let Spawned { supervisor, pidfd, report, sandbox, run_dir } = spawned;
+        let Spawned { supervisor, pidfd, report, sandbox, run_dir, record } = spawned;
 
         let report = match pipe::Receiver::from_owned_fd(report) {
             Ok(report) => report,
@@ -390,7 +496,7 @@ impl Runtime {
         let (ready_tx, ready_rx) = oneshot::channel();
         {
             let mut containers = self.inner.lock();
-            let mut container = Container::new(None, None);
+            let mut container = Container::new(None, None, &record);
             let watcher = tokio::spawn(watch_supervisor(
                 Arc::downgrade(&self.inner),
                 container_id.clone(),
@@ -492,7 +598,7 @@ impl Runtime {
                         error,
                     })?;
                     let mut containers = self.inner.lock();
-                    let mut container = Container::new(task, None);
+                    let mut container = Container::new(task, None, &record);
                     let watcher = tokio::spawn(watch_supervisor(
                         Arc::downgrade(&self.inner),
                         container_id.clone(),
@@ -507,7 +613,7 @@ impl Runtime {
                     ContainerState::Running
                 }
                 Scanned::Exited(exit) => {
-                    self.inner.lock().insert(container_id, Container::new(task, Some(exit.clone())));
+                    self.inner.lock().insert(container_id, Container::new(task, Some(exit.clone()), &record));
                     ContainerState::Exited(exit)
                 }
             };
@@ -522,11 +628,14 @@ impl Runtime {
         Ok(recovered)
     }
 
-    /// Resource usage of a running container's task (all processes of its
-    /// process group and session), from /proc: processes, threads, CPU
-    /// times and resident memory. `None` for unknown or ended containers.
+    /// Resource usage of a running container's task: processes and threads
+    /// (of its process group and session) from /proc; memory and CPU times
+    /// from its cgroups when it has some, else from /proc too; and the
+    /// limits of its spec (`cpus_limit` is the hard limit, else the
+    /// request; `mem_limit_bytes` the memory limit in force). `None` for
+    /// unknown or ended containers.
     pub fn usage(&self, container_id: &str) -> Option<mesos::v1::ResourceStatistics> {
-        let task = {
+        let (task, cgroups, limits) = {
             let mut containers = self.inner.lock();
             let container = containers.get_mut(container_id)?;
             if container.exit.is_some() {
@@ -535,12 +644,23 @@ impl Runtime {
             if container.task.is_none() {
                 container.task = self.inner.recorded_task(container_id);
             }
-            container.task?
+            (container.task?, container.cgroups.clone(), container.limits)
         };
         if procfs::liveness(task) == Liveness::Gone {
             return None;
         }
-        procfs::usage(task.pid)
+        let mut stats = procfs::usage(task.pid)?;
+        if let Some(cgroups) = cgroups {
+            cgroups.fill_usage(&mut stats);
+        }
+        if let Some(limits) = limits {
+            stats.cpus_soft_limit = Some(limits.cpus);
+            stats.cpus_limit = Some(limits.cpus_limit.unwrap_or(limits.cpus));
+            stats.mem_soft_limit_bytes = Some(limits.mem_bytes);
+            // Unlimited: the machine's memory, as Mesos reports it.
+            stats.mem_limit_bytes = cgroups::memory_limit(&limits).or_else(total_memory);
+        }
+        Some(stats)
     }
 
     /// Removes an ended container's bookkeeping (not its sandbox). Running
@@ -550,19 +670,31 @@ impl Runtime {
             return;
         }
         let run_dir = self.inner.containers_dir().join(container_id);
-        {
+        let cgroups = {
             let mut containers = self.inner.lock();
             match containers.get(container_id) {
                 Some(container) if container.exit.is_none() => {
                     tracing::warn!(container_id, "not forgetting a running container");
                     return;
                 }
-                Some(_) => {
-                    containers.remove(container_id);
-                }
+                Some(_) => containers.remove(container_id).and_then(|container| container.cgroups),
                 // Not adopted (recover not called?): only if it has ended.
                 None if !run_dir.join(records::STATUS).exists() => return,
-                None => {}
+                None => recorded_cgroups(&run_dir),
+            }
+        };
+        // The supervisor removed them unless it was killed. Off this thread
+        // (the caller may hold locks) when there is a tokio runtime.
+        if let Some(cgroups) = cgroups {
+            let id = container_id.to_owned();
+            let remove = move || {
+                if let Err(error) = cgroups.remove() {
+                    tracing::warn!(container_id = id, %error, "removing the container's cgroups");
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(remove)),
+                Err(_) => remove(),
             }
         }
         match fs::remove_dir_all(&run_dir) {
@@ -618,13 +750,28 @@ impl Inner {
             }
             Err(error) => return Err(RuntimeError::Io { container_id, action: "creating", path: run_dir, error }),
         }
-        let result = self
-            .prepare_sandbox(&spec, run_as.as_ref())
-            .and_then(|sandbox| self.start_supervisor(spec, sandbox, run_dir.clone(), run_as));
+        let result = self.prepare_sandbox(&spec, run_as.as_ref()).and_then(|sandbox| {
+            let cgroups = self.create_cgroups(&spec)?;
+            let result = self.start_supervisor(spec, sandbox, run_dir.clone(), run_as, cgroups.clone());
+            if let (Err(_), Some(cgroups)) = (&result, cgroups) {
+                let _ = cgroups.remove();
+            }
+            result
+        });
         if result.is_err() {
             let _ = fs::remove_dir_all(&run_dir);
         }
         result
+    }
+
+    /// The container's cgroups with its limits, when it has limits and
+    /// cgroups are available.
+    fn create_cgroups(&self, spec: &LaunchSpec) -> Result<Option<TaskCgroups>, RuntimeError> {
+        let (Some(hierarchy), Some(limits)) = (&self.cgroups, &spec.limits) else { return Ok(None) };
+        hierarchy
+            .create(&spec.container_id, limits)
+            .map(Some)
+            .map_err(|message| RuntimeError::Cgroup { container_id: spec.container_id.clone(), message })
     }
 
     /// Creates the sandbox with its `stdout` and `stderr`, owned by the
@@ -655,6 +802,7 @@ impl Inner {
         sandbox: PathBuf,
         run_dir: PathBuf,
         run_as: Option<RunAs>,
+        cgroups: Option<TaskCgroups>,
     ) -> Result<Spawned, RuntimeError> {
         let container_id = spec.container_id.clone();
         let io_error = |action: &'static str, path: &Path| {
@@ -662,7 +810,7 @@ impl Inner {
             move |error| RuntimeError::Io { container_id, action, path, error }
         };
         let launch_path = run_dir.join(records::LAUNCH);
-        let record = LaunchRecord { spec, sandbox: sandbox.clone(), run_as };
+        let record = LaunchRecord { spec, sandbox: sandbox.clone(), run_as, cgroups };
         records::write_json(&launch_path, &record, false).map_err(io_error("writing", &launch_path))?;
         // The supervisor's diagnostics go to the sandbox's stderr, as a Mesos
         // executor's do.
@@ -692,7 +840,7 @@ impl Inner {
         let supervisor = procfs::proc_id(pid).unwrap_or(ProcId { pid, start_time: 0 });
         let report = child.stdout.take().map(OwnedFd::from);
         match (open_pidfd(pid), report) {
-            (Ok(pidfd), Some(report)) => Ok(Spawned { supervisor, pidfd, report, sandbox, run_dir }),
+            (Ok(pidfd), Some(report)) => Ok(Spawned { supervisor, pidfd, report, sandbox, run_dir, record }),
             (pidfd, _) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -707,6 +855,29 @@ impl Inner {
             }
         }
     }
+}
+
+/// The cgroups recorded in a container's `launch.json`.
+fn recorded_cgroups(run_dir: &Path) -> Option<TaskCgroups> {
+    records::read_json::<LaunchRecord>(&run_dir.join(records::LAUNCH)).ok().flatten()?.cgroups
+}
+
+/// The machine's memory (reported as the limit of a task with unlimited memory).
+fn total_memory() -> Option<u64> {
+    let info = rustix::system::sysinfo();
+    Some((info.totalram as u64).saturating_mul(u64::from(info.mem_unit))).filter(|bytes| *bytes > 0)
+}
+
+/// For the fetcher: the credentials `user`'s task runs with (`None`: m3s's
+/// own), as [`Runtime::launch`] resolves them.
+pub(crate) fn task_credentials(container_id: &str, user: &str) -> Result<Option<RunAs>, RuntimeError> {
+    resolve_user(container_id, user)
+}
+
+/// For the fetcher: switches a forked child to `run_as` (in `pre_exec`:
+/// async-signal-safe system calls only).
+pub(crate) fn switch_user(run_as: &RunAs) -> io::Result<()> {
+    user::switch_to(run_as)
 }
 
 fn open_pidfd(pid: u32) -> io::Result<OwnedFd> {
@@ -799,10 +970,14 @@ async fn watch_supervisor(
                 format!("the supervisor exited without reporting ({exit}); see the sandbox's stderr")
             }
         };
-        if let Some(inner) = inner.upgrade() {
-            inner.lock().remove(&container_id);
-        }
-        let _ = tokio::task::spawn_blocking(move || fs::remove_dir_all(run_dir)).await;
+        let cgroups = inner.upgrade().and_then(|inner| inner.lock().remove(&container_id)).and_then(|c| c.cgroups);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(cgroups) = cgroups {
+                let _ = cgroups.remove();
+            }
+            fs::remove_dir_all(run_dir)
+        })
+        .await;
         let _ = ready_tx.send(Err(message));
         return;
     }
@@ -854,14 +1029,25 @@ fn final_status(run_dir: &Path, supervisor: Option<ProcId>, task: Option<ProcId>
         Some(s) if s.pid != 0 => format!("the task's supervisor (pid {})", s.pid),
         _ => "the task's supervisor".to_owned(),
     };
+    // Whatever the task left in its cgroups goes too (processes that left
+    // its session, say).
+    let cgroups = recorded_cgroups(run_dir);
+    let in_cgroups = cgroups.as_ref().is_some_and(|cgroups| !cgroups.pids().is_empty());
     let message = match task {
         Some(task) if procfs::liveness(task) != Liveness::Gone => {
             procfs::signal_task(task.pid, Signal::KILL);
             format!("{who} exited without recording the task's status; the task (pid {}) was killed", task.pid)
         }
+        _ if in_cgroups => {
+            format!("{who} exited without recording the task's status; the task's processes were killed")
+        }
         Some(task) => format!("{who} exited without recording the task's status (task pid {})", task.pid),
         None => format!("{who} exited before starting the task"),
     };
+    if let Some(cgroups) = &cgroups {
+        cgroups.kill_all();
+        let _ = cgroups.remove();
+    }
     let record = StatusRecord { outcome: Outcome::Lost(message.clone()), finished_at: records::now_secs() };
     if let Err(error) = records::write_json(&status_path, &record, true) {
         tracing::warn!(path = %status_path.display(), %error, "recording a lost task");
@@ -1027,6 +1213,17 @@ fn validate_spec(agent_id: &str, spec: &LaunchSpec) -> Result<(), RuntimeError> 
     if spec.working_dir.as_deref().is_some_and(|dir| dir.contains('\0')) {
         return invalid("the working directory contains a NUL byte".to_owned());
     }
+    if let Some(limits) = &spec.limits {
+        if !(limits.cpus.is_finite() && limits.cpus >= 0.0) {
+            return invalid(format!("invalid cpus {}", limits.cpus));
+        }
+        if limits.cpus_limit.is_some_and(|cpus| !(cpus.is_finite() && cpus > 0.0)) {
+            return invalid(format!("invalid cpu limit {:?}", limits.cpus_limit));
+        }
+        if limits.mem_limit_bytes == Some(0) {
+            return invalid("invalid memory limit 0".to_owned());
+        }
+    }
     Ok(())
 }
 
@@ -1070,8 +1267,10 @@ mod tests {
             env: vec![("A".into(), "b".into())],
             user: None,
             working_dir: None,
+            limits: None,
         };
         let json = serde_json::to_value(&spec).unwrap();
+        assert!(json.get("limits").is_none());
         assert_eq!(json["command"]["argv"]["program"], "sleep");
         assert_eq!(json["env"][0][1], "b");
         assert_eq!(serde_json::from_value::<LaunchSpec>(json).unwrap(), spec);

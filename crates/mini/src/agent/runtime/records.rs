@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::cgroups::TaskCgroups;
 use super::{LaunchSpec, TaskExit};
 
 pub(crate) const LAUNCH: &str = "launch.json";
@@ -38,6 +39,10 @@ pub(crate) struct LaunchRecord {
     /// user database lookups). `None`: run as the supervisor's user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as: Option<RunAs>,
+    /// The cgroups m3s created for the task (which joins them before
+    /// `exec`). `None`: no limits, or cgroups unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups: Option<TaskCgroups>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +79,12 @@ pub(crate) enum Outcome {
     LaunchError(String),
     /// The supervisor vanished without recording the task's status.
     Lost(String),
+    /// The OOM killer struck in the task's memory cgroup.
+    MemoryLimit {
+        limit_bytes: u64,
+        max_used_bytes: Option<u64>,
+        stats: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -83,6 +94,9 @@ impl Outcome {
             Outcome::Signal(signal) => TaskExit::Signal(signal),
             Outcome::LaunchError(message) => TaskExit::Lost(format!("task launch failed: {message}")),
             Outcome::Lost(message) => TaskExit::Lost(message),
+            Outcome::MemoryLimit { limit_bytes, max_used_bytes, stats } => {
+                TaskExit::MemoryLimit { limit_bytes, max_used_bytes, stats }
+            }
         }
     }
 }

@@ -15,21 +15,23 @@
 //!    process group and session ids are its pid): stdin `/dev/null`, stdout
 //!    appended to the sandbox's `stdout`, stderr inherited, in the requested
 //!    working directory, with m3s's environment plus the spec's variables,
-//!    as the requested user,
+//!    in the container's cgroups (joined by the child before `exec`, so the
+//!    supervisor itself stays outside them), as the requested user,
 //! 4. records the task in `task.json` and reports `ready <pid>` (or
 //!    `error <message>`) on the pipe, then closes it,
 //! 5. waits for the task's leader to exit (reaping adopted orphans
 //!    meanwhile), kills what is left of the task (its process group, then
 //!    every remaining descendant, as Mesos destroys a container), reaps
-//!    everything, and
+//!    everything, checks its memory cgroup for OOM kills (a memory
+//!    limitation then is the outcome), removes its cgroups, and
 //! 6. writes `status.json` before exiting.
 //!
 //! If m3s is gone meanwhile, nothing changes: the report is lost (EPIPE is
 //! ignored) and the status is found by the next m3s on recovery.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -37,6 +39,7 @@ use std::process::{Child, Command, Stdio};
 use rustix::process::{Pid, Signal, WaitIdOptions, WaitOptions};
 
 use super::TaskCommand;
+use super::cgroups::{self, TaskCgroups};
 use super::procfs;
 use super::records::{self, LaunchRecord, Outcome, ProcId, StatusRecord};
 use super::user;
@@ -65,10 +68,20 @@ pub fn supervise(run_dir: &Path) -> i32 {
         }
     }
 
-    let mut child = match start_task(run_dir) {
-        Ok(child) => child,
+    let launch_path = run_dir.join(records::LAUNCH);
+    let record: Result<LaunchRecord, String> = match records::read_json(&launch_path) {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(format!("{} is missing", launch_path.display())),
+        Err(e) => Err(format!("reading {}: {e}", launch_path.display())),
+    };
+    let started = record.as_ref().map_err(String::clone).and_then(|record| start_task(record).map(|c| (c, record)));
+    let (mut child, record) = match started {
+        Ok(started) => started,
         Err(message) => {
             log(&message);
+            if let Some(cgroups) = record.ok().and_then(|record| record.cgroups) {
+                remove_cgroups(&cgroups);
+            }
             write_status(run_dir, Outcome::LaunchError(message.clone()));
             report(&format!("error {}\n", message.replace('\n', " ")));
             return 1;
@@ -96,16 +109,42 @@ pub fn supervise(run_dir: &Path) -> i32 {
         Err(e) => Outcome::Lost(format!("waiting for the task (pid {pid}): {e}")),
     };
     kill_descendants(me);
+    let outcome = match &record.cgroups {
+        Some(task_cgroups) => {
+            let limit = record.spec.limits.as_ref().and_then(cgroups::memory_limit);
+            finish_cgroups(task_cgroups, limit, outcome)
+        }
+        None => outcome,
+    };
     if write_status(run_dir, outcome) { 0 } else { 1 }
 }
 
-fn start_task(run_dir: &Path) -> Result<Child, String> {
-    let launch_path = run_dir.join(records::LAUNCH);
-    let record: LaunchRecord = match records::read_json(&launch_path) {
-        Ok(Some(record)) => record,
-        Ok(None) => return Err(format!("{} is missing", launch_path.display())),
-        Err(e) => return Err(format!("reading {}: {e}", launch_path.display())),
+/// After the task: a memory limitation if the OOM killer struck in its
+/// cgroup (`limit`: the one m3s set, should the cgroup not tell); then the
+/// cgroups are emptied and removed.
+fn finish_cgroups(task_cgroups: &TaskCgroups, limit: Option<u64>, outcome: Outcome) -> Outcome {
+    let sigkill = matches!(outcome, Outcome::Signal(libc::SIGKILL) | Outcome::ExitCode(137));
+    let limitation = if task_cgroups.oom_killed(sigkill) {
+        task_cgroups.memory_limit().or(limit).map(|limit_bytes| Outcome::MemoryLimit {
+            limit_bytes,
+            max_used_bytes: task_cgroups.max_usage(),
+            stats: task_cgroups.memory_stat(),
+        })
+    } else {
+        None
     };
+    remove_cgroups(task_cgroups);
+    limitation.unwrap_or(outcome)
+}
+
+fn remove_cgroups(task_cgroups: &TaskCgroups) {
+    task_cgroups.kill_all();
+    if let Err(message) = task_cgroups.remove() {
+        log(&message);
+    }
+}
+
+fn start_task(record: &LaunchRecord) -> Result<Child, String> {
     let stdout_path = record.sandbox.join("stdout");
     let stdout = OpenOptions::new()
         .create(true)
@@ -141,15 +180,40 @@ fn start_task(run_dir: &Path) -> Result<Child, String> {
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::inherit());
+    // The cgroups to join: their `cgroup.procs`, opened here (close-on-exec)
+    // and written by the child, so that the task is inside them before it
+    // runs a single instruction of its own and this process never is.
+    let procs_files = record.cgroups.as_ref().map(TaskCgroups::procs_files).unwrap_or_default();
+    let mut joins = Vec::with_capacity(procs_files.len());
+    for path in &procs_files {
+        let file = OpenOptions::new().write(true).open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        joins.push(file);
+    }
+    let join_fds: Vec<libc::c_int> = joins.iter().map(AsRawFd::as_raw_fd).collect();
+    // Tells a failed join from a failed exec: the child writes a byte here
+    // before giving up (close-on-exec, so a successful exec writes nothing).
+    let (join_failed, join_failed_tx) =
+        if join_fds.is_empty() { (None, None) } else { cloexec_pipe().map(|(r, w)| (Some(r), Some(w)))? };
+    let join_failed_fd = join_failed_tx.as_ref().map(AsRawFd::as_raw_fd);
     let run_as = record.run_as.clone();
     // SAFETY: the closure runs in the forked child of this single-threaded
     // process and only makes async-signal-safe system calls (setsid, signal,
-    // setgroups/setgid/setuid); it allocates nothing.
+    // write, setgroups/setgid/setuid); it allocates nothing.
     unsafe {
         command.pre_exec(move || {
             rustix::process::setsid()?;
             for signal in HANDLED_SIGNALS {
                 libc::signal(signal, libc::SIG_DFL);
+            }
+            for &fd in &join_fds {
+                // "0": the writing process itself.
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    let error = io::Error::last_os_error();
+                    if let Some(flag) = join_failed_fd {
+                        libc::write(flag, b"j".as_ptr().cast(), 1);
+                    }
+                    return Err(error);
+                }
             }
             if let Some(run_as) = &run_as {
                 user::switch_to(run_as)?;
@@ -157,10 +221,33 @@ fn start_task(run_dir: &Path) -> Result<Child, String> {
             Ok(())
         });
     }
-    command.spawn().map_err(|e| match &record.run_as {
-        Some(run_as) => format!("cannot execute '{program}' as user '{}': {e}", run_as.user),
-        None => format!("cannot execute '{program}': {e}"),
+    let spawned = command.spawn();
+    drop(join_failed_tx);
+    drop(joins);
+    spawned.map_err(|e| {
+        let mut flag = [0u8; 1];
+        let failed_join = join_failed.map(File::from).is_some_and(|mut r| r.read(&mut flag).is_ok_and(|n| n == 1));
+        match &record.run_as {
+            _ if failed_join => format!("cannot move the task into its cgroups ({}): {e}", describe(&procs_files)),
+            Some(run_as) => format!("cannot execute '{program}' as user '{}': {e}", run_as.user),
+            None => format!("cannot execute '{program}': {e}"),
+        }
     })
+}
+
+fn describe(paths: &[std::path::PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A pipe whose ends are closed on exec: (read, write).
+fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 returns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("creating a pipe: {}", io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 succeeded: both are open descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Waits until the task's leader has exited, leaving it a zombie; reaps the
@@ -245,4 +332,46 @@ fn report(line: &str) {
 /// Diagnostics go to stderr: the sandbox's `stderr` file.
 fn log(message: &str) {
     let _ = writeln!(io::stderr(), "m3s supervisor [{}]: {message}", std::process::id());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::runtime::LaunchSpec;
+
+    fn record(sandbox: &Path, cgroup: &Path) -> LaunchRecord {
+        let spec = LaunchSpec {
+            framework_id: "f".into(),
+            executor_id: "e".into(),
+            task_id: "t".into(),
+            container_id: "c".into(),
+            command: TaskCommand::Shell("exit 0".into()),
+            env: Vec::new(),
+            user: None,
+            working_dir: None,
+            limits: None,
+        };
+        let cgroups = Some(TaskCgroups::V2 { path: cgroup.to_path_buf() });
+        LaunchRecord { spec, sandbox: sandbox.to_path_buf(), run_as: None, cgroups }
+    }
+
+    #[test]
+    fn the_task_joins_its_cgroup_before_exec_and_a_failed_join_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let cgroup = dir.path().join("cgroup");
+        std::fs::create_dir(&cgroup).unwrap();
+        // A plain file stands in for cgroup.procs: the child writes "0" (itself).
+        std::fs::write(cgroup.join("cgroup.procs"), "").unwrap();
+        let mut child = start_task(&record(dir.path(), &cgroup)).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(std::fs::read_to_string(cgroup.join("cgroup.procs")).unwrap(), "0");
+
+        // A write that fails (ENOSPC from /dev/full) fails the launch with
+        // the cgroup named, not as an exec failure.
+        std::fs::remove_file(cgroup.join("cgroup.procs")).unwrap();
+        std::os::unix::fs::symlink("/dev/full", cgroup.join("cgroup.procs")).unwrap();
+        let error = start_task(&record(dir.path(), &cgroup)).unwrap_err();
+        assert!(error.starts_with("cannot move the task into its cgroups"), "{error}");
+        assert!(error.contains("cgroup.procs"), "{error}");
+    }
 }

@@ -31,9 +31,7 @@
 //! sends a [`HealthEvent`] for each report.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::OpenOptions;
-use std::io;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +44,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+
+use crate::agent::runtime::{self, RunAs};
 
 /// Durations beyond a year are as good as forever (and keep `Instant`
 /// arithmetic safe).
@@ -452,7 +452,9 @@ impl Probe {
                 command: check.command.clone().unwrap_or_default(),
                 sandbox: task.sandbox.clone(),
                 env: task.env.clone(),
-                run_as: task.user.as_deref().map_or(Ok(None), resolve_user),
+                run_as: task.user.as_deref().map_or(Ok(None), |user| {
+                    runtime::task_credentials(&task.container_id, user).map_err(|e| e.to_string())
+                }),
             },
         }
     }
@@ -519,7 +521,7 @@ async fn run_command(
         // async-signal-safe system calls (setgroups, setgid, setuid) on data
         // prepared beforehand; it allocates nothing.
         unsafe {
-            cmd.pre_exec(move || switch_to(&run_as));
+            cmd.pre_exec(move || runtime::switch_user(&run_as));
         }
     }
     let mut child = cmd.spawn().map_err(|e| format!("cannot execute '{value}': {e}"))?;
@@ -553,86 +555,6 @@ impl Drop for GroupKiller {
             let _ = rustix::process::kill_process_group(pid, Signal::KILL);
         }
     }
-}
-
-/// The credentials COMMAND checks run with when the task's user is not m3s's.
-#[derive(Debug, Clone)]
-struct RunAs {
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
-}
-
-/// Like the runtime's user resolution: the task's user if m3s may become it,
-/// `None` if it is m3s's own.
-fn resolve_user(name: &str) -> Result<Option<RunAs>, String> {
-    let (uid, gid) = lookup_user(name)
-        .map_err(|e| format!("looking up user '{name}': {e}"))?
-        .ok_or_else(|| format!("unknown user '{name}'"))?;
-    let euid = rustix::process::geteuid().as_raw();
-    if uid == euid {
-        return Ok(None);
-    }
-    if euid != 0 {
-        return Err(format!("cannot run the check as user '{name}': m3s runs as uid {euid}"));
-    }
-    Ok(Some(RunAs { uid, gid, groups: group_list(name, gid) }))
-}
-
-/// `getpwnam_r`: the user's uid and primary gid.
-fn lookup_user(name: &str) -> io::Result<Option<(u32, u32)>> {
-    let Ok(c_name) = CString::new(name) else { return Ok(None) };
-    let mut buf: Vec<libc::c_char> = vec![0; 1024];
-    loop {
-        // SAFETY: passwd is plain old data; all-zero is a valid value.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and `buf.len()` is the
-        // buffer's real size.
-        let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buf.as_mut_ptr(), buf.len(), &mut result) };
-        match rc {
-            0 if result.is_null() => return Ok(None),
-            0 => return Ok(Some((entry.pw_uid, entry.pw_gid))),
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
-            libc::ENOENT | libc::ESRCH => return Ok(None),
-            errno => return Err(io::Error::from_raw_os_error(errno)),
-        }
-    }
-}
-
-/// `getgrouplist`: the user's supplementary groups.
-fn group_list(name: &str, gid: u32) -> Vec<u32> {
-    let Ok(c_name) = CString::new(name) else { return vec![gid] };
-    let mut capacity: libc::c_int = 32;
-    loop {
-        let mut groups: Vec<libc::gid_t> = vec![0; capacity.unsigned_abs() as usize];
-        let mut count = capacity;
-        // SAFETY: `groups` has room for `count` entries.
-        let rc = unsafe { libc::getgrouplist(c_name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            groups.truncate(count.max(0).unsigned_abs() as usize);
-            return groups;
-        }
-        if capacity >= 65536 {
-            return vec![gid];
-        }
-        capacity = if count > capacity { count } else { capacity * 2 };
-    }
-}
-
-/// Supplementary groups, then gid, then uid; for `pre_exec`.
-fn switch_to(run_as: &RunAs) -> io::Result<()> {
-    // SAFETY: `groups` is a valid array of `len` gids; the other calls take
-    // plain integers.
-    unsafe {
-        if libc::setgroups(run_as.groups.len(), run_as.groups.as_ptr()) != 0
-            || libc::setgid(run_as.gid) != 0
-            || libc::setuid(run_as.uid) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------------ HTTP

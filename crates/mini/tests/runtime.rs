@@ -332,6 +332,11 @@ async fn a_supervisor_killed_with_sigkill_is_lost_and_leaves_no_orphan() {
 async fn usage_reports_processes_and_memory_of_a_running_task() {
     let mut f = Fixture::new();
     let launched = f.launch(spec("u1", argv(&["sleep", "30"]))).await;
+    // Right after the launch the task may still be inside exec (no pages yet).
+    wait_until("the task has resident pages", || {
+        f.runtime.usage("u1").and_then(|u| u.mem_rss_bytes).is_some_and(|rss| rss > 0)
+    })
+    .await;
     let usage = f.runtime.usage("u1").expect("usage of a running task");
     assert_eq!(usage.processes, Some(1));
     assert!(usage.threads.unwrap() >= 1);

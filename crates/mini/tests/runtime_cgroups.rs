@@ -246,7 +246,15 @@ async fn without_cgroups_tasks_run_unlimited_and_the_status_says_why() {
     let launched = runtime.launch(task).await.unwrap();
     guard.track(&launched);
     assert!(!in_cgroup(launched.pid, &id));
-    let usage = runtime.usage(&id).expect("usage from /proc");
+    // Right after the launch the task may still be inside exec (no pages yet).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let usage = loop {
+        let usage = runtime.usage(&id).expect("usage from /proc");
+        if usage.mem_rss_bytes.is_some_and(|rss| rss > 0) || std::time::Instant::now() > deadline {
+            break usage;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(usage.mem_rss_bytes.is_some_and(|rss| rss > 0), "{usage:?}");
     // The limits of the spec (at least Mesos's 32 MB), though not enforced.
     assert_eq!(usage.mem_limit_bytes, Some(32 * MB));

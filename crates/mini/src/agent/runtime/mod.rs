@@ -1,8 +1,10 @@
 //! The agent's task runtime for command tasks (Linux).
 //!
 //! Every task runs under a small per-task **supervisor** process (the m3s
-//! binary re-executed as `m3s supervise --run-dir DIR`, see [`supervise`]), as
-//! Mesos runs a command executor per task. Supervisors live in process groups
+//! binary's `m3s supervise --run-dir DIR`, see [`supervise`]), as Mesos runs
+//! a command executor per task. Supervisors are forked by a launcher, the m3s
+//! binary re-executed once (see the `launcher` module), which is much cheaper
+//! than executing the binary per task; without a launcher each is executed. Supervisors live in process groups
 //! of their own and ignore hangups and termination signals, so tasks outlive m3s: a restarted m3s (even after `kill -9`)
 //! calls [`Runtime::recover`], re-adopts the running containers and learns the
 //! real exit status of those that ended while it was down.
@@ -51,6 +53,7 @@
 //! /proc.
 
 mod cgroups;
+mod launcher;
 mod procfs;
 mod records;
 mod supervisor;
@@ -338,6 +341,8 @@ struct Inner {
     work_dir: PathBuf,
     runtime_dir: PathBuf,
     supervisor_exe: PathBuf,
+    /// Forks supervisors (started at the first launch).
+    launcher: launcher::Launcher,
     agent_id: String,
     events: mpsc::UnboundedSender<RuntimeEvent>,
     containers: Mutex<HashMap<String, Container>>,
@@ -410,6 +415,7 @@ impl Runtime {
             Err(reason) => (None, CgroupsStatus::Unavailable(reason)),
         };
         let inner = Inner {
+            launcher: launcher::Launcher::new(config.supervisor_exe.clone(), &runtime_dir),
             work_dir,
             runtime_dir,
             supervisor_exe: config.supervisor_exe,
@@ -816,6 +822,26 @@ impl Inner {
         // executor's do.
         let stderr_path = sandbox.join("stderr");
         let stderr = OpenOptions::new().append(true).open(&stderr_path).map_err(io_error("opening", &stderr_path))?;
+
+        // Forked by the launcher when it works (cheap), else executed here.
+        let (reader, writer) = supervisor::cloexec_pipe()
+            .map_err(|message| io_error("creating the report pipe of", &run_dir)(io::Error::other(message)))?;
+        match self.launcher.launch(&run_dir, stderr.as_fd(), writer.as_fd()) {
+            Ok((supervisor, pidfd)) => {
+                return Ok(Spawned { supervisor, pidfd, report: reader, sandbox, run_dir, record });
+            }
+            Err(launcher::Failure::Unavailable(error)) => {
+                tracing::debug!(%container_id, %error, "supervisor launcher unavailable; executing the supervisor");
+            }
+            Err(failure) => {
+                return Err(RuntimeError::SupervisorSpawn {
+                    container_id,
+                    path: self.supervisor_exe.clone(),
+                    error: io::Error::other(failure.to_string()),
+                });
+            }
+        }
+        drop((reader, writer));
 
         let mut command = Command::new(&self.supervisor_exe);
         // A process group of its own keeps the supervisor out of reach of

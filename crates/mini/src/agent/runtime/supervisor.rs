@@ -40,6 +40,7 @@ use rustix::process::{Pid, Signal, WaitIdOptions, WaitOptions};
 
 use super::TaskCommand;
 use super::cgroups::{self, TaskCgroups};
+use super::launcher;
 use super::procfs;
 use super::records::{self, LaunchRecord, Outcome, ProcId, StatusRecord};
 use super::user;
@@ -49,7 +50,19 @@ const HANDLED_SIGNALS: [libc::c_int; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIG
 /// Entry point of the supervisor process: `m3s supervise --run-dir DIR`
 /// calls this and exits with its return value (0: the task ran and its status
 /// is recorded; 1: it could not be started or its status not recorded).
+///
+/// Started with a socket as its stdin, the process is instead the
+/// supervisor launcher, which forks supervisors (running
+/// [`supervise_run_dir`]) on request (see the `launcher` module).
 pub fn supervise(run_dir: &Path) -> i32 {
+    if launcher::is_launcher() {
+        return launcher::serve(supervise_run_dir);
+    }
+    supervise_run_dir(run_dir)
+}
+
+/// The supervisor proper, in a process executed or forked for it.
+fn supervise_run_dir(run_dir: &Path) -> i32 {
     for signal in HANDLED_SIGNALS {
         // SAFETY: installing SIG_IGN has no preconditions.
         unsafe { libc::signal(signal, libc::SIG_IGN) };
@@ -240,7 +253,7 @@ fn describe(paths: &[std::path::PathBuf]) -> String {
 }
 
 /// A pipe whose ends are closed on exec: (read, write).
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+pub(super) fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 returns.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {

@@ -137,6 +137,12 @@ impl Resources {
             if name.is_empty() {
                 return Err(ResourceError::Syntax(item.to_owned()));
             }
+            if name.chars().any(|c| c.is_control() || c.is_whitespace() || "[]{}".contains(c)) {
+                return Err(ResourceError::Value {
+                    name: name.to_owned(),
+                    reason: "a name may not contain spaces, control characters or brackets".into(),
+                });
+            }
             if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
                 let mut set = RangeSet::default();
                 for part in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -164,7 +170,16 @@ impl Resources {
                 out.scalars.insert(name.to_owned(), fixed(v));
             }
         }
+        out.normalize();
         Ok(out)
+    }
+
+    /// Zero scalars and empty ranges are no resources at all: dropping them
+    /// keeps equality meaningful (`cpus:0` equals nothing) and the wire form
+    /// free of empty entries.
+    fn normalize(&mut self) {
+        self.scalars.retain(|_, v| *v > 0);
+        self.ranges.retain(|_, r| !r.is_empty());
     }
 
     /// Sums wire resources (a task's or an offer's), ignoring roles.
@@ -238,10 +253,6 @@ impl Resources {
         self.ranges.get(name).cloned().unwrap_or_default()
     }
 
-    pub fn set_scalar(&mut self, name: &str, value: f64) {
-        self.scalars.insert(name.to_owned(), fixed(value));
-    }
-
     /// Scalar names and values, for the legacy flattened form.
     pub fn scalars(&self) -> impl Iterator<Item = (&str, f64)> {
         self.scalars.iter().map(|(k, v)| (k.as_str(), *v as f64 / SCALE))
@@ -292,6 +303,7 @@ impl Resources {
             let merged = self.ranges(k).union(set);
             self.ranges.insert(k.clone(), merged);
         }
+        self.normalize();
     }
 
     /// Removes `other`; scalars do not go below zero.
@@ -304,6 +316,7 @@ impl Resources {
             let left = self.ranges(k).difference(set);
             self.ranges.insert(k.clone(), left);
         }
+        self.normalize();
     }
 }
 
@@ -324,6 +337,8 @@ mod tests {
         assert!(Resources::parse("cpus:x").unwrap_err().to_string().contains("\"x\" is not a number"));
         assert!(Resources::parse("ports:[5-1]").is_err());
         assert!(Resources::parse("mem:-1").is_err());
+        assert!(Resources::parse("bad\u{8}name:1").is_err(), "control characters in names");
+        assert_eq!(Resources::parse("cpus:0;ports:[]").unwrap(), Resources::default(), "zero is nothing");
     }
 
     #[test]

@@ -1,0 +1,223 @@
+//! The typed compose model.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::Warnings;
+use crate::node::Node;
+
+/// A loaded compose project.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Project {
+    /// Top-level `name`, if given.
+    pub name: Option<String>,
+    /// Top-level `version`, accepted and ignored (2.x, 3.x or absent).
+    pub version: Option<String>,
+    pub services: BTreeMap<String, Service>,
+    pub networks: BTreeMap<String, Network>,
+    pub volumes: BTreeMap<String, Volume>,
+    pub configs: BTreeMap<String, FileObject>,
+    pub secrets: BTreeMap<String, FileObject>,
+    /// Warnings produced while loading (unknown keys, keys with no meaning on Mesos, ...).
+    pub warnings: Warnings,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Service {
+    pub image: Option<String>,
+    pub command: Option<Command>,
+    pub entrypoint: Option<Command>,
+    /// `None` value: pass the variable through from the environment (`- FOO` / `FOO:`).
+    pub environment: BTreeMap<String, Option<String>>,
+    pub env_file: Vec<EnvFile>,
+    pub ports: Vec<Port>,
+    pub volumes: Vec<Mount>,
+    pub depends_on: BTreeMap<String, Dependency>,
+    pub deploy: Deploy,
+    /// Service-level `cpus` (compose v2 style).
+    pub cpus: Option<f64>,
+    /// Service-level `mem_limit` in bytes.
+    pub mem_limit: Option<u64>,
+    /// Service-level `mem_reservation` in bytes.
+    pub mem_reservation: Option<u64>,
+    pub restart: Option<Restart>,
+    pub healthcheck: Option<Healthcheck>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    pub stop_grace_period: Option<Duration>,
+    pub profiles: Vec<String>,
+    /// Keys of the compose specification (or of mesos-compose) not yet typed
+    /// here, kept as parsed (interpolated) YAML.
+    pub other: BTreeMap<String, Node>,
+}
+
+impl Service {
+    /// Effective CPU limit: `deploy.resources.limits.cpus`, else `cpus`.
+    pub fn cpu_limit(&self) -> Option<f64> {
+        self.deploy.resources.limits.cpus.or(self.cpus)
+    }
+    /// Effective memory limit in bytes: `deploy.resources.limits.memory`, else `mem_limit`.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.deploy.resources.limits.memory.or(self.mem_limit)
+    }
+}
+
+/// `command` / `entrypoint`: a string is run by a shell-like split, a list as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Shell(String),
+    Exec(Vec<String>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: String,
+    pub required: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Container port.
+    pub target: u16,
+    /// Host port range; `None` lets the scheduler pick one from an offer.
+    pub published: Option<PortRange>,
+    pub host_ip: Option<String>,
+    /// `tcp`, `udp`, `sctp` (and mesos-compose's `http`, `https`, `h2c`, `wss`).
+    pub protocol: String,
+    pub mode: Option<String>,
+    pub name: Option<String>,
+    pub app_protocol: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MountType {
+    Volume,
+    Bind,
+    Tmpfs,
+    Npipe,
+    Cluster,
+    Image,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub kind: MountType,
+    /// Host path (bind), volume name (volume), `None` for anonymous volumes and tmpfs.
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    /// Other short-syntax mode flags (`z`, `Z`, `nocopy`, propagation) or long-syntax options.
+    pub options: Vec<String>,
+    /// tmpfs size in bytes.
+    pub tmpfs_size: Option<u64>,
+    pub create_host_path: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Condition {
+    #[default]
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    pub condition: Condition,
+    pub restart: bool,
+    pub required: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Deploy {
+    pub replicas: Option<u32>,
+    pub resources: DeployResources,
+    /// Other `deploy` keys (placement, restart_policy, update_config, ...), kept as parsed.
+    pub other: BTreeMap<String, Node>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeployResources {
+    pub limits: Resources,
+    pub reservations: Resources,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resources {
+    pub cpus: Option<f64>,
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub pids: Option<i64>,
+    /// Other keys (`devices`, `generic_resources`), kept as parsed.
+    pub other: BTreeMap<String, Node>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    No,
+    Always,
+    OnFailure { max_retries: Option<u32> },
+    UnlessStopped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthTest {
+    /// `NONE` or `disable: true`: inherited checks are off.
+    None,
+    /// `["CMD", args...]`.
+    Exec(Vec<String>),
+    /// A string, or `["CMD-SHELL", "cmd"]`.
+    Shell(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `None` when only timings are given (the image's check would be used).
+    pub test: Option<HealthTest>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub start_period: Option<Duration>,
+    pub start_interval: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Network {
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub external: bool,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+    pub other: BTreeMap<String, Node>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Volume {
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub external: bool,
+    pub labels: BTreeMap<String, String>,
+    pub other: BTreeMap<String, Node>,
+}
+
+/// A top-level `configs` or `secrets` entry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileObject {
+    pub name: Option<String>,
+    pub file: Option<String>,
+    pub environment: Option<String>,
+    pub content: Option<String>,
+    pub external: bool,
+    pub labels: BTreeMap<String, String>,
+    pub other: BTreeMap<String, Node>,
+}

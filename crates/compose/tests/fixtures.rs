@@ -1,0 +1,172 @@
+//! Every YAML file of docker/compose's e2e fixtures either loads or fails with
+//! errors that name a key path. Failures are listed explicitly below.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use compose::{Env, SourceFile, load};
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures")
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+/// Files expected to fail, each with a fragment of its expected error (key path and reason).
+const EXPECTED_FAILURES: &[(&str, &str)] = &[
+    // Kubernetes manifests and Helm files that compose's bridge tests expect as output: not compose files.
+    ("bridge/expected-helm/Chart.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/0-bridge-namespace.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/bridge-configs.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/my-secrets-secret.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/private-network-network-policy.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/public-network-network-policy.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/serviceA-deployment.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/serviceA-expose.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/serviceA-service.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/serviceB-deployment.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/serviceB-expose.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/templates/serviceB-service.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-helm/values.yaml", "projectName: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/0-bridge-namespace.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/bridge-configs.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/kustomization.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/my-secrets-secret.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/private-network-network-policy.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/public-network-network-policy.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/serviceA-deployment.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/serviceA-expose.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/serviceA-service.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/serviceB-deployment.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/serviceB-expose.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/base/serviceB-service.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/overlays/desktop/kustomization.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/overlays/desktop/serviceA-service.yaml", "apiVersion: unknown top-level key"),
+    ("bridge/expected-kubernetes/overlays/desktop/serviceB-service.yaml", "apiVersion: unknown top-level key"),
+    // Build-only services: `build` has no meaning on Mesos, and nothing else says what to run.
+    (
+        "bridge-build-only/compose.yaml",
+        "services.app: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-dependencies/classic.yaml",
+        "services.service: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-dependencies/compose.yaml",
+        "services.base: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-infinite/compose.yaml",
+        "services.service1: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-test/compose.yaml",
+        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-test/entitlements/compose.yaml",
+        "services.privileged-service: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-test/minimal/compose.yaml",
+        "services.test: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-test/multi-args/compose.yaml",
+        "services.multiargs: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "build-test/privileged/compose.yaml",
+        "services.privileged-service: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "simple-build-test/compose-interpolate.yaml",
+        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "simple-build-test/compose.yaml",
+        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "volume-test/compose.yaml",
+        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "watch/include.yaml",
+        "services.a: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "watch/rebuild.yaml",
+        "services.a: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    (
+        "wrong-composefile/build-error.yml",
+        "services.simple: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
+    ),
+    // `extends` is not implemented yet; the override file alone has nothing to run.
+    ("publish/oci/compose-override.yaml", "services.app: no image, command or entrypoint: nothing to run"),
+    (
+        "publish/oci/compose.yaml",
+        "services.app: no image, command or entrypoint: nothing to run (extends is not supported yet)",
+    ),
+];
+
+#[test]
+fn e2e_fixtures() {
+    let root = fixtures_dir();
+    let mut files = Vec::new();
+    yaml_files(&root, &mut files);
+    assert!(files.len() > 50, "fixtures not found under {}", root.display());
+    let env: Env = [("TAG", "1.0"), ("IMAGE", "alpine")].into_iter().collect();
+    let expected: BTreeMap<&str, &str> = EXPECTED_FAILURES.iter().copied().collect();
+    let (mut ok, mut failed) = (0, 0);
+    let mut report = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        match load(&[SourceFile::new(rel.clone(), text)], &env) {
+            Ok(_) => {
+                ok += 1;
+                if expected.contains_key(rel.as_str()) {
+                    report.push(format!("{rel}: expected to fail but loaded"));
+                }
+            }
+            Err(errs) => {
+                failed += 1;
+                for d in &errs.0 {
+                    if d.path.is_empty() {
+                        report.push(format!("{rel}: error without a key path: {d}"));
+                    }
+                }
+                match expected.get(rel.as_str()) {
+                    Some(frag) if errs.to_string().contains(frag) => {}
+                    Some(frag) => report.push(format!("{rel}: expected {frag:?}, got: {errs}")),
+                    None => report.push(format!("{rel}: unexpected failure: {errs}")),
+                }
+            }
+        }
+    }
+    eprintln!("fixtures: {} files, {ok} loaded, {failed} failed", files.len());
+    assert_eq!(failed, EXPECTED_FAILURES.len(), "every failure is listed");
+    assert!(report.is_empty(), "\n{}", report.join("\n"));
+}
+
+#[test]
+fn unknown_service_key_is_a_warning_with_its_path() {
+    let f = fixtures_dir().join("wrong-composefile/compose.yaml");
+    let text = std::fs::read_to_string(f).unwrap();
+    let p = load(&[SourceFile::new("compose.yaml", text)], &Env::default()).unwrap();
+    let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w, vec!["compose.yaml:4:5: services.simple.wrongField: unknown key, ignored".to_string()]);
+}

@@ -167,6 +167,8 @@ impl Cluster {
                 match &c.state {
                     crate::agent::runtime::ContainerState::Running => {
                         tracing::info!(container_id = %id, pid = ?c.pid, "re-adopted a running task");
+                        // Its process runs: RUNNING, even if the checkpoint lagged behind.
+                        m.task_started(now, id, c.pid);
                         self.resume_health_check(m, now, c);
                     }
                     crate::agent::runtime::ContainerState::Exited(exit) => {

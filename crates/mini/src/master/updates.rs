@@ -70,11 +70,16 @@ impl Master {
     /// STARTING then RUNNING, once. A short task's exit can reach the master
     /// before the launch confirmation does; it ran all the same, and
     /// frameworks expect the command executor's usual sequence.
+    ///
+    /// Also used for containers re-adopted after a restart: the checkpoint is
+    /// written behind the events, so it may still say STARTING for a task
+    /// whose process runs.
     fn ensure_started(&mut self, clock: Clock, fid: &FrameworkId, tid: &TaskId) {
-        let staging =
-            self.frameworks.get(fid).and_then(|f| f.tasks.get(tid)).is_some_and(|t| t.state == TaskState::Staging);
-        if staging {
+        let state = self.frameworks.get(fid).and_then(|f| f.tasks.get(tid)).map(|t| t.state.clone());
+        if state == Some(TaskState::Staging) {
             self.report(clock, fid, tid, Report::state(TaskState::Starting));
+        }
+        if matches!(state, Some(TaskState::Staging | TaskState::Starting)) {
             self.report(clock, fid, tid, Report::state(TaskState::Running));
         }
     }

@@ -15,27 +15,27 @@ use serde::Serialize;
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct MesosArgs {
     /// Master: host:port, a comma-separated list, http(s)://..., or zk://host:2181[,host:2181]/mesos.
-    #[arg(long = "master", env = "MESOS_MASTER", default_value = "127.0.0.1:5050")]
+    #[arg(global = true, long = "master", env = "MESOS_MASTER", default_value = "127.0.0.1:5050")]
     pub master: String,
     /// Principal for HTTP Basic authentication to the master (also read from MESOS_USERNAME).
-    #[arg(long = "mesos-principal", env = "MESOS_PRINCIPAL")]
+    #[arg(global = true, long = "mesos-principal", env = "MESOS_PRINCIPAL")]
     pub principal: Option<String>,
     /// Secret for the principal (also read from MESOS_PASSWORD). Never printed.
-    #[arg(long = "mesos-secret", env = "MESOS_SECRET", hide_env_values = true)]
+    #[arg(global = true, long = "mesos-secret", env = "MESOS_SECRET", hide_env_values = true)]
     #[serde(serialize_with = "redacted")]
     pub secret: Option<String>,
     /// Use https for masters given without a scheme.
-    #[arg(long = "mesos-ssl", env = "MESOS_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(global = true, long = "mesos-ssl", env = "MESOS_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub ssl: bool,
     /// PEM file of CA certificates to trust besides the system store.
-    #[arg(long = "mesos-ca-file", env = "MESOS_CA_FILE")]
+    #[arg(global = true, long = "mesos-ca-file", env = "MESOS_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Skip TLS certificate verification (test clusters only). Off by default,
     /// unlike the original frameworks.
-    #[arg(long = "mesos-insecure", env = "SKIP_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(global = true, long = "mesos-insecure", env = "SKIP_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub insecure: bool,
     /// Seconds allowed to connect to a master.
-    #[arg(long = "mesos-connect-timeout", env = "MESOS_CONNECT_TIMEOUT", default_value_t = 10.0)]
+    #[arg(global = true, long = "mesos-connect-timeout", env = "MESOS_CONNECT_TIMEOUT", default_value_t = 10.0)]
     pub connect_timeout: f64,
 }
 

@@ -21,6 +21,10 @@ use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
 use mesos::v1::scheduler::{Accept, CallKind, Event};
 use mesos::v1::{CommandInfo, FrameworkInfo, Offer, Operation, Resource, TaskId, TaskInfo, TaskState};
 
+/// The end-to-end tests' helpers: the same process cleanup.
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 const TASKS: usize = 1000;
 const LATENCY_RUNS: usize = 200;
 const RESIDENT_TASKS: usize = 200;
@@ -35,7 +39,7 @@ impl Mini {
     fn start(dir: &Path) -> Mini {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = support::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_m3s"))
             .args(["mini", "--port", &port.to_string(), "--work-dir"])
             .arg(dir)
@@ -57,21 +61,8 @@ impl Drop for Mini {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        kill_under(&self.dir);
+        support::kill_tasks_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn kill_under(dir: &Path) {
-    let needle = dir.to_string_lossy().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        // Supervisors name the work dir in their arguments; tasks run in sandboxes under it.
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&needle) || cwd.starts_with(dir) {
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-        }
     }
 }
 
@@ -274,7 +265,7 @@ fn run(label: &str, dir: &Path) {
 }
 
 fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    support::init_tls();
     let id = std::process::id();
     if let Ok(dir) = std::env::var("M3S_BENCH_DIR") {
         run("M3S_BENCH_DIR", &PathBuf::from(dir).join(format!("m3s-bench-{id}")));

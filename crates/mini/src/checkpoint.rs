@@ -110,13 +110,12 @@ fn safe_name(id: &str) -> String {
     if name.is_empty() { "_".to_owned() } else { name.to_owned() }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename (the
+/// runtime's atomic write, without fsync: see the module doc), creating the
+/// directories on the way.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("checkpoint paths have a parent");
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    std::fs::create_dir_all(path.parent().expect("checkpoint paths have a parent"))?;
+    crate::agent::runtime::write_atomic(path, bytes, false)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ mod supervisor;
 mod user;
 
 pub use cgroups::CgroupsStatus;
-pub(crate) use records::RunAs;
+pub(crate) use records::{RunAs, write_atomic};
 pub use supervisor::supervise;
 
 use std::collections::{HashMap, HashSet};

@@ -49,6 +49,27 @@ pub struct Service {
     pub stop_signal: Option<String>,
     pub stop_grace_period: Option<Duration>,
     pub profiles: Vec<String>,
+    /// `container_type` (mesos-compose): which containerizer runs a service with an image.
+    pub container_type: Option<ContainerType>,
+    pub container_name: Option<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `network_mode`, or mesos-compose's `network`: `bridge`, `host`, `none`, or a user network name.
+    pub network_mode: Option<String>,
+    /// `networks` of the service: network name to its aliases.
+    pub networks: BTreeMap<String, ServiceNetwork>,
+    /// `ulimits`: name (`nofile`, `memlock`, ...) to limits.
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// `gpus` (`all` or device requests), or `deploy.resources.reservations.devices` with the gpu capability.
+    pub gpus: Option<Gpus>,
+    pub pull_policy: Option<String>,
+    /// mesos-compose's non-standard `arguments` list (appended to `command`).
+    pub arguments: Vec<String>,
+    /// mesos-compose's `shell: true`: run `command` through a shell.
+    pub shell: Option<bool>,
+    /// mesos-compose's `mesos:` extension block.
+    pub mesos: MesosExtension,
     /// Keys of the compose specification (or of mesos-compose) not yet typed
     /// here, kept as parsed (interpolated) YAML.
     pub other: BTreeMap<String, Node>,
@@ -137,11 +158,107 @@ pub struct Dependency {
     pub required: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerType {
+    Docker,
+    Mesos,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceNetwork {
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ulimit {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gpus {
+    /// `None`: all GPUs.
+    pub count: Option<u32>,
+    /// `nvidia`, `amd`, ... when given.
+    pub driver: Option<String>,
+}
+
+/// The `mesos:` block of mesos-compose.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MesosExtension {
+    /// `mesos.task_name`: the Mesos task name instead of `<project>_<service>`.
+    pub task_name: Option<String>,
+    /// `mesos.executor.command`: a custom executor command.
+    pub executor_command: Option<String>,
+    /// `mesos.fetch`: URIs fetched into the sandbox before start.
+    pub fetch: Vec<FetchUri>,
+}
+
+/// One `mesos.fetch` entry (Mesos CommandInfo.URI).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FetchUri {
+    pub value: String,
+    pub executable: Option<bool>,
+    pub extract: Option<bool>,
+    pub cache: Option<bool>,
+    pub output_file: Option<String>,
+}
+
+/// `deploy.restart_policy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    pub condition: RestartCondition,
+    /// Wait between restart attempts (default 5 s in the spec; m3s backs off exponentially from it).
+    pub delay: Option<Duration>,
+    pub max_attempts: Option<u32>,
+    /// Window in which attempts are counted (unbounded when `None`).
+    pub window: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RestartCondition {
+    None,
+    OnFailure,
+    #[default]
+    Any,
+}
+
+/// `deploy.placement`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub constraints: Vec<Constraint>,
+    /// mesos-compose's `deploy.placement.attributes`: `"key: value"` pairs an offer's text attributes must have.
+    pub attributes: Vec<(String, String)>,
+    /// `max_replicas_per_node`.
+    pub max_replicas_per_node: Option<u32>,
+}
+
+/// One `deploy.placement.constraints` entry: `node.hostname==x`, `node.platform.os!=linux`,
+/// `node.labels.<attr>==v`, or mesos-compose's `unique`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Constraint {
+    /// At most one replica of the service per node.
+    Unique,
+    Compare { field: ConstraintField, equal: bool, value: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConstraintField {
+    Hostname,
+    Os,
+    Arch,
+    /// `node.labels.<name>`: an agent attribute.
+    Attribute(String),
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Deploy {
     pub replicas: Option<u32>,
     pub resources: DeployResources,
-    /// Other `deploy` keys (placement, restart_policy, update_config, ...), kept as parsed.
+    pub restart_policy: Option<RestartPolicy>,
+    pub placement: Placement,
+    /// Other `deploy` keys (update_config, labels, ...), kept as parsed.
     pub other: BTreeMap<String, Node>,
 }
 

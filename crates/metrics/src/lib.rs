@@ -1,0 +1,1 @@
+//! M3trics: ingestion, storage, queries and reports.

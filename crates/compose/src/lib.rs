@@ -10,8 +10,10 @@ pub mod interp;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod normalize;
 
 pub use error::{Diagnostic, Errors, Pos, Warnings};
 pub use interp::Env;
 pub use load::{SourceFile, load};
 pub use model::*;
+pub use normalize::normalize;

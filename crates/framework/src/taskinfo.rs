@@ -1,0 +1,342 @@
+//! From a service spec and the resources taken from an offer to a Mesos `TaskInfo`.
+
+use mesos::v1::{
+    AgentId, CommandInfo, CommandUri, ContainerInfo, ContainerType, DiscoveryInfo, DiscoveryPort, DiscoveryPorts,
+    DiscoveryVisibility, DockerImage, DockerInfo, DockerNetwork, DurationInfo, Environment, EnvironmentVariable,
+    ExecutorId, ExecutorInfo, HealthCheck, HealthCheckType, Image, ImageType, KillPolicy, Label, Labels,
+    MesosContainerInfo, NetworkInfo, Parameter, PortMapping, RLimit, RLimitInfo, TaskId, TaskInfo, Volume, VolumeMode,
+};
+
+use crate::matching::Taken;
+use crate::spec::{CommandSpec, ContainerSpec, ImageSpec, ServiceSpec, VolumeSpec};
+
+/// Labels m3s puts on every task, so that a task can be traced to its service.
+pub const LABEL_PROJECT: &str = "m3s.project";
+pub const LABEL_SERVICE: &str = "m3s.service";
+pub const LABEL_REPLICA: &str = "m3s.replica";
+
+pub struct TaskIdentity<'a> {
+    pub task_id: &'a str,
+    pub agent_id: &'a AgentId,
+    pub project: &'a str,
+    pub service: &'a str,
+    pub replica: u32,
+}
+
+pub fn task_info(spec: &ServiceSpec, id: &TaskIdentity<'_>, taken: &Taken) -> TaskInfo {
+    let run = &spec.run;
+    let mut command = command_info(run.command.as_ref(), run.working_dir.as_deref());
+    let mut variables: Vec<EnvironmentVariable> = run
+        .env
+        .iter()
+        .map(|(name, value)| EnvironmentVariable {
+            name: name.clone(),
+            value: Some(value.clone()),
+            ..Default::default()
+        })
+        .collect();
+    // The host port of each declared port, by container port, for processes that need to find theirs.
+    for (p, host) in spec.ports.iter().zip(&taken.host_ports) {
+        variables.push(EnvironmentVariable {
+            name: format!("M3S_PORT_{}", p.container_port),
+            value: Some(host.to_string()),
+            ..Default::default()
+        });
+    }
+    if !variables.is_empty() {
+        command.environment = Some(Environment { variables });
+    }
+    command.user = run.user.clone();
+    command.uris = run
+        .fetch
+        .iter()
+        .map(|f| CommandUri {
+            value: f.uri.clone(),
+            executable: Some(f.executable),
+            extract: f.extract,
+            cache: Some(f.cache),
+            output_file: f.output_file.clone(),
+        })
+        .collect();
+
+    let container = match &run.container {
+        ContainerSpec::Host { volumes } if volumes.is_empty() => None,
+        ContainerSpec::Host { volumes } => Some(ContainerInfo {
+            kind: ContainerType::Mesos,
+            volumes: volumes.iter().map(volume).collect(),
+            ..Default::default()
+        }),
+        ContainerSpec::Docker(image) => Some(docker_container(image, spec, taken)),
+        ContainerSpec::MesosImage(image) => Some(mesos_image_container(image, spec, taken)),
+    };
+
+    let mut labels: Vec<Label> =
+        spec.labels.iter().map(|(k, v)| Label { key: k.clone(), value: Some(v.clone()) }).collect();
+    for (key, value) in [
+        (LABEL_PROJECT, id.project.to_owned()),
+        (LABEL_SERVICE, id.service.to_owned()),
+        (LABEL_REPLICA, id.replica.to_string()),
+    ] {
+        labels.push(Label { key: key.to_owned(), value: Some(value) });
+    }
+
+    let discovery = (!spec.ports.is_empty()).then(|| DiscoveryInfo {
+        visibility: DiscoveryVisibility::External,
+        name: Some(spec.task_name.clone()),
+        ports: Some(DiscoveryPorts {
+            ports: spec
+                .ports
+                .iter()
+                .zip(&taken.host_ports)
+                .map(|(p, host)| DiscoveryPort {
+                    number: *host as u32,
+                    name: Some(p.name.clone()),
+                    protocol: Some(p.protocol.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    });
+
+    let health_check = spec.health.as_ref().map(|h| HealthCheck {
+        kind: Some(HealthCheckType::Command),
+        command: Some(command_info(Some(&h.command), None)),
+        // Compose has no initial delay; failures inside the start period do not count.
+        delay_seconds: 0.0,
+        interval_seconds: h.interval_seconds,
+        timeout_seconds: h.timeout_seconds,
+        consecutive_failures: h.retries.max(1),
+        grace_period_seconds: h.start_period_seconds,
+        ..Default::default()
+    });
+
+    let mut info = TaskInfo {
+        name: spec.task_name.clone(),
+        task_id: TaskId::new(id.task_id),
+        agent_id: id.agent_id.clone(),
+        resources: taken.resources.clone(),
+        container,
+        health_check,
+        kill_policy: spec.kill_grace_seconds.map(|s| KillPolicy { grace_period: Some(DurationInfo::from_secs_f64(s)) }),
+        labels: Some(Labels { labels }),
+        discovery,
+        ..Default::default()
+    };
+    if let Some(c) = spec.resources.cpus_limit {
+        info.limits.insert("cpus".into(), mesos::v1::Scalar { value: c });
+    }
+    if let Some(m) = spec.resources.mem_limit_mb {
+        info.limits.insert("mem".into(), mesos::v1::Scalar { value: m });
+    }
+    match &run.executor_command {
+        // A custom executor runs the task: the command moves to the executor.
+        Some(executor) => {
+            info.executor = Some(ExecutorInfo {
+                executor_id: ExecutorId::new(format!("{}.executor", id.task_id)),
+                command: Some(CommandInfo::shell(executor.clone())),
+                container: info.container.take(),
+                name: Some(format!("{} executor", spec.task_name)),
+                ..Default::default()
+            });
+            info.data = None;
+        }
+        None => info.command = Some(command),
+    }
+    info
+}
+
+/// A shell command, an argv, or (for an image) the image's own command. A
+/// working directory is entered by a fixed wrapper script that receives the
+/// directory and the command as arguments, so nothing from the spec is pasted
+/// into shell text.
+fn command_info(command: Option<&CommandSpec>, working_dir: Option<&str>) -> CommandInfo {
+    match (command, working_dir) {
+        (None, _) => CommandInfo { shell: false, ..Default::default() },
+        (Some(CommandSpec::Shell(s)), None) => CommandInfo::shell(s.clone()),
+        (Some(CommandSpec::Exec(argv)), None) => {
+            CommandInfo { shell: false, value: argv.first().cloned(), arguments: argv.clone(), ..Default::default() }
+        }
+        (Some(CommandSpec::Shell(s)), Some(dir)) => CommandInfo {
+            shell: false,
+            value: Some("/bin/sh".into()),
+            arguments: vec!["sh".into(), "-c".into(), "cd -- \"$0\" && eval \"$1\"".into(), dir.into(), s.clone()],
+            ..Default::default()
+        },
+        (Some(CommandSpec::Exec(argv)), Some(dir)) => {
+            let mut arguments = vec!["sh".into(), "-c".into(), "cd -- \"$0\" && exec \"$@\"".into(), dir.into()];
+            arguments.extend(argv.iter().cloned());
+            CommandInfo { shell: false, value: Some("/bin/sh".into()), arguments, ..Default::default() }
+        }
+    }
+}
+
+fn volume(v: &VolumeSpec) -> Volume {
+    Volume {
+        mode: if v.read_only { VolumeMode::Ro } else { VolumeMode::Rw },
+        container_path: v.container_path.clone(),
+        host_path: Some(v.host_path.clone()),
+        ..Default::default()
+    }
+}
+
+fn port_mappings(spec: &ServiceSpec, taken: &Taken) -> Vec<PortMapping> {
+    spec.ports
+        .iter()
+        .zip(&taken.host_ports)
+        .map(|(p, host)| PortMapping {
+            host_port: *host as u32,
+            container_port: p.container_port as u32,
+            protocol: Some(if p.protocol == "udp" { "udp".into() } else { "tcp".into() }),
+        })
+        .collect()
+}
+
+fn docker_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> ContainerInfo {
+    let network = match image.network.as_str() {
+        "host" => DockerNetwork::Host,
+        "none" => DockerNetwork::None,
+        "bridge" | "" => DockerNetwork::Bridge,
+        _ => DockerNetwork::User,
+    };
+    let mut parameters = Vec::new();
+    for cap in &image.cap_add {
+        parameters.push(Parameter { key: "cap-add".into(), value: cap.clone() });
+    }
+    for cap in &image.cap_drop {
+        parameters.push(Parameter { key: "cap-drop".into(), value: cap.clone() });
+    }
+    for (name, (soft, hard)) in &image.ulimits {
+        parameters.push(Parameter { key: "ulimit".into(), value: format!("{name}={soft}:{hard}") });
+    }
+    for alias in &image.network_aliases {
+        parameters.push(Parameter { key: "network-alias".into(), value: alias.clone() });
+    }
+    let mappings = if network == DockerNetwork::Bridge || network == DockerNetwork::User {
+        port_mappings(spec, taken)
+    } else {
+        Vec::new()
+    };
+    ContainerInfo {
+        kind: ContainerType::Docker,
+        volumes: image.volumes.iter().map(volume).collect(),
+        hostname: image.hostname.clone(),
+        docker: Some(DockerInfo {
+            image: image.image.clone(),
+            network: network.clone(),
+            port_mappings: mappings,
+            privileged: Some(image.privileged),
+            parameters,
+            force_pull_image: Some(image.force_pull),
+            volume_driver: None,
+        }),
+        network_infos: if network == DockerNetwork::User {
+            vec![NetworkInfo { name: Some(image.network.clone()), ..Default::default() }]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    }
+}
+
+fn mesos_image_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> ContainerInfo {
+    let network_infos = match image.network.as_str() {
+        "host" | "" => Vec::new(),
+        name => vec![NetworkInfo {
+            name: Some(name.to_owned()),
+            port_mappings: port_mappings(spec, taken),
+            ..Default::default()
+        }],
+    };
+    let mut linux = serde_json::Map::new();
+    if image.privileged || !image.cap_add.is_empty() || !image.cap_drop.is_empty() {
+        let caps =
+            |list: &[String]| list.iter().map(|c| format!("CAP_{}", c.trim_start_matches("CAP_"))).collect::<Vec<_>>();
+        if !image.cap_add.is_empty() {
+            linux.insert("effective_capabilities".into(), serde_json::json!({ "capabilities": caps(&image.cap_add) }));
+        }
+        if !image.cap_drop.is_empty() {
+            linux.insert("bounding_capabilities".into(), serde_json::json!({ "dropped": caps(&image.cap_drop) }));
+        }
+    }
+    ContainerInfo {
+        kind: ContainerType::Mesos,
+        volumes: image.volumes.iter().map(volume).collect(),
+        hostname: image.hostname.clone(),
+        mesos: Some(MesosContainerInfo {
+            image: Some(Image {
+                kind: ImageType::Docker,
+                docker: Some(DockerImage { name: image.image.clone(), ..Default::default() }),
+                cached: !image.force_pull,
+                ..Default::default()
+            }),
+        }),
+        network_infos,
+        linux_info: (!linux.is_empty()).then_some(serde_json::Value::Object(linux)),
+        rlimit_info: (!image.ulimits.is_empty()).then(|| RLimitInfo {
+            rlimits: image
+                .ulimits
+                .iter()
+                .map(|(name, (soft, hard))| RLimit {
+                    kind: format!("RLMT_{}", name.to_ascii_uppercase()),
+                    soft: u64::try_from(*soft).ok(),
+                    hard: u64::try_from(*hard).ok(),
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::tests::service;
+
+    fn identity<'a>(agent: &'a AgentId) -> TaskIdentity<'a> {
+        TaskIdentity { task_id: "p_s.1.0", agent_id: agent, project: "p", service: "s", replica: 0 }
+    }
+
+    #[test]
+    fn a_working_dir_is_passed_as_an_argument_not_pasted_into_the_shell() {
+        let c = command_info(Some(&CommandSpec::Shell("echo hi".into())), Some("/tmp/a'; rm -rf /"));
+        assert!(!c.shell);
+        assert_eq!(c.arguments[3], "/tmp/a'; rm -rf /");
+        assert_eq!(c.arguments[4], "echo hi");
+        assert!(!c.arguments[2].contains("rm"));
+    }
+
+    #[test]
+    fn host_tasks_carry_ports_labels_and_discovery() {
+        let agent = AgentId::new("a1");
+        let spec = service(0.5, &[None]);
+        let taken = Taken { resources: vec![], host_ports: vec![31005] };
+        let info = task_info(&spec, &identity(&agent), &taken);
+        assert!(info.container.is_none());
+        let env = &info.command.as_ref().unwrap().environment.as_ref().unwrap().variables;
+        assert!(env.iter().any(|v| v.name == "M3S_PORT_80" && v.value.as_deref() == Some("31005")));
+        let labels = &info.labels.as_ref().unwrap().labels;
+        assert!(labels.iter().any(|l| l.key == LABEL_SERVICE && l.value.as_deref() == Some("s")));
+        assert_eq!(info.discovery.unwrap().ports.unwrap().ports[0].number, 31005);
+    }
+
+    #[test]
+    fn docker_tasks_map_ports_and_keep_both_capability_lists() {
+        let agent = AgentId::new("a1");
+        let mut spec = service(0.5, &[Some(8080)]);
+        spec.run.container = ContainerSpec::Docker(ImageSpec {
+            image: "nginx:1".into(),
+            network: "bridge".into(),
+            cap_add: vec!["NET_ADMIN".into()],
+            cap_drop: vec!["MKNOD".into()],
+            ..Default::default()
+        });
+        let taken = Taken { resources: vec![], host_ports: vec![8080] };
+        let info = task_info(&spec, &identity(&agent), &taken);
+        let docker = info.container.unwrap().docker.unwrap();
+        assert_eq!(docker.port_mappings[0].host_port, 8080);
+        assert_eq!(docker.port_mappings[0].container_port, 80);
+        let keys: Vec<_> = docker.parameters.iter().map(|p| (p.key.as_str(), p.value.as_str())).collect();
+        assert!(keys.contains(&("cap-add", "NET_ADMIN")) && keys.contains(&("cap-drop", "MKNOD")));
+    }
+}

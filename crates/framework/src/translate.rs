@@ -1,0 +1,466 @@
+//! From a loaded compose project to the engine's [`ProjectSpec`].
+//!
+//! Compose describes containers; Mesos runs tasks. What has no Mesos meaning
+//! is reported as a warning naming the key, never silently dropped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use compose::{
+    Command, Condition, Constraint, ConstraintField, ContainerType, HealthTest, MountType, Project, Restart,
+    RestartCondition, Service,
+};
+
+use crate::spec::*;
+
+/// Framework-wide defaults (mesos-compose's DEFAULT_* variables).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub default_cpus: f64,
+    pub default_mem_mb: f64,
+    pub default_disk_mb: f64,
+    /// Containerizer for services with an image and no `container_type`.
+    pub default_container: ContainerType,
+    /// Relative bind-mount sources are resolved against this directory.
+    pub project_dir: PathBuf,
+    /// Named volumes become `<volumes_dir>/<project>_<volume>` on the agent.
+    pub volumes_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_cpus: 0.1,
+            default_mem_mb: 50.0,
+            default_disk_mb: 0.0,
+            default_container: ContainerType::Docker,
+            project_dir: PathBuf::from("."),
+            volumes_dir: PathBuf::from("/var/lib/m3s/volumes"),
+        }
+    }
+}
+
+/// A translation problem, naming the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+#[derive(Debug)]
+pub struct Translated {
+    pub spec: ProjectSpec,
+    pub warnings: Vec<Problem>,
+}
+
+/// Project names as compose normalises them: lowercase, `[a-z0-9_-]`, starting alphanumeric.
+pub fn normalize_project_name(raw: &str) -> String {
+    let s: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect();
+    s.trim_start_matches(['-', '_']).to_owned()
+}
+
+pub fn translate(name: &str, project: &Project, settings: &Settings) -> Result<Translated, Vec<Problem>> {
+    let mut cx = Cx { warnings: Vec::new(), errors: Vec::new() };
+    let mut services = BTreeMap::new();
+    for (service_name, service) in &project.services {
+        let path = format!("services.{service_name}");
+        if let Some(spec) = cx.service(name, service_name, service, project, settings, &path) {
+            services.insert(service_name.clone(), spec);
+        }
+    }
+    if cx.errors.is_empty() {
+        Ok(Translated { spec: ProjectSpec { name: name.to_owned(), services }, warnings: cx.warnings })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+struct Cx {
+    warnings: Vec<Problem>,
+    errors: Vec<Problem>,
+}
+
+const MB: f64 = 1024.0 * 1024.0;
+
+impl Cx {
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    fn service(
+        &mut self,
+        project_name: &str,
+        name: &str,
+        s: &Service,
+        project: &Project,
+        settings: &Settings,
+        path: &str,
+    ) -> Option<ServiceSpec> {
+        let task_name = s.mesos.task_name.clone().unwrap_or_else(|| format!("{project_name}_{name}"));
+        let volumes = self.volumes(project_name, name, s, project, settings, path);
+        let container = match &s.image {
+            None => {
+                if s.privileged || !s.cap_add.is_empty() || !s.cap_drop.is_empty() {
+                    self.warn(
+                        path,
+                        "privileged, cap_add and cap_drop need an image; a host process runs as the agent lets it",
+                    );
+                }
+                if s.hostname.is_some() {
+                    self.warn(format!("{path}.hostname"), "a host process keeps the agent's hostname");
+                }
+                ContainerSpec::Host { volumes }
+            }
+            Some(image) => {
+                let network_name = s
+                    .network_mode
+                    .clone()
+                    .or_else(|| s.networks.keys().find(|n| *n != "default").cloned())
+                    .unwrap_or_else(|| "bridge".to_owned());
+                let aliases = s.networks.get(&network_name).map(|n| n.aliases.clone()).unwrap_or_default();
+                let spec = ImageSpec {
+                    image: image.clone(),
+                    network: network_name,
+                    network_aliases: aliases,
+                    privileged: s.privileged,
+                    cap_add: s.cap_add.clone(),
+                    cap_drop: s.cap_drop.clone(),
+                    ulimits: s.ulimits.iter().map(|(k, u)| (k.clone(), (u.soft, u.hard))).collect(),
+                    force_pull: s.pull_policy.as_deref() == Some("always"),
+                    hostname: s.hostname.clone(),
+                    volumes,
+                };
+                match s.container_type.unwrap_or(settings.default_container) {
+                    ContainerType::Docker => ContainerSpec::Docker(spec),
+                    ContainerType::Mesos => ContainerSpec::MesosImage(spec),
+                }
+            }
+        };
+        let command = self.command(s, path);
+        if command.is_none() && s.image.is_none() && s.mesos.executor_command.is_none() {
+            self.error(path, "nothing to run: a service without `image` needs a `command` (it runs as a host process)");
+            return None;
+        }
+
+        let mut env = BTreeMap::new();
+        for (k, v) in &s.environment {
+            match v {
+                Some(v) => {
+                    env.insert(k.clone(), v.clone());
+                }
+                // `- NAME` without a value takes it from m3s's environment, as compose takes it from the shell.
+                None => {
+                    if let Ok(v) = std::env::var(k) {
+                        env.insert(k.clone(), v);
+                    }
+                }
+            }
+        }
+
+        let reservations = &s.deploy.resources.reservations;
+        let cpu_limit = s.cpu_limit();
+        let mem_limit = s.memory_limit().map(|b| b as f64 / MB);
+        let cpus = reservations.cpus.or(cpu_limit).unwrap_or(settings.default_cpus);
+        let mem_mb = reservations
+            .memory
+            .or(s.mem_reservation)
+            .map(|b| b as f64 / MB)
+            .or(mem_limit)
+            .unwrap_or(settings.default_mem_mb);
+        let resources = ResourceSpec {
+            cpus,
+            mem_mb,
+            disk_mb: settings.default_disk_mb,
+            gpus: s.gpus.as_ref().map_or(0.0, |g| g.count.unwrap_or(1) as f64),
+            cpus_limit: cpu_limit.filter(|&l| l > cpus),
+            mem_limit_mb: mem_limit.filter(|&l| l > mem_mb),
+        };
+        if s.gpus.as_ref().is_some_and(|g| g.count.is_none()) {
+            self.warn(format!("{path}.gpus"), "`all` GPUs is translated to one GPU: Mesos needs a count");
+        }
+
+        let mut ports = Vec::new();
+        for (i, p) in s.ports.iter().enumerate() {
+            // Without a published port the task gets one from the offer; a host
+            // process learns it from $PORT0.. or $M3S_PORT_<target>.
+            let published: Vec<Option<u16>> = match p.published {
+                Some(r) => (r.start..=r.end).map(Some).collect(),
+                None => vec![None],
+            };
+            if published.len() > 1 {
+                self.warn(format!("{path}.ports[{i}]"), "a published range is taken port by port from the offer");
+            }
+            for (j, host_port) in published.into_iter().enumerate() {
+                let container_port = p.target.saturating_add(j as u16);
+                let name = p.name.clone().unwrap_or_else(|| format!("{task_name}_{container_port}"));
+                ports.push(PortSpec { container_port, host_port, protocol: p.protocol.clone(), name });
+            }
+        }
+
+        let health = self.health(s, path);
+        let restart = self.restart(s, path);
+        let depends_on = s
+            .depends_on
+            .iter()
+            .filter(|(dep, d)| d.required || project.services.contains_key(*dep))
+            .map(|(dep, d)| {
+                let c = match d.condition {
+                    Condition::ServiceStarted => DependCondition::ServiceStarted,
+                    Condition::ServiceHealthy => DependCondition::ServiceHealthy,
+                    Condition::ServiceCompletedSuccessfully => DependCondition::ServiceCompletedSuccessfully,
+                };
+                (dep.clone(), c)
+            })
+            .collect::<BTreeMap<_, _>>();
+        for (dep, c) in &depends_on {
+            if *c == DependCondition::ServiceHealthy
+                && project.services.get(dep).is_some_and(|d| {
+                    d.healthcheck.as_ref().is_none_or(|h| h.test.is_none() || h.test == Some(HealthTest::None))
+                })
+            {
+                self.warn(
+                    format!("{path}.depends_on.{dep}"),
+                    format!("'{dep}' has no health check: healthy means running"),
+                );
+            }
+        }
+
+        let mut placement = Vec::new();
+        let mut max_per_node = s.deploy.placement.max_replicas_per_node;
+        for c in &s.deploy.placement.constraints {
+            match c {
+                Constraint::Unique => max_per_node = Some(1),
+                Constraint::Compare { field, equal, value } => placement.push(PlacementRule {
+                    field: match field {
+                        ConstraintField::Hostname => PlacementField::Hostname,
+                        ConstraintField::Os => PlacementField::Os,
+                        ConstraintField::Arch => PlacementField::Arch,
+                        ConstraintField::Attribute(a) => PlacementField::Attribute(a.clone()),
+                    },
+                    equal: *equal,
+                    value: value.clone(),
+                }),
+            }
+        }
+        for (k, v) in &s.deploy.placement.attributes {
+            placement.push(PlacementRule {
+                field: PlacementField::Attribute(k.clone()),
+                equal: true,
+                value: v.clone(),
+            });
+        }
+
+        if let Some(sig) = s.stop_signal.as_deref().filter(|s| !matches!(*s, "SIGTERM" | "TERM" | "15")) {
+            self.warn(
+                format!("{path}.stop_signal"),
+                format!("Mesos stops tasks with SIGTERM, then SIGKILL; {sig} is not sent"),
+            );
+        }
+        if s.container_name.is_some() && s.deploy.replicas.unwrap_or(1) > 1 {
+            self.error(format!("{path}.container_name"), "container_name needs a single replica");
+        }
+
+        Some(ServiceSpec {
+            replicas: s.deploy.replicas.unwrap_or(1),
+            task_name,
+            run: RunSpec {
+                command,
+                env,
+                user: s.user.clone(),
+                working_dir: s.working_dir.clone(),
+                container,
+                fetch: s
+                    .mesos
+                    .fetch
+                    .iter()
+                    .map(|f| FetchSpec {
+                        uri: f.value.clone(),
+                        executable: f.executable.unwrap_or(false),
+                        extract: f.extract.unwrap_or(true),
+                        cache: f.cache.unwrap_or(false),
+                        output_file: f.output_file.clone(),
+                    })
+                    .collect(),
+                executor_command: s.mesos.executor_command.clone(),
+            },
+            resources,
+            ports,
+            health,
+            restart,
+            depends_on,
+            placement,
+            max_per_node,
+            labels: s.labels.clone(),
+            kill_grace_seconds: s.stop_grace_period.map(|d| d.as_secs_f64()),
+        })
+    }
+
+    /// entrypoint + command (+ mesos-compose's `arguments`).
+    fn command(&mut self, s: &Service, path: &str) -> Option<CommandSpec> {
+        let mut cmd = match (&s.entrypoint, &s.command) {
+            (None, None) => None,
+            (None, Some(c)) | (Some(c), None) => Some(to_spec(c)),
+            (Some(Command::Exec(e)), Some(Command::Exec(c))) => {
+                Some(CommandSpec::Exec(e.iter().chain(c).cloned().collect()))
+            }
+            (Some(e), Some(c)) => Some(CommandSpec::Shell(format!("{} {}", text(e), text(c)))),
+        };
+        if !s.arguments.is_empty() {
+            cmd = match cmd {
+                // mesos-compose: the command is the program, `arguments` its arguments, no shell.
+                Some(CommandSpec::Shell(program)) => {
+                    Some(CommandSpec::Exec(std::iter::once(program).chain(s.arguments.iter().cloned()).collect()))
+                }
+                Some(CommandSpec::Exec(mut v)) => {
+                    v.extend(s.arguments.iter().cloned());
+                    Some(CommandSpec::Exec(v))
+                }
+                None => {
+                    self.warn(
+                        format!("{path}.arguments"),
+                        "arguments without a command are passed to the image's command",
+                    );
+                    Some(CommandSpec::Exec(s.arguments.clone()))
+                }
+            };
+        }
+        if s.shell == Some(true)
+            && let Some(CommandSpec::Exec(v)) = &cmd
+        {
+            cmd = Some(CommandSpec::Shell(v.join(" ")));
+        }
+        cmd
+    }
+
+    fn health(&mut self, s: &Service, path: &str) -> Option<HealthSpec> {
+        let h = s.healthcheck.as_ref()?;
+        let command = match &h.test {
+            None => {
+                if s.image.is_none() {
+                    self.warn(
+                        format!("{path}.healthcheck"),
+                        "timings without `test`: a host process has no image check",
+                    );
+                }
+                return None;
+            }
+            Some(HealthTest::None) => return None,
+            Some(HealthTest::Exec(argv)) => CommandSpec::Exec(argv.clone()),
+            Some(HealthTest::Shell(cmd)) => CommandSpec::Shell(cmd.clone()),
+        };
+        Some(HealthSpec {
+            command,
+            interval_seconds: h.interval.map_or(30.0, |d| d.as_secs_f64()),
+            timeout_seconds: h.timeout.map_or(30.0, |d| d.as_secs_f64()),
+            retries: h.retries.unwrap_or(3),
+            start_period_seconds: h.start_period.map_or(0.0, |d| d.as_secs_f64()),
+        })
+    }
+
+    fn restart(&mut self, s: &Service, path: &str) -> RestartSpec {
+        if let Some(p) = &s.deploy.restart_policy {
+            if s.restart.is_some() {
+                self.warn(format!("{path}.restart"), "deploy.restart_policy is given too and wins");
+            }
+            return RestartSpec {
+                when: match p.condition {
+                    RestartCondition::None => RestartWhen::Never,
+                    RestartCondition::OnFailure => RestartWhen::OnFailure,
+                    RestartCondition::Any => RestartWhen::Always,
+                },
+                delay_ms: p.delay.map_or(5000, |d| d.as_millis() as u64),
+                max_attempts: p.max_attempts,
+                window_ms: p.window.map(|d| d.as_millis() as u64),
+            };
+        }
+        let (when, max_attempts) = match s.restart {
+            Some(Restart::No) => (RestartWhen::Never, None),
+            Some(Restart::OnFailure { max_retries }) => (RestartWhen::OnFailure, max_retries),
+            // mesos-compose's default is unless-stopped.
+            Some(Restart::Always) | Some(Restart::UnlessStopped) | None => (RestartWhen::Always, None),
+        };
+        RestartSpec { when, delay_ms: 1000, max_attempts, window_ms: None }
+    }
+
+    fn volumes(
+        &mut self,
+        project_name: &str,
+        service: &str,
+        s: &Service,
+        project: &Project,
+        settings: &Settings,
+        path: &str,
+    ) -> Vec<VolumeSpec> {
+        let mut out = Vec::new();
+        for (i, m) in s.volumes.iter().enumerate() {
+            let p = format!("{path}.volumes[{i}]");
+            let host_path = match m.kind {
+                MountType::Bind => {
+                    let Some(src) = &m.source else { continue };
+                    absolute(&settings.project_dir, src)
+                }
+                MountType::Volume => match &m.source {
+                    Some(name) => {
+                        let declared = project.volumes.get(name);
+                        let dir = match declared.and_then(|v| v.name.clone()) {
+                            Some(n) if declared.is_some_and(|v| v.external) => n,
+                            _ => format!("{project_name}_{name}"),
+                        };
+                        settings.volumes_dir.join(dir).to_string_lossy().into_owned()
+                    }
+                    None => settings
+                        .volumes_dir
+                        .join(format!("{project_name}_{service}_anon{i}"))
+                        .to_string_lossy()
+                        .into_owned(),
+                },
+                MountType::Tmpfs => {
+                    self.warn(p, "tmpfs mounts are not supported on Mesos; the path is part of the sandbox");
+                    continue;
+                }
+                _ => {
+                    self.warn(p, "this mount type has no Mesos equivalent and is ignored");
+                    continue;
+                }
+            };
+            if s.image.is_none() {
+                self.warn(p.clone(), "a host process sees the host's filesystem; the mount applies only where the agent isolates filesystems");
+            }
+            out.push(VolumeSpec { host_path, container_path: m.target.clone(), read_only: m.read_only });
+        }
+        out
+    }
+}
+
+fn to_spec(c: &Command) -> CommandSpec {
+    match c {
+        Command::Shell(s) => CommandSpec::Shell(s.clone()),
+        Command::Exec(v) => CommandSpec::Exec(v.clone()),
+    }
+}
+
+fn text(c: &Command) -> String {
+    match c {
+        Command::Shell(s) => s.clone(),
+        Command::Exec(v) => v.join(" "),
+    }
+}
+
+fn absolute(base: &Path, p: &str) -> String {
+    let path = Path::new(p);
+    if path.is_absolute() { p.to_owned() } else { base.join(path).to_string_lossy().into_owned() }
+}

@@ -240,7 +240,11 @@ pub struct Placement {
 pub enum Constraint {
     /// At most one replica of the service per node.
     Unique,
-    Compare { field: ConstraintField, equal: bool, value: String },
+    Compare {
+        field: ConstraintField,
+        equal: bool,
+        value: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,12 @@
 //! The `m3s` binary: command line, configuration and wiring. It holds no
 //! protocol logic; that lives in the library crates.
 
+mod api_client;
+mod compose_cmd;
 mod config;
 mod mesos_cmd;
 mod mini_cmd;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: mesos_cmd::MesosCommand,
     },
+    /// Everything on this machine in one process: the embedded cluster, the compose
+    /// framework and its API; deploys the given compose files.
+    Up(serve_cmd::UpArgs),
+    /// Run the compose framework and its API against a Mesos master (embedded or real).
+    Serve(serve_cmd::ServeArgs),
+    /// Manage compose projects on a running m3s (`m3s up` or `m3s serve`).
+    Compose(compose_cmd::ComposeArgs),
     /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
     Mini(mini_cmd::MiniArgs),
     /// Supervise one task (started by the agent, not by hand).
@@ -73,6 +83,9 @@ fn main() -> std::process::ExitCode {
             runtime().and_then(|rt| rt.block_on(mesos_cmd::run(mesos.resolve(), command)))
         }
         Command::Mini(args) => runtime().and_then(|rt| rt.block_on(mini_cmd::run(args))),
+        Command::Up(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::up(args))),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::serve(args))),
+        Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
         Command::Supervise { .. } => unreachable!("handled above"),
     };
     match result {

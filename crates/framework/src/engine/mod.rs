@@ -718,26 +718,35 @@ impl Engine {
         out
     }
 
+    /// The dependencies of a service that do not meet their condition now.
+    pub fn unmet_dependencies(&self, project: &str, service: &str) -> Vec<(String, DependCondition)> {
+        let Some(p) = self.projects.get(project) else { return Vec::new() };
+        let Some(spec) = p.spec.services.get(service) else { return Vec::new() };
+        spec.depends_on
+            .iter()
+            .filter(|(dep, condition)| !self.dependency_met(project, p, dep, **condition))
+            .map(|(d, c)| (d.clone(), *c))
+            .collect()
+    }
+
     fn dependencies_met(&self, project: &str, p: &ProjectRecord, spec: &ServiceSpec) -> bool {
-        spec.depends_on.iter().all(|(dep, condition)| {
-            let Some(dep_spec) = p.spec.services.get(dep) else { return true };
-            let generation = p.generations.get(dep).copied().unwrap_or(1);
-            (0..p.replicas(dep)).all(|r| {
-                let key = (project.to_owned(), dep.clone(), r);
-                let done = self.replicas.get(&key).and_then(|s| s.done.clone());
-                let current = self.tasks.values().find(|t| {
-                    t.project == project
-                        && &t.service == dep
-                        && t.replica == r
-                        && t.generation == generation
-                        && t.is_live()
-                });
-                match condition {
-                    DependCondition::ServiceStarted => current.is_some_and(TaskRecord::is_running) || done.is_some(),
-                    DependCondition::ServiceHealthy => current.is_some_and(|t| is_ready(t, dep_spec)),
-                    DependCondition::ServiceCompletedSuccessfully => done == Some(Done::Completed),
-                }
-            })
+        spec.depends_on.iter().all(|(dep, condition)| self.dependency_met(project, p, dep, *condition))
+    }
+
+    fn dependency_met(&self, project: &str, p: &ProjectRecord, dep: &str, condition: DependCondition) -> bool {
+        let Some(dep_spec) = p.spec.services.get(dep) else { return true };
+        let generation = p.generations.get(dep).copied().unwrap_or(1);
+        (0..p.replicas(dep)).all(|r| {
+            let key = (project.to_owned(), dep.to_owned(), r);
+            let done = self.replicas.get(&key).and_then(|s| s.done.clone());
+            let current = self.tasks.values().find(|t| {
+                t.project == project && t.service == dep && t.replica == r && t.generation == generation && t.is_live()
+            });
+            match condition {
+                DependCondition::ServiceStarted => current.is_some_and(TaskRecord::is_running) || done.is_some(),
+                DependCondition::ServiceHealthy => current.is_some_and(|t| is_ready(t, dep_spec)),
+                DependCondition::ServiceCompletedSuccessfully => done == Some(Done::Completed),
+            }
         })
     }
 

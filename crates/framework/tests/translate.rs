@@ -1,0 +1,211 @@
+//! Compose projects to specs: docker/compose's own fixtures and the examples
+//! translate, or fail naming the key; the keys land where they should.
+
+use std::path::{Path, PathBuf};
+
+use compose::{ContainerType, Env, SourceFile, load};
+use framework::spec::*;
+use framework::translate::{Settings, translate};
+
+fn settings() -> Settings {
+    Settings {
+        project_dir: PathBuf::from("/srv/proj"),
+        volumes_dir: PathBuf::from("/var/lib/m3s/volumes"),
+        ..Settings::default()
+    }
+}
+
+fn project(text: &str) -> compose::Project {
+    load(&[SourceFile::new("compose.yaml", text)], &Env::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn one(text: &str) -> ServiceSpec {
+    let t = translate("p", &project(text), &settings()).unwrap_or_else(|e| panic!("{e:?}"));
+    t.spec.services.into_values().next().unwrap()
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_loadable_fixture_translates_or_names_the_key() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures");
+    let mut files = Vec::new();
+    yaml_files(&dir, &mut files);
+    let mut translated = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let Ok(p) = load(&[SourceFile::new(f.display().to_string(), text)], &Env::default()) else { continue };
+        match translate("fixture", &p, &settings()) {
+            Ok(_) => translated += 1,
+            Err(problems) => {
+                for pr in problems {
+                    assert!(pr.path.starts_with("services."), "{}: {pr}", f.display());
+                }
+            }
+        }
+    }
+    assert!(translated > 30, "only {translated} fixtures translated");
+}
+
+#[test]
+fn the_examples_translate() {
+    for name in ["stack", "data-science"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).join("compose.yaml");
+        let env = Env::new(
+            [("MINIO_ROOT_PASSWORD", "x"), ("JUPYTER_TOKEN", "t")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let p = load(&[SourceFile::new(path.display().to_string(), std::fs::read_to_string(&path).unwrap())], &env)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let t = translate(name, &p, &settings()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert!(!t.spec.services.is_empty());
+    }
+}
+
+#[test]
+fn a_service_without_image_is_a_host_process_and_one_with_an_image_a_docker_task() {
+    let host = one("services:\n  a:\n    command: echo hi\n");
+    assert!(matches!(host.run.container, ContainerSpec::Host { .. }));
+    assert_eq!(host.run.command, Some(CommandSpec::Shell("echo hi".into())));
+    assert_eq!(host.task_name, "p_a");
+    let docker = one("services:\n  a:\n    image: nginx\n");
+    assert!(
+        matches!(docker.run.container, ContainerSpec::Docker(ref i) if i.image == "nginx" && i.network == "bridge")
+    );
+    let mesos = one("services:\n  a:\n    image: nginx\n    container_type: mesos\n");
+    assert!(matches!(mesos.run.container, ContainerSpec::MesosImage(_)));
+    let mut s = settings();
+    s.default_container = ContainerType::Mesos;
+    let t = translate("p", &project("services:\n  a:\n    image: nginx\n"), &s).unwrap();
+    assert!(matches!(t.spec.services["a"].run.container, ContainerSpec::MesosImage(_)));
+}
+
+#[test]
+fn nothing_to_run_is_an_error_naming_the_service() {
+    // The loader already refuses it; translation refuses it too (a project built in code).
+    let text = "services:\n  a:\n    environment: {A: b}\n";
+    let err = load(&[SourceFile::new("compose.yaml", text)], &Env::default()).unwrap_err();
+    assert!(err.to_string().contains("services.a") && err.to_string().contains("nothing to run"), "{err}");
+    let mut p = project("services:\n  a:\n    command: x\n");
+    p.services.get_mut("a").unwrap().command = None;
+    let err = translate("p", &p, &settings()).unwrap_err();
+    assert_eq!(err[0].path, "services.a");
+    assert!(err[0].message.contains("nothing to run"), "{}", err[0]);
+}
+
+#[test]
+fn resources_reservations_limits_and_defaults() {
+    let s = one("services:\n  a:\n    command: x\n");
+    assert_eq!((s.resources.cpus, s.resources.mem_mb), (0.1, 50.0));
+    let s = one(
+        "services:\n  a:\n    command: x\n    deploy:\n      resources:\n        limits: {cpus: '2', memory: 1G}\n        reservations: {cpus: '0.5', memory: 256M}\n",
+    );
+    assert_eq!((s.resources.cpus, s.resources.mem_mb), (0.5, 256.0));
+    assert_eq!((s.resources.cpus_limit, s.resources.mem_limit_mb), (Some(2.0), Some(1024.0)));
+    let s = one("services:\n  a:\n    command: x\n    cpus: 1.5\n    mem_limit: 512m\n");
+    assert_eq!((s.resources.cpus, s.resources.mem_mb), (1.5, 512.0));
+}
+
+#[test]
+fn ports_fixed_and_dynamic() {
+    let s = one(
+        "services:\n  a:\n    command: x\n    ports: [\"8080:80\", \"9000\", \"127.0.0.1:7000-7001:7000-7001/udp\"]\n",
+    );
+    let got: Vec<(u16, Option<u16>, &str)> =
+        s.ports.iter().map(|p| (p.container_port, p.host_port, p.protocol.as_str())).collect();
+    assert_eq!(
+        got,
+        [(80, Some(8080), "tcp"), (9000, None, "tcp"), (7000, Some(7000), "udp"), (7001, Some(7001), "udp")]
+    );
+    assert_eq!(s.ports[0].name, "p_a_80");
+}
+
+#[test]
+fn restart_policies_from_restart_and_deploy() {
+    assert_eq!(
+        one("services:\n  a:\n    command: x\n").restart.when,
+        RestartWhen::Always,
+        "mesos-compose's default: unless-stopped"
+    );
+    let s = one("services:\n  a:\n    command: x\n    restart: on-failure:4\n");
+    assert_eq!((s.restart.when, s.restart.max_attempts), (RestartWhen::OnFailure, Some(4)));
+    assert_eq!(one("services:\n  a:\n    command: x\n    restart: \"no\"\n").restart.when, RestartWhen::Never);
+    let s = one(
+        "services:\n  a:\n    command: x\n    deploy:\n      restart_policy: {condition: any, delay: 30s, max_attempts: 2, window: 1m}\n",
+    );
+    assert_eq!(
+        s.restart,
+        RestartSpec { when: RestartWhen::Always, delay_ms: 30_000, max_attempts: Some(2), window_ms: Some(60_000) }
+    );
+}
+
+#[test]
+fn healthchecks_dependencies_and_kill_policy() {
+    let t = translate(
+        "p",
+        &project(
+            "services:
+  db:
+    command: x
+    healthcheck: {test: [\"CMD-SHELL\", \"pg_isready\"], interval: 2s, timeout: 1s, retries: 5, start_period: 10s}
+    stop_grace_period: 20s
+  web:
+    command: y
+    depends_on: {db: {condition: service_healthy}}
+",
+        ),
+        &settings(),
+    )
+    .unwrap();
+    let db = &t.spec.services["db"];
+    let h = db.health.as_ref().unwrap();
+    assert_eq!(h.command, CommandSpec::Shell("pg_isready".into()));
+    assert_eq!((h.interval_seconds, h.timeout_seconds, h.retries, h.start_period_seconds), (2.0, 1.0, 5, 10.0));
+    assert_eq!(db.kill_grace_seconds, Some(20.0));
+    assert_eq!(t.spec.services["web"].depends_on["db"], DependCondition::ServiceHealthy);
+}
+
+#[test]
+fn volumes_bind_named_and_tmpfs() {
+    let t = translate(
+        "p",
+        &project("services:\n  a:\n    image: x\n    volumes: [\"./conf:/etc/conf:ro\", \"data:/data\", {type: tmpfs, target: /tmp}]\nvolumes:\n  data: {}\n"),
+        &settings(),
+    )
+    .unwrap();
+    let ContainerSpec::Docker(image) = &t.spec.services["a"].run.container else { panic!() };
+    assert_eq!(
+        image.volumes[0],
+        VolumeSpec { host_path: "/srv/proj/./conf".into(), container_path: "/etc/conf".into(), read_only: true }
+    );
+    assert_eq!(image.volumes[1].host_path, "/var/lib/m3s/volumes/p_data");
+    assert_eq!(image.volumes.len(), 2);
+    assert!(t.warnings.iter().any(|w| w.path == "services.a.volumes[2]" && w.message.contains("tmpfs")));
+}
+
+#[test]
+fn mesos_compose_extensions() {
+    let s = one("services:
+  a:
+    command: /bin/app
+    arguments: [\"--port\", \"80\"]
+    mesos:
+      task_name: custom
+      fetch: [{value: \"http://example.invalid/a.tgz\", extract: false}]
+");
+    assert_eq!(s.task_name, "custom");
+    assert_eq!(s.run.command, Some(CommandSpec::Exec(vec!["/bin/app".into(), "--port".into(), "80".into()])));
+    assert_eq!(s.run.fetch[0].uri, "http://example.invalid/a.tgz");
+    assert!(!s.run.fetch[0].extract);
+}

@@ -1,0 +1,388 @@
+//! `m3s compose ...`: the compose CLI, a client of a running m3s's v1 API
+//! (`m3s up` or `m3s serve`). Files are read and checked here, where they are,
+//! as docker compose does; the server gets one normalized document.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::api_client::ApiClient;
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose files (later ones override earlier ones). Default: compose.yaml,
+    /// compose.yml, docker-compose.yaml or docker-compose.yml in this directory.
+    /// Given before the subcommand: `m3s compose -f FILE up`.
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Project name (default: the files' top-level `name`, COMPOSE_PROJECT_NAME, or the directory's name).
+    #[arg(short = 'p', long = "project-name", env = "COMPOSE_PROJECT_NAME", global = true)]
+    pub project: Option<String>,
+    /// Profiles to enable (also COMPOSE_PROFILES, comma-separated).
+    #[arg(long = "profile", global = true)]
+    pub profiles: Vec<String>,
+    #[command(flatten)]
+    pub api: crate::api_client::ApiArgs,
+    #[command(subcommand)]
+    pub command: ComposeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComposeCommand {
+    /// Deploy the project (or apply changes to it) and wait until its services run.
+    Up {
+        /// Return once the project is accepted, without waiting.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Treat warnings (keys without meaning on Mesos, unset variables) as errors.
+        #[arg(long)]
+        strict: bool,
+        /// Seconds to wait for the services to run.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Stop and remove the project's tasks, and forget the project.
+    Down {
+        /// Return once removal has started.
+        #[arg(short = 'd', long)]
+        detach: bool,
+    },
+    /// List the services and tasks of the project (or of every project).
+    Ps {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the output of a service's tasks.
+    Logs {
+        /// Keep printing new output.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        service: String,
+    },
+    /// Set the number of replicas: `web=3 worker=0`.
+    Scale {
+        #[arg(required = true, value_name = "SERVICE=N")]
+        services: Vec<String>,
+    },
+    /// Stop and start every task of a service.
+    Restart { service: String },
+    /// Check the files and print the normalized project (nothing is sent).
+    Config {
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
+    match &args.command {
+        ComposeCommand::Config { strict } => {
+            let loaded = load(&args, *strict)?;
+            println!("{}", loaded.normalized);
+            Ok(())
+        }
+        ComposeCommand::Up { detach, strict, timeout } => {
+            let loaded = load(&args, *strict)?;
+            let api = ApiClient::new(&args.api)?;
+            let path = format!("/api/v1/projects/{}", loaded.name);
+            let answer = api.put_text(&format!("{path}?strict={strict}"), &loaded.normalized).await?;
+            for w in answer["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", diagnostic_text(w));
+            }
+            for (what, label) in [("created", "created"), ("updated", "updated"), ("removed", "removed")] {
+                let names: Vec<&str> =
+                    answer[what].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                if !names.is_empty() {
+                    eprintln!("{label}: {}", names.join(", "));
+                }
+            }
+            if *detach {
+                eprintln!("project {} deployed", loaded.name);
+                return Ok(());
+            }
+            wait_up(&api, &path, Duration::from_secs(*timeout)).await
+        }
+        ComposeCommand::Down { detach } => {
+            let name = project_name(&args)?;
+            let api = ApiClient::new(&args.api)?;
+            let path = format!("/api/v1/projects/{name}");
+            api.delete(&path).await?;
+            if *detach {
+                return Ok(());
+            }
+            loop {
+                match api.get_opt(&path).await? {
+                    None => break,
+                    Some(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+                }
+            }
+            eprintln!("project {name} removed");
+            Ok(())
+        }
+        ComposeCommand::Ps { json } => {
+            let api = ApiClient::new(&args.api)?;
+            let projects: Vec<Value> = match project_name_opt(&args)? {
+                Some(name) => vec![api.get(&format!("/api/v1/projects/{name}")).await?],
+                None => {
+                    let list = api.get("/api/v1/projects").await?;
+                    let mut out = Vec::new();
+                    for p in list.as_array().into_iter().flatten() {
+                        if let Some(name) = p["name"].as_str() {
+                            out.push(api.get(&format!("/api/v1/projects/{name}")).await?);
+                        }
+                    }
+                    out
+                }
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&projects)?);
+            } else {
+                print!("{}", ps_table(&projects));
+            }
+            Ok(())
+        }
+        ComposeCommand::Logs { follow, service } => {
+            let name = project_name(&args)?;
+            let api = ApiClient::new(&args.api)?;
+            logs(&api, &name, service, *follow).await
+        }
+        ComposeCommand::Scale { services } => {
+            let name = project_name(&args)?;
+            let api = ApiClient::new(&args.api)?;
+            for item in services {
+                let Some((service, n)) = item.split_once('=') else { bail!("'{item}': expected SERVICE=N") };
+                let n: u32 = n.parse().with_context(|| format!("'{item}': N must be a whole number"))?;
+                api.put_json(
+                    &format!("/api/v1/projects/{name}/services/{service}/scale"),
+                    &serde_json::json!({ "replicas": n }),
+                )
+                .await?;
+                eprintln!("{service}: {n} replica(s)");
+            }
+            Ok(())
+        }
+        ComposeCommand::Restart { service } => {
+            let name = project_name(&args)?;
+            let api = ApiClient::new(&args.api)?;
+            api.post(&format!("/api/v1/projects/{name}/services/{service}/restart")).await?;
+            eprintln!("{service}: restarting");
+            Ok(())
+        }
+    }
+}
+
+/// A project read from its files, checked, and ready to send.
+pub struct Loaded {
+    pub name: String,
+    pub project: compose::Project,
+    /// The normalized project as one compose document (JSON, which is YAML).
+    pub normalized: String,
+}
+
+const DEFAULT_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+
+fn files(args: &ComposeArgs) -> anyhow::Result<Vec<PathBuf>> {
+    if !args.files.is_empty() {
+        return Ok(args.files.clone());
+    }
+    match DEFAULT_FILES.iter().map(PathBuf::from).find(|p| p.exists()) {
+        Some(p) => Ok(vec![p]),
+        None => bail!("no compose file: pass -f FILE, or run where {} is", DEFAULT_FILES.join(" or ")),
+    }
+}
+
+/// Loads the files with the environment and the project directory's `.env`, checks them, and names the project.
+pub fn load_files(
+    files: &[PathBuf],
+    explicit_name: Option<&str>,
+    profiles: &[String],
+    strict: bool,
+) -> anyhow::Result<Loaded> {
+    let project_dir = files[0].parent().map(Path::to_path_buf).unwrap_or_default();
+    let project = read_project(files, &project_dir, profiles, strict)?;
+    for w in project.warnings.iter() {
+        eprintln!("warning: {w}");
+    }
+    let dir_name =
+        std::fs::canonicalize(if project_dir.as_os_str().is_empty() { Path::new(".") } else { &project_dir })
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "default".to_owned());
+    let raw = explicit_name.map(str::to_owned).or_else(|| project.name.clone()).unwrap_or(dir_name);
+    let name = framework::translate::normalize_project_name(&raw);
+    if name.is_empty() {
+        bail!("project name '{raw}' has no usable characters: pass -p NAME");
+    }
+    let normalized = serde_json::to_string_pretty(&compose::normalize(&project)).expect("JSON values serialize");
+    Ok(Loaded { name, project, normalized })
+}
+
+/// Reads the files, with the process environment over the project directory's `.env`.
+fn read_project(
+    files: &[PathBuf],
+    project_dir: &Path,
+    _profiles: &[String],
+    strict: bool,
+) -> anyhow::Result<compose::Project> {
+    let mut sources = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        sources.push(compose::SourceFile::new(f.display().to_string(), text));
+    }
+    let dotenv = std::fs::read_to_string(project_dir.join(".env")).map(|t| parse_dotenv(&t)).unwrap_or_default();
+    let env = compose::Env::layered(std::env::vars().collect(), dotenv);
+    let project = compose::load(&sources, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if strict && !project.warnings.is_empty() {
+        let lines: Vec<String> = project.warnings.iter().map(|w| w.to_string()).collect();
+        bail!("warnings are errors with --strict:\n{}", lines.join("\n"));
+    }
+    Ok(project)
+}
+
+/// `NAME=value` lines; `#` comments and blank lines skipped, surrounding quotes removed.
+fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn load(args: &ComposeArgs, strict: bool) -> anyhow::Result<Loaded> {
+    load_files(&files(args)?, args.project.as_deref(), &args.profiles, strict)
+}
+
+fn project_name_opt(args: &ComposeArgs) -> anyhow::Result<Option<String>> {
+    if let Some(p) = &args.project {
+        return Ok(Some(framework::translate::normalize_project_name(p)));
+    }
+    if args.files.is_empty() && !DEFAULT_FILES.iter().any(|f| Path::new(f).exists()) {
+        return Ok(None);
+    }
+    Ok(Some(load(args, false)?.name))
+}
+
+fn project_name(args: &ComposeArgs) -> anyhow::Result<String> {
+    project_name_opt(args)?.context("which project? pass -p NAME or -f FILE")
+}
+
+async fn wait_up(api: &ApiClient, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let view = api.get(path).await?;
+        let mut all_up = true;
+        let mut failed = Vec::new();
+        for s in view["services"].as_array().into_iter().flatten() {
+            let name = s["name"].as_str().unwrap_or("?").to_owned();
+            let state = s["state"].as_str().unwrap_or("?").to_owned();
+            let message = s["message"].as_str().unwrap_or("");
+            let line = if message.is_empty() { state.clone() } else { format!("{state} ({message})") };
+            if shown.get(&name) != Some(&line) {
+                eprintln!("{name}: {line}");
+                shown.insert(name.clone(), line);
+            }
+            match state.as_str() {
+                "running" | "healthy" | "completed" => {}
+                "failed" => failed.push(name),
+                _ => all_up = false,
+            }
+        }
+        if !failed.is_empty() {
+            bail!("failed: {}", failed.join(", "));
+        }
+        if all_up {
+            eprintln!("all services are up; `m3s compose ps` shows them");
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("not every service was up after {}s (see `m3s compose ps`)", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn diagnostic_text(d: &Value) -> String {
+    match (d["file"].as_str(), d["line"].as_u64(), d["path"].as_str(), d["message"].as_str()) {
+        (Some(f), Some(l), Some(p), Some(m)) => format!("{f}:{l}:{}: {p}: {m}", d["column"].as_u64().unwrap_or(0)),
+        (_, _, Some(p), Some(m)) => format!("{p}: {m}"),
+        _ => d.to_string(),
+    }
+}
+
+fn ps_table(projects: &[Value]) -> String {
+    let mut rows = vec![["PROJECT", "SERVICE", "REPLICAS", "STATE", "ENDPOINTS", "MESSAGE"].map(String::from).to_vec()];
+    for p in projects {
+        let project = p["name"].as_str().unwrap_or("?");
+        for s in p["services"].as_array().into_iter().flatten() {
+            let endpoints: Vec<&str> =
+                s["endpoints"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            rows.push(vec![
+                project.to_owned(),
+                s["name"].as_str().unwrap_or("?").to_owned(),
+                format!("{}/{}", s["running"].as_u64().unwrap_or(0), s["replicas"].as_u64().unwrap_or(0)),
+                s["state"].as_str().unwrap_or("?").to_owned(),
+                endpoints.join(","),
+                s["message"].as_str().unwrap_or("").to_owned(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+async fn logs(api: &ApiClient, project: &str, service: &str, follow: bool) -> anyhow::Result<()> {
+    let view = api.get(&format!("/api/v1/projects/{project}/services/{service}")).await?;
+    // The newest task of each replica, stdout and stderr, from their start.
+    let mut newest: BTreeMap<u64, (u64, String)> = BTreeMap::new();
+    for t in view["tasks"].as_array().into_iter().flatten() {
+        let (Some(replica), Some(id)) = (t["replica"].as_u64(), t["id"].as_str()) else { continue };
+        let started = t["launched_at_ms"].as_u64().unwrap_or(0);
+        if newest.get(&replica).is_none_or(|(s, _)| started >= *s) {
+            newest.insert(replica, (started, id.to_owned()));
+        }
+    }
+    let mut offsets: BTreeMap<(String, &str), i64> = BTreeMap::new();
+    loop {
+        let mut progressed = false;
+        for (replica, (_, id)) in &newest {
+            for stream in ["stdout", "stderr"] {
+                let offset = *offsets.get(&(id.clone(), stream)).unwrap_or(&0);
+                let chunk = api.get(&format!("/api/v1/tasks/{id}/logs?stream={stream}&offset={offset}")).await?;
+                let data = chunk["data"].as_str().unwrap_or("");
+                if !data.is_empty() {
+                    progressed = true;
+                    for line in data.lines() {
+                        println!("{service}-{replica} | {line}");
+                    }
+                }
+                offsets.insert((id.clone(), stream), chunk["offset"].as_i64().unwrap_or(offset));
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        if !progressed {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! `m3s serve` (the compose framework and its API against any Mesos master) and
+//! `m3s up` (the same on the embedded cluster, in one process).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use framework::driver::Framework;
+use framework::store::{Store, StoreConfig};
+use mesos::scheduler::SchedulerConfig;
+
+use crate::config::{FrameworkArgs, MesosArgs, ServiceArgs};
+
+/// What `serve` and `up` share: the framework, its store and its API.
+#[derive(Debug, Clone, Args)]
+pub struct FrameworkServeArgs {
+    #[command(flatten)]
+    pub framework: FrameworkArgs,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Where m3s keeps its state (default: /var/lib/m3s as root, else ~/.local/share/m3s).
+    #[arg(long = "work-dir", env = "M3S_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Address the API listens on (its port is --framework-port). Anything but loopback
+    /// needs credentials, which are always required unless --insecure-open-api.
+    #[arg(long = "api-bind", env = "M3S_API_BIND", default_value = "127.0.0.1")]
+    pub api_bind: IpAddr,
+    /// Bearer token for the API (default: AUTH_USERNAME/AUTH_PASSWORD if set, else a token
+    /// generated once and kept in <work-dir>/api-token).
+    #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Serve the API without authentication: anyone reaching the port can run commands.
+    #[arg(long = "insecure-open-api", default_value_t = false)]
+    pub insecure_open_api: bool,
+    /// CPUs of a service that states none.
+    #[arg(long = "default-cpus", env = "DEFAULT_CPU", default_value_t = 0.1)]
+    pub default_cpus: f64,
+    /// Memory (MB) of a service that states none.
+    #[arg(long = "default-memory", env = "DEFAULT_MEMORY", default_value_t = 50.0)]
+    pub default_memory: f64,
+    /// Disk (MB) of a service (0: none reserved).
+    #[arg(long = "default-disk", env = "DEFAULT_DISK", default_value_t = 0.0)]
+    pub default_disk: f64,
+    /// Containerizer for services with an image: docker or mesos (per service: `container_type`).
+    #[arg(long = "container-type", env = "M3S_CONTAINER_TYPE", default_value = "docker")]
+    pub container_type: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub mesos: MesosArgs,
+    #[command(flatten)]
+    pub common: FrameworkServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Compose files to deploy at start (later ones override earlier ones).
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Project name for -f (default: the files' `name`, or their directory's name).
+    #[arg(short = 'p', long = "project-name", env = "COMPOSE_PROJECT_NAME")]
+    pub project: Option<String>,
+    /// Profiles to enable for -f.
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    /// Port of the embedded cluster's Mesos endpoints (on 127.0.0.1, so Mesos tools work against it).
+    #[arg(long = "mesos-port", env = "M3S_MINI_PORT", default_value_t = 5050)]
+    pub mesos_port: u16,
+    /// Resources of the embedded agent, e.g. `cpus:2;mem:8192;disk:20000;ports:[31000-32000]` (default: the machine's).
+    #[arg(long = "resources", env = "M3S_MINI_RESOURCES")]
+    pub resources: Option<String>,
+    #[command(flatten)]
+    pub common: FrameworkServeArgs,
+}
+
+pub fn default_work_dir() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/m3s");
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("m3s")
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mesos = args.mesos.resolve();
+    let work_dir = args.common.work_dir.clone().unwrap_or_else(default_work_dir);
+    let mut config =
+        SchedulerConfig::new(mesos.master.clone(), args.common.framework.framework_info(mesos.principal.as_deref()));
+    config.tls = mesos.ssl;
+    config.transport = mesos.transport()?;
+    let running = start_framework(&args.common, &work_dir, config).await?;
+    eprintln!("m3s serve: compose framework on Mesos master {}; API {}", mesos.master, running.describe_api());
+    crate::mini_cmd::shutdown_signal().await;
+    eprintln!("m3s serve: stopped; tasks keep running and are re-adopted at the next start");
+    Ok(())
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let work_dir = args.common.work_dir.clone().unwrap_or_else(default_work_dir);
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    // Check the files before anything starts, so a typo costs nothing.
+    let loaded = if args.files.is_empty() {
+        None
+    } else {
+        Some(crate::compose_cmd::load_files(&args.files, args.project.as_deref(), &args.profiles, false)?)
+    };
+
+    let mini_args = crate::mini_cmd::MiniArgs {
+        port: args.mesos_port,
+        bind: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        work_dir: Some(work_dir.join("mini")),
+        hostname: None,
+        advertise_ip: None,
+        resources: args.resources.clone(),
+        attributes: String::new(),
+        credentials: None,
+        heartbeat_interval: 15.0,
+        insecure_open: false,
+    };
+    let mesos_addr = SocketAddr::new(mini_args.bind, mini_args.port);
+    let listener = tokio::net::TcpListener::bind(mesos_addr).await.with_context(|| {
+        format!("cannot listen on {mesos_addr} for the embedded cluster (another m3s up or a Mesos master? pass --mesos-port)")
+    })?;
+    let (cluster, http) = crate::mini_cmd::build(&mini_args).await?;
+    let app = mini::http::app(cluster.clone(), http);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the embedded cluster's HTTP server stopped");
+        }
+    });
+
+    let master = format!("http://{mesos_addr}");
+    let config = SchedulerConfig::new(master.clone(), args.common.framework.framework_info(None));
+    let running = start_framework(&args.common, &work_dir, config).await?;
+    eprintln!("m3s up: embedded Mesos master and agent on {master} (work dir {})", work_dir.display());
+    eprintln!("m3s up: compose API on {}", running.describe_api());
+
+    if let Some(loaded) = loaded {
+        let translated =
+            framework::translate::translate(&loaded.name, &loaded.project, &running.translate).map_err(|problems| {
+                anyhow::anyhow!(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))
+            })?;
+        for w in &translated.warnings {
+            eprintln!("warning: {w}");
+        }
+        let outcome = running.framework.deploy(translated.spec)?;
+        eprintln!(
+            "m3s up: project {} deployed ({} new, {} changed, {} unchanged); `m3s compose -p {} ps` shows it",
+            loaded.name,
+            outcome.created.len(),
+            outcome.updated.len(),
+            outcome.unchanged.len(),
+            loaded.name
+        );
+    }
+    crate::mini_cmd::shutdown_signal().await;
+    cluster.flush_checkpoint();
+    eprintln!(
+        "m3s up: stopped; tasks keep running and are re-adopted at the next `m3s up` (`m3s compose down` removes a project)"
+    );
+    Ok(())
+}
+
+struct Running {
+    framework: Framework,
+    translate: framework::translate::Settings,
+    api_url: String,
+    auth_note: String,
+}
+
+impl Running {
+    fn describe_api(&self) -> String {
+        format!("{} ({})", self.api_url, self.auth_note)
+    }
+}
+
+async fn start_framework(
+    args: &FrameworkServeArgs,
+    work_dir: &Path,
+    config: SchedulerConfig,
+) -> anyhow::Result<Running> {
+    let files = server::AgentFiles::new(&config.master, config.tls, config.transport.clone())?;
+    std::fs::create_dir_all(work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let default_container = match args.container_type.as_str() {
+        "docker" => compose::ContainerType::Docker,
+        "mesos" => compose::ContainerType::Mesos,
+        other => bail!("--container-type {other:?}: expected docker or mesos"),
+    };
+    for (flag, v) in [
+        ("--default-cpus", args.default_cpus),
+        ("--default-memory", args.default_memory),
+        ("--default-disk", args.default_disk),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            bail!("{flag} must be a non-negative number");
+        }
+    }
+    let translate = framework::translate::Settings {
+        default_cpus: args.default_cpus,
+        default_mem_mb: args.default_memory,
+        default_disk_mb: args.default_disk,
+        default_container,
+        project_dir: std::env::current_dir().unwrap_or_default(),
+        volumes_dir: work_dir.join("volumes"),
+    };
+    let store_config = match &args.service.redis_server {
+        Some(server) => StoreConfig::Redis {
+            url: server.clone(),
+            password: args.service.redis_password.clone(),
+            db: args.service.redis_db as i64,
+            prefix: args.framework.name.clone(),
+        },
+        None => StoreConfig::Redb { path: work_dir.join("framework.redb") },
+    };
+    let store = Store::open(&store_config).await.context("opening the framework's state store")?;
+    let instance = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let framework = Framework::start(config, store, instance).await?;
+
+    let (auth, auth_note) = api_auth(args, work_dir)?;
+    if !args.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
+        bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.api_bind);
+    }
+    let addr = SocketAddr::new(args.api_bind, args.framework.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
+    let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
+    let app = server::router(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the API server stopped");
+        }
+    });
+    Ok(Running { framework, translate, api_url: format!("http://{addr}"), auth_note })
+}
+
+/// Basic credentials when configured, else a bearer token (given, or generated
+/// once and kept readable only by this user).
+fn api_auth(args: &FrameworkServeArgs, work_dir: &Path) -> anyhow::Result<(server::Auth, String)> {
+    if args.insecure_open_api {
+        return Ok((server::Auth::Open, "open: no authentication".into()));
+    }
+    if let (Some(u), Some(p)) = (&args.service.auth_username, &args.service.auth_password) {
+        return Ok((server::Auth::basic(u, p), format!("HTTP Basic as {u}")));
+    }
+    if let Some(t) = &args.api_token {
+        return Ok((server::Auth::token(t), "bearer token from M3S_API_TOKEN".into()));
+    }
+    let path = crate::api_client::token_file(work_dir);
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            write_private(&path, &token)
+                .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+            token
+        }
+    };
+    Ok((server::Auth::token(&token), format!("bearer token in {}", path.display())))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())
+}

@@ -1,0 +1,115 @@
+//! Who may use the API: HTTP Basic (AUTH_USERNAME/AUTH_PASSWORD), a bearer
+//! token, or, only when the operator asks for it, nobody checked at all.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+
+use crate::ApiState;
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub enum Auth {
+    /// No authentication (`--insecure-open-api`).
+    Open,
+    Required {
+        basic: Option<(String, String)>,
+        token: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Open => f.write_str("Open"),
+            Auth::Required { basic, token } => f
+                .debug_struct("Required")
+                .field("basic_user", &basic.as_ref().map(|(u, _)| u))
+                .field("token", &token.as_ref().map(|_| "***"))
+                .finish(),
+        }
+    }
+}
+
+impl Auth {
+    pub fn basic(username: &str, password: &str) -> Auth {
+        Auth::Required { basic: Some((username.to_owned(), password.to_owned())), token: None }
+    }
+
+    pub fn token(token: &str) -> Auth {
+        Auth::Required { basic: None, token: Some(token.to_owned()) }
+    }
+
+    /// Both schemes accepted.
+    pub fn basic_or_token(username: &str, password: &str, token: &str) -> Auth {
+        Auth::Required { basic: Some((username.to_owned(), password.to_owned())), token: Some(token.to_owned()) }
+    }
+
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        let Auth::Required { basic, token } = self else { return true };
+        let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+        if let (Some(expected), Some(given)) = (token, value.strip_prefix("Bearer ")) {
+            return constant_time_eq(expected.as_bytes(), given.trim().as_bytes());
+        }
+        if let (Some((user, password)), Some(given)) = (basic, value.strip_prefix("Basic ")) {
+            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(given.trim()) else { return false };
+            let expected = format!("{user}:{password}");
+            return constant_time_eq(expected.as_bytes(), &decoded);
+        }
+        false
+    }
+}
+
+/// Compares without an early exit, so timing tells nothing about where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= (*x ^ b.get(i).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
+/// Endpoints anyone may read: version discovery, health and the API description.
+const PUBLIC: &[&str] = &["/api/compose/versions", "/api/v1/health", "/api/v1/openapi.json"];
+
+pub async fn require(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if PUBLIC.contains(&request.uri().path()) || state.inner.auth.allows(request.headers()) {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, "Basic realm=\"m3s\"".parse().expect("static header"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_and_bearer_are_checked_exactly() {
+        let auth = Auth::basic_or_token("admin", "pw", "tok");
+        let basic = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        assert!(auth.allows(&headers(&basic("admin:pw"))));
+        assert!(!auth.allows(&headers(&basic("admin:pw2"))));
+        assert!(!auth.allows(&headers(&basic("admin:p"))));
+        assert!(auth.allows(&headers("Bearer tok")));
+        assert!(!auth.allows(&headers("Bearer tok2")));
+        assert!(!auth.allows(&HeaderMap::new()));
+        assert!(!Auth::token("tok").allows(&headers(&basic("admin:pw"))));
+        assert!(Auth::Open.allows(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let shown = format!("{:?}", Auth::basic_or_token("admin", "s3cret", "t0ken"));
+        assert!(!shown.contains("s3cret") && !shown.contains("t0ken"), "{shown}");
+    }
+}

@@ -1,0 +1,36 @@
+//! One compose document in, a deployed project out: shared by v0 and v1.
+
+use axum::http::StatusCode;
+use compose::{Env, SourceFile};
+use framework::engine::DeployOutcome;
+
+use crate::ApiState;
+use crate::error::{ApiError, Diagnostic};
+
+pub struct Deployed {
+    pub outcome: DeployOutcome,
+    pub warnings: Vec<Diagnostic>,
+    pub normalized: serde_json::Value,
+}
+
+/// Loads (interpolating from m3s's own environment, as mesos-compose does),
+/// translates and deploys. Load and translation problems are 422 with every diagnostic.
+pub fn deploy(state: &ApiState, name: &str, text: &str, strict: bool) -> Result<Deployed, ApiError> {
+    let invalid = |message: &str, diagnostics: Vec<Diagnostic>| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).with(diagnostics)
+    };
+    let env = Env::new(std::env::vars().collect());
+    let project = compose::load(&[SourceFile::new("compose.yaml", text)], &env)
+        .map_err(|e| invalid("the compose file is invalid", e.0.iter().map(Diagnostic::from).collect()))?;
+    let mut warnings: Vec<Diagnostic> = project.warnings.iter().map(Diagnostic::from).collect();
+    let name = framework::translate::normalize_project_name(name);
+    let translated = framework::translate::translate(&name, &project, &state.inner.translate).map_err(|problems| {
+        invalid("the project cannot run on Mesos", problems.iter().map(Diagnostic::from).collect())
+    })?;
+    warnings.extend(translated.warnings.iter().map(Diagnostic::from));
+    if strict && !warnings.is_empty() {
+        return Err(invalid("warnings are errors with strict=true", warnings));
+    }
+    let outcome = state.framework().deploy(translated.spec)?;
+    Ok(Deployed { outcome, warnings, normalized: compose::normalize(&project) })
+}

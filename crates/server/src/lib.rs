@@ -1,0 +1,60 @@
+//! The m3s HTTP API: mesos-compose's v0 endpoints, so its clients keep working,
+//! and a v1 JSON API described by an OpenAPI document (`/api/v1/openapi.json`).
+//! Everything but version discovery, health and the description is authenticated
+//! unless the operator explicitly runs it open.
+//!
+//! Handlers are thin: they parse, call `framework::driver::Framework`, and render
+//! `views`. No handler builds a path or a shell command from request data.
+
+pub mod auth;
+mod deploy;
+pub mod error;
+mod logs;
+mod v0;
+mod v1;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use framework::driver::Framework;
+
+pub use auth::Auth;
+pub use logs::AgentFiles;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    framework: Framework,
+    auth: Auth,
+    translate: framework::translate::Settings,
+    files: Option<AgentFiles>,
+}
+
+impl ApiState {
+    pub fn new(framework: Framework, auth: Auth, translate: framework::translate::Settings) -> ApiState {
+        ApiState { inner: Arc::new(Inner { framework, auth, translate, files: None }) }
+    }
+
+    /// Enables task logs, read from the agents through the master at `files`.
+    pub fn with_files(self, files: AgentFiles) -> ApiState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("with_files before the state is shared"));
+        ApiState { inner: Arc::new(Inner { files: Some(files), ..inner }) }
+    }
+
+    fn framework(&self) -> &Framework {
+        &self.inner.framework
+    }
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .merge(v0::routes())
+        .merge(v1::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .with_state(state)
+}

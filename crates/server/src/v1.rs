@@ -1,0 +1,235 @@
+//! The v1 JSON API (described by `openapi.json`).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::{ApiState, views};
+
+/// The OpenAPI 3.0 description of this module's routes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/projects", get(list_projects))
+        .route("/api/v1/projects/{project}", get(get_project).put(put_project).delete(delete_project))
+        .route("/api/v1/projects/{project}/services/{service}", get(get_service))
+        .route("/api/v1/projects/{project}/services/{service}/scale", put(scale))
+        .route("/api/v1/projects/{project}/services/{service}/restart", post(restart))
+        .route("/api/v1/projects/{project}/services/{service}/logs", get(service_logs))
+        .route("/api/v1/tasks", get(list_tasks))
+        .route("/api/v1/tasks/{task}", delete(kill_task))
+        .route("/api/v1/tasks/{task}/logs", get(task_logs))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn health(State(state): State<ApiState>) -> Json<serde_json::Value> {
+    let f = state.framework();
+    let (subscribed, framework_id) = f.read(|e| (e.is_subscribed(), e.framework_id().map(|i| i.value.clone())));
+    Json(json!({
+        "status": "ok",
+        "subscribed": subscribed,
+        "framework_id": framework_id,
+        "master": f.master(),
+        "store": f.store(),
+    }))
+}
+
+async fn list_projects(State(state): State<ApiState>) -> Json<Vec<views::ProjectSummary>> {
+    Json(state.framework().read(views::projects))
+}
+
+async fn get_project(State(state): State<ApiState>, Path(project): Path<String>) -> Result<Response, ApiError> {
+    let now = framework::driver::now_ms();
+    state
+        .framework()
+        .read(|e| views::project(e, &project, now))
+        .map(|v| Json(v).into_response())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no project named '{project}'")))
+}
+
+fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match q.get(name).map(String::as_str) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") | Some("") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("query parameter {name}={other:?}: expected true or false"),
+        )),
+    }
+}
+
+async fn put_project(
+    State(state): State<ApiState>,
+    Path(project): Path<String>,
+    Query(q): Q,
+    body: String,
+) -> Result<Response, ApiError> {
+    let strict = flag(&q, "strict")?;
+    let name = framework::translate::normalize_project_name(&project);
+    let deployed = crate::deploy::deploy(&state, &name, &body, strict)?;
+    let o = deployed.outcome;
+    Ok(Json(json!({
+        "project": name,
+        "created": o.created,
+        "updated": o.updated,
+        "unchanged": o.unchanged,
+        "removed": o.removed,
+        "warnings": deployed.warnings,
+    }))
+    .into_response())
+}
+
+async fn delete_project(State(state): State<ApiState>, Path(project): Path<String>) -> Result<Response, ApiError> {
+    state.framework().remove(&project)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "project": project, "status": "removing" }))).into_response())
+}
+
+async fn get_service(
+    State(state): State<ApiState>,
+    Path((project, service)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let now = framework::driver::now_ms();
+    state
+        .framework()
+        .read(|e| views::service(e, &project, &service, now))
+        .map(|v| Json(v).into_response())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no service '{service}' in project '{project}'")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleBody {
+    replicas: u32,
+}
+
+async fn scale(
+    State(state): State<ApiState>,
+    Path((project, service)): Path<(String, String)>,
+    body: String,
+) -> Result<Response, ApiError> {
+    let ScaleBody { replicas } = serde_json::from_str(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("body: expected {{\"replicas\": N}} with N a whole number: {e}"))
+    })?;
+    state.framework().scale(&project, &service, replicas)?;
+    Ok(Json(json!({ "project": project, "service": service, "replicas": replicas })).into_response())
+}
+
+async fn restart(
+    State(state): State<ApiState>,
+    Path((project, service)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    state.framework().restart(&project, &service)?;
+    Ok(Json(json!({ "project": project, "service": service, "status": "restarting" })).into_response())
+}
+
+async fn list_tasks(State(state): State<ApiState>, Query(q): Q) -> Json<Vec<views::TaskView>> {
+    let (project, service) = (q.get("project"), q.get("service"));
+    Json(state.framework().read(|e| {
+        e.tasks()
+            .values()
+            .filter(|t| project.is_none_or(|p| *p == t.project) && service.is_none_or(|s| *s == t.service))
+            .map(views::task)
+            .collect()
+    }))
+}
+
+async fn kill_task(State(state): State<ApiState>, Path(task): Path<String>) -> Result<Response, ApiError> {
+    state.framework().kill_task(&task)?;
+    Ok(Json(json!({ "task": task, "status": "killing" })).into_response())
+}
+
+/// Default tail when no offset is given.
+const TAIL: u64 = 64 * 1024;
+
+async fn task_logs(State(state): State<ApiState>, Path(task): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+    let stream = match q.get("stream").map(String::as_str) {
+        None | Some("stdout") => "stdout",
+        Some("stderr") => "stderr",
+        Some(other) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("stream={other:?}: expected stdout or stderr")));
+        }
+    };
+    let offset: i64 = match q.get("offset") {
+        None => -1,
+        Some(o) => {
+            o.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("offset={o:?}: expected a number")))?
+        }
+    };
+    let chunk = read_log(&state, &task, stream, offset).await?;
+    let eof = chunk.data.is_empty();
+    Ok(Json(json!({ "task": task, "stream": stream, "data": chunk.data, "offset": chunk.offset + chunk.data.len() as u64, "eof": eof })).into_response())
+}
+
+async fn read_log(
+    state: &ApiState,
+    task: &str,
+    stream: &str,
+    offset: i64,
+) -> Result<mesos::legacy::FileChunk, ApiError> {
+    let Some(files) = &state.inner.files else {
+        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "task logs are not configured on this server"));
+    };
+    let found = state.framework().read(|e| {
+        let t = e.tasks().get(task)?;
+        Some((t.agent_id.clone(), e.framework_id()?.value.clone()))
+    });
+    let Some((agent, framework_id)) = found else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no task with id '{task}'")));
+    };
+    files.read(&agent, &framework_id, task, stream, offset, TAIL).await.map_err(|e| match e {
+        crate::logs::LogError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        crate::logs::LogError::Agent(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+    })
+}
+
+/// The newest task of each replica, stdout then stderr, each line prefixed with `<service>-<replica> | `.
+async fn service_logs(
+    State(state): State<ApiState>,
+    Path((project, service)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let newest: Option<Vec<(u32, String)>> = state.framework().read(|e| {
+        e.projects().get(&project)?.spec.services.get(&service)?;
+        let mut by_replica: HashMap<u32, (u64, String)> = HashMap::new();
+        for t in e.tasks().values().filter(|t| t.project == project && t.service == service) {
+            let entry = by_replica.entry(t.replica).or_insert((0, String::new()));
+            if t.launched_at_ms >= entry.0 {
+                *entry = (t.launched_at_ms, t.task_id.clone());
+            }
+        }
+        let mut v: Vec<(u32, String)> = by_replica.into_iter().map(|(r, (_, id))| (r, id)).collect();
+        v.sort();
+        Some(v)
+    });
+    let Some(newest) = newest else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no service '{service}' in project '{project}'")));
+    };
+    let mut out = String::new();
+    for (replica, task) in newest {
+        for stream in ["stdout", "stderr"] {
+            match read_log(&state, &task, stream, -1).await {
+                Ok(chunk) => {
+                    for line in chunk.data.lines() {
+                        out.push_str(&format!("{service}-{replica} | {line}\n"));
+                    }
+                }
+                Err(e) => out.push_str(&format!("{service}-{replica} | ({stream} unavailable: {})\n", e.message)),
+            }
+        }
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response())
+}

@@ -42,6 +42,7 @@ struct Inner {
     /// Asks the event loop to resubscribe (with a new framework id when it was forgotten).
     resubscribe: mpsc::UnboundedSender<()>,
     store: String,
+    store_healthy: Arc<dyn Fn() -> bool + Send + Sync>,
     master: String,
 }
 
@@ -56,6 +57,7 @@ impl Framework {
             .map_err(|message| StartError::Restore { store: describe.clone(), message })?;
         config.subscription.framework_info.id = engine.framework_id().cloned();
         let writer = StoreWriter::spawn(store, records);
+        let probe = writer.clone();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (resubscribe_tx, resubscribe_rx) = mpsc::unbounded_channel();
         let master = config.master.clone();
@@ -66,6 +68,7 @@ impl Framework {
             changed: watch::channel(0).0,
             resubscribe: resubscribe_tx,
             store: describe,
+            store_healthy: Arc::new(move || probe.healthy()),
             master,
         });
         let framework = Framework { inner };
@@ -99,6 +102,11 @@ impl Framework {
 
     pub fn store(&self) -> &str {
         &self.inner.store
+    }
+
+    /// False while the store refuses writes (they are kept and written again once it is back).
+    pub fn store_healthy(&self) -> bool {
+        (self.inner.store_healthy)()
     }
 
     pub fn master(&self) -> &str {

@@ -248,3 +248,41 @@ fn a_second_up_after_kill_9_re_adopts_running_tasks() {
     before.sort();
     assert_eq!(before, after, "the same processes, nothing started twice");
 }
+
+#[path = "../../framework/tests/support/redis.rs"]
+mod redis_server;
+
+#[test]
+fn with_redis_state_a_redis_restart_loses_nothing() {
+    let mut redis = redis_server::RedisServer::start(None);
+    let dir = tempdir("up-redis");
+    let addr = redis.addr();
+    let mut up = Up::start_with_env(&dir, &[], &[("REDIS_SERVER", &addr), ("REDIS_DB", "3")]);
+    let marker = 600_000 + std::process::id() % 1000;
+    let argv = ["sleep", &format!("{marker}.1")];
+    let file = write(
+        &dir,
+        "compose.yaml",
+        &format!("services:\n  s:\n    command: [\"sleep\", \"{marker}.1\"]\n    deploy: {{ replicas: 2 }}\n"),
+    );
+    up.compose_ok(&["-f", &file, "-p", "red", "up", "-d"]);
+    up.wait_project("red", "2 running", |v| service(v, "s")["running"] == 2);
+    assert!(up.get("/api/v1/health").unwrap()["store"].as_str().unwrap().contains("redis"));
+
+    // Redis goes away; the framework keeps working and keeps the writes.
+    redis.kill();
+    up.compose_ok(&["-p", "red", "scale", "s=3"]);
+    up.wait_project("red", "3 running without Redis", |v| service(v, "s")["running"] == 3);
+    eventually("the store to be reported unhealthy", || up.get("/api/v1/health").unwrap()["store_healthy"] == false);
+
+    // A new, empty Redis: everything is written again.
+    redis.spawn();
+    eventually("the store to be healthy again", || up.get("/api/v1/health").unwrap()["store_healthy"] == true);
+
+    // Then m3s dies: what it knows comes back from Redis alone.
+    up.restart();
+    let view = up.wait_project("red", "3 running after the restart", |v| service(v, "s")["running"] == 3);
+    assert_eq!(live_tasks(&view, "s").len(), 3);
+    eventually("exactly 3 processes", || processes_with_argv(&argv).len() == 3);
+    up.compose_ok(&["-p", "red", "down"]);
+}

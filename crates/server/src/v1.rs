@@ -46,6 +46,7 @@ async fn health(State(state): State<ApiState>) -> Json<serde_json::Value> {
         "framework_id": framework_id,
         "master": f.master(),
         "store": f.store(),
+        "store_healthy": f.store_healthy(),
     }))
 }
 

@@ -23,7 +23,7 @@ pub struct ComposeArgs {
     #[arg(short = 'p', long = "project-name", env = "COMPOSE_PROJECT_NAME", global = true)]
     pub project: Option<String>,
     /// Profiles to enable (also COMPOSE_PROFILES, comma-separated).
-    #[arg(long = "profile", global = true)]
+    #[arg(long = "profile", env = "COMPOSE_PROFILES", value_delimiter = ',', global = true)]
     pub profiles: Vec<String>,
     #[command(flatten)]
     pub api: crate::api_client::ApiArgs,

@@ -286,3 +286,18 @@ fn with_redis_state_a_redis_restart_loses_nothing() {
     eventually("exactly 3 processes", || processes_with_argv(&argv).len() == 3);
     up.compose_ok(&["-p", "red", "down"]);
 }
+
+#[test]
+fn serve_runs_the_same_framework_against_a_separate_master() {
+    let dir = tempdir("serve");
+    let mini = support::Mini::start(&dir.join("mini"));
+    let serve = Up::serve(&dir.join("serve"), &mini.url());
+    let marker = 700_000 + std::process::id() % 1000;
+    let file = write(&dir, "compose.yaml", &format!("services:\n  s:\n    command: [\"sleep\", \"{marker}.1\"]\n"));
+    serve.compose_ok(&["-f", &file, "-p", "remote", "up"]);
+    let view = serve.wait_project("remote", "running on the separate master", |v| state(v, "s") == "running");
+    assert_eq!(live_tasks(&view, "s").len(), 1);
+    assert_eq!(serve.get("/api/v1/health").unwrap()["master"], mini.url());
+    serve.compose_ok(&["-p", "remote", "down"]);
+    eventually("the task to end", || processes_with_argv(&["sleep", &format!("{marker}.1")]).is_empty());
+}

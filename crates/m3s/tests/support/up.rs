@@ -18,6 +18,8 @@ pub struct Up {
     log: PathBuf,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// `m3s serve --master URL` instead of `m3s up`.
+    master: Option<String>,
 }
 
 impl Up {
@@ -35,6 +37,23 @@ impl Up {
             log: work_dir.join("m3s-up.log"),
             args: args.iter().map(|s| s.to_string()).collect(),
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            master: None,
+        };
+        up.spawn();
+        up
+    }
+
+    /// `m3s serve`: the framework and its API against the master at `master`.
+    pub fn serve(work_dir: &Path, master: &str) -> Up {
+        let mut up = Up {
+            work_dir: work_dir.to_owned(),
+            mesos_port: 0,
+            api_port: free_port(),
+            child: None,
+            log: work_dir.join("m3s-serve.log"),
+            args: Vec::new(),
+            envs: Vec::new(),
+            master: Some(master.to_owned()),
         };
         up.spawn();
         up
@@ -43,12 +62,18 @@ impl Up {
     fn spawn(&mut self) {
         std::fs::create_dir_all(&self.work_dir).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_m3s"))
-            .arg("up")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_m3s"));
+        match &self.master {
+            None => command
+                .arg("up")
+                .args(["--mesos-port", &self.mesos_port.to_string()])
+                .args(["--resources", "cpus:8;mem:16384;disk:10000;ports:[31000-31999]"]),
+            Some(master) => command.args(["serve", "--master", master]),
+        };
+        let child = command
             .args(["--work-dir"])
             .arg(&self.work_dir)
-            .args(["--mesos-port", &self.mesos_port.to_string(), "--framework-port", &self.api_port.to_string()])
-            .args(["--resources", "cpus:8;mem:16384;disk:10000;ports:[31000-31999]"])
+            .args(["--framework-port", &self.api_port.to_string()])
             .args(&self.args)
             .env("M3S_API_TOKEN", TOKEN)
             .env("LOGLEVEL", "debug")

@@ -211,7 +211,10 @@ fn deploy_and_resources() {
     assert_eq!(s.cpus, Some(0.5));
     assert_eq!(s.mem_limit, Some(512 << 20));
     assert_eq!(s.cpu_limit(), Some(1.5));
-    assert!(s.deploy.other.contains_key("placement"));
+    assert_eq!(
+        s.deploy.placement.constraints,
+        vec![Constraint::Compare { field: ConstraintField::Hostname, equal: true, value: "a".into() }]
+    );
     let s = svc("image: x\ncpus: 2\nmem_limit: 1073741824");
     assert_eq!((s.cpu_limit(), s.memory_limit()), (Some(2.0), Some(1 << 30)));
     let e = svc_errors("image: x\ndeploy:\n  replicas: -1");
@@ -294,7 +297,12 @@ fn meaningless_unknown_and_kept_keys() {
         ]
     );
     let web = &p.services["web"];
-    assert!(web.other.contains_key("cap_add") && web.other.contains_key("container_type"));
+    assert_eq!(web.cap_add, ["NET_ADMIN"]);
+    assert_eq!(web.container_type, Some(ContainerType::Mesos));
+    assert!(
+        !web.other.contains_key("cap_add") && !web.other.contains_key("container_type"),
+        "typed keys leave `other`"
+    );
     let e = errors("services:\n  web:\n    build: .\n");
     assert_eq!(
         e,

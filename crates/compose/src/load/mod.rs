@@ -8,6 +8,10 @@ use crate::interp::{Env, interpolate};
 use crate::model::*;
 use crate::node::{self, Node, Value};
 
+mod keys;
+
+pub use keys::parse_constraint;
+
 /// One compose file as read by the caller.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -41,12 +45,9 @@ pub const MEANINGLESS_ON_MESOS: &[&str] = &[
 pub const KEPT_SERVICE_KEYS: &[&str] = &[
     "annotations",
     "blkio_config",
-    "cap_add",
-    "cap_drop",
     "cgroup",
     "cgroup_parent",
     "configs",
-    "container_name",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -63,7 +64,6 @@ pub const KEPT_SERVICE_KEYS: &[&str] = &[
     "domainname",
     "expose",
     "extra_hosts",
-    "gpus",
     "group_add",
     "init",
     "ipc",
@@ -72,8 +72,6 @@ pub const KEPT_SERVICE_KEYS: &[&str] = &[
     "mac_address",
     "mem_swappiness",
     "memswap_limit",
-    "network_mode",
-    "networks",
     "oom_kill_disable",
     "oom_score_adj",
     "pid",
@@ -81,8 +79,6 @@ pub const KEPT_SERVICE_KEYS: &[&str] = &[
     "platform",
     "post_start",
     "pre_stop",
-    "privileged",
-    "pull_policy",
     "pull_refresh_after",
     "read_only",
     "runtime",
@@ -95,20 +91,12 @@ pub const KEPT_SERVICE_KEYS: &[&str] = &[
     "sysctls",
     "tmpfs",
     "tty",
-    "ulimits",
     "userns_mode",
     "uts",
     "volumes_from",
-    // mesos-compose extensions
-    "container_type",
-    "mesos",
-    "arguments",
-    "shell",
-    "network",
 ];
 
-const DEPLOY_KEYS: &[&str] =
-    &["mode", "labels", "update_config", "rollback_config", "restart_policy", "placement", "endpoint_mode", "runtime"];
+const DEPLOY_KEYS: &[&str] = &["mode", "labels", "update_config", "rollback_config", "endpoint_mode", "runtime"];
 
 /// Load a project from one or more files (later files override earlier ones).
 ///
@@ -655,6 +643,25 @@ impl Cx<'_> {
                 "stop_signal" => s.stop_signal = self.opt_string(v, &p),
                 "stop_grace_period" => s.stop_grace_period = self.duration(v, &p),
                 "profiles" => s.profiles = self.strings(v, &p),
+                "container_type" => s.container_type = self.container_type(v, &p),
+                "container_name" => s.container_name = self.opt_string(v, &p),
+                "privileged" => s.privileged = self.boolean(v, &p).unwrap_or(false),
+                "cap_add" => s.cap_add = self.strings(v, &p),
+                "cap_drop" => s.cap_drop = self.strings(v, &p),
+                "network_mode" | "network" => {
+                    let mode = self.opt_string(v, &p);
+                    if s.network_mode.is_some() && mode.is_some() && s.network_mode != mode {
+                        self.err(k, &p, "network_mode and network disagree; give one");
+                    }
+                    s.network_mode = mode.or(s.network_mode.take());
+                }
+                "networks" => s.networks = self.service_networks(v, &p),
+                "ulimits" => s.ulimits = self.ulimits(v, &p),
+                "gpus" => s.gpus = self.gpus(v, &p),
+                "pull_policy" => s.pull_policy = self.pull_policy(v, &p),
+                "arguments" => s.arguments = self.strings(v, &p),
+                "shell" => s.shell = self.boolean(v, &p),
+                "mesos" => s.mesos = self.mesos_block(v, &p),
                 "extends" => self.warn(k, &p, "extends is not supported yet, ignored"),
                 x if MEANINGLESS_ON_MESOS.contains(&x) => {
                     self.warn(k, &p, "has no meaning on Mesos, ignored");
@@ -669,7 +676,23 @@ impl Cx<'_> {
                 }
             }
         }
-        if s.image.is_none() && s.command.is_none() && s.entrypoint.is_none() {
+        if s.gpus.is_none()
+            && let Some(devices) = n
+                .get("deploy")
+                .and_then(|d| d.get("resources"))
+                .and_then(|r| r.get("reservations"))
+                .and_then(|r| r.get("devices"))
+        {
+            s.gpus = self.gpu_devices(devices, &join(path, "deploy.resources.reservations.devices"));
+        }
+        if s.container_name.is_some() && s.deploy.replicas.is_some_and(|r| r > 1) {
+            self.err(
+                name_node,
+                &join(path, "container_name"),
+                "a container_name needs a single replica (deploy.replicas > 1)",
+            );
+        }
+        if s.image.is_none() && s.command.is_none() && s.entrypoint.is_none() && s.mesos.executor_command.is_none() {
             let why = if n.get("extends").is_some() {
                 " (extends is not supported yet)"
             } else if n.get("build").is_some() {
@@ -1004,6 +1027,8 @@ impl Cx<'_> {
                         }
                     }
                 }
+                "restart_policy" => d.restart_policy = self.restart_policy(v, &p),
+                "placement" => d.placement = self.placement(v, &p),
                 x if DEPLOY_KEYS.contains(&x) => {
                     d.other.insert(key, v.clone());
                 }

@@ -14,6 +14,6 @@ pub mod normalize;
 
 pub use error::{Diagnostic, Errors, Pos, Warnings};
 pub use interp::Env;
-pub use load::{SourceFile, load};
+pub use load::{LoadOptions, SourceFile, load, load_files, parse_constraint, parse_dotenv};
 pub use model::*;
 pub use normalize::normalize;

@@ -1,6 +1,6 @@
 //! A loaded [`Project`] as one self-contained compose document (JSON, which is
 //! also YAML): long syntax everywhere, interpolation done (a literal `$` is
-//! written `$$`), `env_file`, `extends` and `include` already applied.
+//! written `$$`), `env_file`, `extends`, `include` and profiles already applied.
 //! Loading the document again gives an equal project; `m3s compose config`
 //! prints it and `m3s compose up` sends it.
 
@@ -66,9 +66,10 @@ fn yaml(n: &Node) -> Value {
         node::Value::Float(f) => json!(f),
         node::Value::Str(t) => s(t),
         node::Value::Seq(items) => Value::Array(items.iter().map(yaml).collect()),
-        node::Value::Map(entries) => Value::Object(
-            entries.iter().map(|(k, v)| (k.scalar_text().unwrap_or_default().replace('$', "$$"), yaml(v))).collect(),
-        ),
+        // Keys are never interpolated, so they are written as they are.
+        node::Value::Map(entries) => {
+            Value::Object(entries.iter().map(|(k, v)| (k.scalar_text().unwrap_or_default(), yaml(v))).collect())
+        }
     }
 }
 
@@ -178,9 +179,7 @@ fn service(v: &Service) -> Value {
     if let Some(d) = v.stop_grace_period {
         put("stop_grace_period", duration(d));
     }
-    if !v.profiles.is_empty() {
-        put("profiles", strings(&v.profiles));
-    }
+    // `profiles` are left out: the project holds the enabled services only.
     if let Some(t) = v.container_type {
         put(
             "container_type",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use compose::{Env, SourceFile, load};
+use compose::{Env, LoadOptions, SourceFile, load, load_files};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures")
@@ -114,12 +114,10 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
         "wrong-composefile/build-error.yml",
         "services.simple: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
     ),
-    // `extends` is not implemented yet; the override file alone has nothing to run.
+    // An override file loaded alone has nothing to run.
     ("publish/oci/compose-override.yaml", "services.app: no image, command or entrypoint: nothing to run"),
-    (
-        "publish/oci/compose.yaml",
-        "services.app: no image, command or entrypoint: nothing to run (extends is not supported yet)",
-    ),
+    // A required env_file that does not exist.
+    ("env_file/compose.yaml", "services.serviceB.env_file[0]: cannot read /doesnotexist/.env"),
 ];
 
 #[test]
@@ -128,14 +126,17 @@ fn e2e_fixtures() {
     let mut files = Vec::new();
     yaml_files(&root, &mut files);
     assert!(files.len() > 50, "fixtures not found under {}", root.display());
-    let env: Env = [("TAG", "1.0"), ("IMAGE", "alpine")].into_iter().collect();
+    let env: BTreeMap<String, String> =
+        [("TAG", "1.0"), ("IMAGE", "alpine")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let expected: BTreeMap<&str, &str> = EXPECTED_FAILURES.iter().copied().collect();
     let (mut ok, mut failed) = (0, 0);
     let mut report = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(f).unwrap();
-        match load(&[SourceFile::new(rel.clone(), text)], &env) {
+        // Read from disk, as `m3s compose -f` does: .env, env_file, extends and include apply.
+        let options =
+            LoadOptions { project_dir: f.parent().unwrap().to_owned(), env: env.clone(), ..Default::default() };
+        match load_files(std::slice::from_ref(f), &options) {
             Ok(_) => {
                 ok += 1;
                 if expected.contains_key(rel.as_str()) {

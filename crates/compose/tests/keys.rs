@@ -267,16 +267,15 @@ fn healthcheck_forms() {
 }
 
 #[test]
-fn simple_string_keys_labels_and_profiles() {
+fn simple_string_keys_and_labels() {
     let s = svc(
-        "image: x\nworking_dir: /app\nuser: \"1000:1000\"\nhostname: web1\nstop_signal: SIGINT\nstop_grace_period: 1m\nprofiles: [debug, dev]\nlabels:\n  - a=b\n  - c",
+        "image: x\nworking_dir: /app\nuser: \"1000:1000\"\nhostname: web1\nstop_signal: SIGINT\nstop_grace_period: 1m\nlabels:\n  - a=b\n  - c",
     );
     assert_eq!(s.working_dir.as_deref(), Some("/app"));
     assert_eq!(s.user.as_deref(), Some("1000:1000"));
     assert_eq!(s.hostname.as_deref(), Some("web1"));
     assert_eq!(s.stop_signal.as_deref(), Some("SIGINT"));
     assert_eq!(s.stop_grace_period, Some(Duration::from_secs(60)));
-    assert_eq!(s.profiles, vec!["debug", "dev"]);
     assert_eq!(s.labels["a"], "b");
     assert_eq!(s.labels["c"], "");
     let s = svc("image: x\nlabels: {a: b, n: 1, y: yes}");

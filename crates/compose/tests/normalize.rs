@@ -93,7 +93,6 @@ services:
     command: sleep 1000
     healthcheck: {test: "pg_isready", interval: 5s}
     mem_limit: 1g
-    profiles: [db]
 networks:
   front: {driver: bridge}
 volumes:

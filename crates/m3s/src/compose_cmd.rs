@@ -221,44 +221,22 @@ pub fn load_files(
     Ok(Loaded { name, project, normalized })
 }
 
-/// Reads the files, with the process environment over the project directory's `.env`.
+/// Reads the files from disk: the process environment over the project directory's
+/// `.env`, env_file, extends, include, profiles, and strict.
 fn read_project(
     files: &[PathBuf],
     project_dir: &Path,
-    _profiles: &[String],
+    profiles: &[String],
     strict: bool,
 ) -> anyhow::Result<compose::Project> {
-    let mut sources = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        sources.push(compose::SourceFile::new(f.display().to_string(), text));
-    }
-    let dotenv = std::fs::read_to_string(project_dir.join(".env")).map(|t| parse_dotenv(&t)).unwrap_or_default();
-    let env = compose::Env::layered(std::env::vars().collect(), dotenv);
-    let project = compose::load(&sources, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if strict && !project.warnings.is_empty() {
-        let lines: Vec<String> = project.warnings.iter().map(|w| w.to_string()).collect();
-        bail!("warnings are errors with --strict:\n{}", lines.join("\n"));
-    }
-    Ok(project)
-}
-
-/// `NAME=value` lines; `#` comments and blank lines skipped, surrounding quotes removed.
-fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
-        .map(|(k, v)| {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            (k.trim().to_owned(), v.to_owned())
-        })
-        .collect()
+    let options = compose::LoadOptions {
+        project_dir: if project_dir.as_os_str().is_empty() { PathBuf::from(".") } else { project_dir.to_owned() },
+        env: std::env::vars().collect(),
+        profiles: profiles.to_vec(),
+        strict,
+        dotenv: true,
+    };
+    compose::load_files(files, &options).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn load(args: &ComposeArgs, strict: bool) -> anyhow::Result<Loaded> {

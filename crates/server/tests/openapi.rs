@@ -60,11 +60,7 @@ async fn every_documented_route_is_served() {
 #[tokio::test]
 async fn every_routed_v1_path_is_documented() {
     let documented: Vec<String> = documented().into_iter().map(|(_, p)| p).collect();
-    let routed: Vec<&str> = V1_SOURCE
-        .split(".route(\"")
-        .skip(1)
-        .map(|rest| &rest[..rest.find('"').unwrap()])
-        .collect();
+    let routed: Vec<&str> = V1_SOURCE.split(".route(\"").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]).collect();
     assert!(routed.len() >= 10, "{routed:?}");
     for path in routed {
         assert!(documented.iter().any(|d| d == path), "{path} is routed but not in openapi.json");
@@ -87,7 +83,10 @@ async fn requests_without_credentials_are_refused_except_health_and_the_descript
     let refused = app.clone().oneshot(get("/api/v1/projects", Some("Bearer nope"))).await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(refused.headers().get("www-authenticate").is_some());
-    assert_eq!(status(app.clone().oneshot(get("/api/compose/v0/tasks", None)).await.unwrap()), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(app.clone().oneshot(get("/api/compose/v0/tasks", None)).await.unwrap()),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(status(app.clone().oneshot(get("/api/v1/projects", Some("Bearer tok"))).await.unwrap()), StatusCode::OK);
     for open in ["/api/v1/health", "/api/v1/openapi.json", "/api/compose/versions"] {
         assert_eq!(status(app.clone().oneshot(get(open, None)).await.unwrap()), StatusCode::OK, "{open}");

@@ -1,14 +1,17 @@
 //! From source files to a typed [`Project`]: parse, merge, interpolate, type, check.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{Diagnostic, Errors, Warnings};
+use crate::error::{Diagnostic, Errors, Pos, Warnings};
 use crate::interp::{Env, interpolate};
 use crate::model::*;
 use crate::node::{self, Node, Value};
 
+mod extends;
 mod keys;
+mod merge;
 
 pub use keys::parse_constraint;
 
@@ -98,28 +101,148 @@ pub const KEPT_SERVICE_KEYS: &[&str] = &[
 
 const DEPLOY_KEYS: &[&str] = &["mode", "labels", "update_config", "rollback_config", "endpoint_mode", "runtime"];
 
-/// Load a project from one or more files (later files override earlier ones).
+/// How [`load_files`] reads a project from disk.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Relative paths in the files (env_file, extends, include, `.env`) are read from here.
+    pub project_dir: PathBuf,
+    /// The environment for interpolation (the caller's process environment, usually).
+    pub env: BTreeMap<String, String>,
+    /// Active profiles; empty means COMPOSE_PROFILES from `env`, if set.
+    pub profiles: Vec<String>,
+    /// Warnings are errors.
+    pub strict: bool,
+    /// Read `<project_dir>/.env` for interpolation (below `env`).
+    pub dotenv: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            project_dir: PathBuf::from("."),
+            env: BTreeMap::new(),
+            profiles: Vec::new(),
+            strict: false,
+            dotenv: true,
+        }
+    }
+}
+
+/// Reads a file named in a compose file, relative to the project directory.
+type Reader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Loads a project from the given texts (later files override earlier ones, by
+/// the specification's merge rules). No IO: `extends` with `file`, `include`
+/// and `env_file` need [`load_files`]. Services with profiles are enabled when
+/// one of them is in COMPOSE_PROFILES of `env`.
 ///
 /// Warnings are returned in [`Project::warnings`].
 pub fn load(files: &[SourceFile], env: &Env) -> Result<Project, Errors> {
-    let mut cx = Cx { files, errors: Vec::new(), warnings: Vec::new() };
+    load_with(files.to_vec(), env, active_profiles(&[], env), None, 0)
+}
+
+/// Loads a project from files on disk, with `.env`, `env_file`, `extends` from
+/// other files, `include`, profiles and `strict`.
+pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Project, Errors> {
+    let fail = |file: String, message: String| {
+        Errors(vec![Diagnostic { file, pos: Default::default(), path: String::new(), message }])
+    };
+    let mut sources = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail(path.display().to_string(), format!("cannot read: {e}")))?;
+        sources.push(SourceFile::new(path.display().to_string(), text));
+    }
+    let dotenv_path = options.project_dir.join(".env");
+    let dotenv = match std::fs::read_to_string(&dotenv_path) {
+        Ok(text) if options.dotenv => parse_dotenv(&text).map_err(|(line, message)| {
+            Errors(vec![Diagnostic {
+                file: dotenv_path.display().to_string(),
+                pos: Pos { line, column: 1 },
+                path: String::new(),
+                message,
+            }])
+        })?,
+        _ => BTreeMap::new(),
+    };
+    let env = Env::layered(options.env.clone(), dotenv);
+    let dir = options.project_dir.clone();
+    let reader = move |rel: &str| -> Result<String, String> {
+        std::fs::read_to_string(dir.join(rel)).map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
+    };
+    let project = load_with(sources, &env, active_profiles(&options.profiles, &env), Some(&reader), 0)?;
+    if options.strict && !project.warnings.is_empty() {
+        return Err(Errors(project.warnings.0));
+    }
+    Ok(project)
+}
+
+fn active_profiles(given: &[String], env: &Env) -> BTreeSet<String> {
+    if !given.is_empty() {
+        return given.iter().cloned().collect();
+    }
+    env.get("COMPOSE_PROFILES")
+        .map(|p| p.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// `NAME=value` lines (`export` allowed, `#` comments, quotes removed): a `.env`
+/// or `env_file`. Errors give the 1-based line.
+pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, (u32, String)> {
+    let mut out = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = match line.split_once('=') {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (line, ""),
+        };
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
+            return Err((i as u32 + 1, format!("{k:?} is not a variable name (expected NAME=value)")));
+        }
+        let v = match (
+            v.strip_prefix('"').and_then(|v| v.strip_suffix('"')),
+            v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')),
+        ) {
+            (Some(q), _) => q.replace("\\n", "\n").replace("\\\"", "\""),
+            (_, Some(q)) => q.to_owned(),
+            _ => v.split(" #").next().unwrap_or("").trim_end().to_owned(),
+        };
+        out.insert(k.to_owned(), v);
+    }
+    Ok(out)
+}
+
+/// Includes nested deeper than this are refused (a cycle, most likely).
+const MAX_INCLUDE_DEPTH: u32 = 8;
+
+fn load_with(
+    files: Vec<SourceFile>,
+    env: &Env,
+    profiles: BTreeSet<String>,
+    reader: Option<Reader<'_>>,
+    depth: u32,
+) -> Result<Project, Errors> {
+    let mut cx =
+        Cx { files, errors: Vec::new(), warnings: Vec::new(), env, profiles, reader, depth, disabled: BTreeMap::new() };
     let mut merged: Option<Node> = None;
-    for (i, f) in files.iter().enumerate() {
-        match node::parse(&f.text) {
+    for i in 0..cx.files.len() {
+        match node::parse(&cx.files[i].text) {
             Ok(mut n) => {
                 n.set_file(i);
                 cx.interpolate(&mut n, "", env);
                 merged = Some(match merged {
                     None => n,
-                    Some(base) => merge(base, n),
+                    Some(base) => merge::merge(base, n, ""),
                 });
             }
-            Err((pos, msg)) => cx.errors.push(Diagnostic {
-                file: f.name.clone(),
-                pos,
-                path: String::new(),
-                message: format!("invalid YAML: {msg}"),
-            }),
+            Err((pos, msg)) => {
+                let file = cx.files[i].name.clone();
+                cx.errors.push(Diagnostic { file, pos, path: String::new(), message: format!("invalid YAML: {msg}") })
+            }
         }
     }
     if !cx.errors.is_empty() {
@@ -142,25 +265,6 @@ pub fn load(files: &[SourceFile], env: &Env) -> Result<Project, Errors> {
     }
 }
 
-/// Mappings merge key by key, recursively; anything else is replaced by the later file.
-fn merge(base: Node, over: Node) -> Node {
-    match (base.value, over.value) {
-        (Value::Map(mut b), Value::Map(o)) => {
-            for (k, v) in o {
-                let key = k.scalar_text();
-                if let Some(slot) = b.iter_mut().find(|(bk, _)| bk.scalar_text() == key) {
-                    let old = std::mem::replace(&mut slot.1, Node { value: Value::Null, pos: v.pos, file: v.file });
-                    slot.1 = merge(old, v);
-                } else {
-                    b.push((k, v));
-                }
-            }
-            Node { value: Value::Map(b), pos: base.pos, file: base.file }
-        }
-        (_, value) => Node { value, pos: over.pos, file: over.file },
-    }
-}
-
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
@@ -170,9 +274,16 @@ fn index(path: &str, i: usize) -> String {
 }
 
 struct Cx<'a> {
-    files: &'a [SourceFile],
+    /// The files read so far; `Node::file` indexes it (extends may add files).
+    files: Vec<SourceFile>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    env: &'a Env,
+    profiles: BTreeSet<String>,
+    reader: Option<Reader<'a>>,
+    depth: u32,
+    /// Services left out because none of their profiles is active, with those profiles.
+    disabled: BTreeMap<String, Vec<String>>,
 }
 
 impl Cx<'_> {
@@ -428,6 +539,7 @@ impl Cx<'_> {
             return p;
         }
         let mut services_node = None;
+        let mut include_node = None;
         for (key, k, v) in self.map(root, "") {
             match key.as_str() {
                 "version" => {
@@ -463,23 +575,38 @@ impl Cx<'_> {
                         }
                     }
                 }
-                "include" => self.warn(k, "include", "include is not supported yet, ignored"),
+                "include" => include_node = Some(v),
                 "models" => self.warn(k, "models", "has no meaning on Mesos, ignored"),
                 x if x.starts_with("x-") => {}
                 _ => self.err(k, &key, "unknown top-level key (expected version, name, services, networks, volumes, configs, secrets or x-*)"),
             }
         }
         if let Some(v) = services_node {
-            for (name, k, s) in self.map_or_null(v, "services") {
+            let resolved = self.resolve_extends(v);
+            for (name, k, s) in self.map_or_null(&resolved, "services") {
                 let path = join("services", &name);
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
                     self.err(k, &path, "invalid service name (allowed: letters, digits, '.', '_', '-')");
+                    continue;
+                }
+                let profiles: Vec<String> = s
+                    .get("profiles")
+                    .and_then(|n| match &n.value {
+                        Value::Seq(items) => Some(items.iter().filter_map(Node::scalar_text).collect()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                if !profiles.is_empty() && !profiles.iter().any(|p| self.profiles.contains(p)) {
+                    self.disabled.insert(name, profiles);
                     continue;
                 }
                 if let Some(svc) = self.service(s, &path, k) {
                     p.services.insert(name, svc);
                 }
             }
+        }
+        if let Some(n) = include_node {
+            self.include(n, &mut p);
         }
         self.check(&p, root);
         p
@@ -492,8 +619,20 @@ impl Cx<'_> {
             let Some(snode) = services.get(name) else { continue };
             let path = join("services", name);
             if let Some(deps) = snode.get("depends_on") {
-                for dep in svc.depends_on.keys() {
-                    if !p.services.contains_key(dep) {
+                for (dep, d) in &svc.depends_on {
+                    if let Some(profiles) = self.disabled.get(dep).cloned() {
+                        if d.required {
+                            let at = deps.get(dep).unwrap_or(deps);
+                            self.err(
+                                at,
+                                &join(&path, "depends_on"),
+                                format!(
+                                    "depends on service {dep:?}, which is disabled: enable one of its profiles ({})",
+                                    profiles.join(", ")
+                                ),
+                            );
+                        }
+                    } else if !p.services.contains_key(dep) {
                         let at = match &deps.value {
                             Value::Seq(items) => {
                                 items.iter().find(|n| n.scalar_text().as_deref() == Some(dep)).unwrap_or(deps)
@@ -662,7 +801,8 @@ impl Cx<'_> {
                 "arguments" => s.arguments = self.strings(v, &p),
                 "shell" => s.shell = self.boolean(v, &p),
                 "mesos" => s.mesos = self.mesos_block(v, &p),
-                "extends" => self.warn(k, &p, "extends is not supported yet, ignored"),
+                // Applied before typing (extends.rs).
+                "extends" => {}
                 x if MEANINGLESS_ON_MESOS.contains(&x) => {
                     self.warn(k, &p, "has no meaning on Mesos, ignored");
                 }
@@ -675,6 +815,9 @@ impl Cx<'_> {
                     s.other.insert(key, v.clone());
                 }
             }
+        }
+        if let Some(files) = n.get("env_file") {
+            self.apply_env_files(files, &join(path, "env_file"), &mut s);
         }
         if s.gpus.is_none()
             && let Some(devices) = n
@@ -703,6 +846,40 @@ impl Cx<'_> {
             self.err(name_node, path, format!("no image, command or entrypoint: nothing to run{why}"));
         }
         Some(s)
+    }
+
+    /// Reads each `env_file` (relative to the project directory) into `environment`,
+    /// below the service's own `environment`.
+    fn apply_env_files(&mut self, n: &Node, path: &str, s: &mut Service) {
+        let Some(reader) = self.reader else {
+            if !s.env_file.is_empty() {
+                self.warn(n, path, "env_file is read where the files are (m3s compose -f ...); ignored here");
+            }
+            return;
+        };
+        for (i, f) in s.env_file.clone().iter().enumerate() {
+            let at = match &n.value {
+                Value::Seq(items) => items.get(i).unwrap_or(n),
+                _ => n,
+            };
+            let p = if matches!(n.value, Value::Seq(_)) { index(path, i) } else { path.to_owned() };
+            let text = match reader(&f.path) {
+                Ok(t) => t,
+                Err(_) if !f.required => continue,
+                Err(e) => {
+                    self.err(at, &p, e);
+                    continue;
+                }
+            };
+            match parse_dotenv(&text) {
+                Ok(vars) => {
+                    for (k, v) in vars {
+                        s.environment.entry(k).or_insert(Some(v));
+                    }
+                }
+                Err((line, message)) => self.err(at, &p, format!("{}:{line}: {message}", f.path)),
+            }
+        }
     }
 
     fn command(&mut self, n: &Node, path: &str) -> Option<Command> {

@@ -114,6 +114,8 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
         "wrong-composefile/build-error.yml",
         "services.simple: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
     ),
+    // docker/compose's own "wrong compose file" fixture: a key the specification does not have.
+    ("wrong-composefile/compose.yaml", "services.simple.wrongField: unknown key"),
     // An override file loaded alone has nothing to run.
     ("publish/oci/compose-override.yaml", "services.app: no image, command or entrypoint: nothing to run"),
     // A required env_file that does not exist.
@@ -164,10 +166,12 @@ fn e2e_fixtures() {
 }
 
 #[test]
-fn unknown_service_key_is_a_warning_with_its_path() {
+fn an_unknown_service_key_is_an_error_with_its_path() {
     let f = fixtures_dir().join("wrong-composefile/compose.yaml");
     let text = std::fs::read_to_string(f).unwrap();
-    let p = load(&[SourceFile::new("compose.yaml", text)], &Env::default()).unwrap();
-    let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
-    assert_eq!(w, vec!["compose.yaml:4:5: services.simple.wrongField: unknown key, ignored".to_string()]);
+    let e = load(&[SourceFile::new("compose.yaml", text)], &Env::default()).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "compose.yaml:4:5: services.simple.wrongField: unknown key (not in the compose specification; use an x- key for extensions)"
+    );
 }

@@ -285,14 +285,15 @@ fn simple_string_keys_and_labels() {
 #[test]
 fn meaningless_unknown_and_kept_keys() {
     let p = ok(
-        "services:\n  web:\n    image: x\n    build: .\n    frobnicate: 1\n    cap_add: [NET_ADMIN]\n    container_type: mesos\n",
+        "services:\n  web:\n    image: x\n    build: .\n    x-mine: 1\n    cap_add: [NET_ADMIN]\n    container_type: mesos\n",
     );
     let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w, vec!["compose.yaml:4:5: services.web.build: has no meaning on Mesos, ignored".to_string()]);
+    let e = errors("services:\n  web:\n    image: x\n    frobnicate: 1\n");
     assert_eq!(
-        w,
+        e,
         vec![
-            "compose.yaml:4:5: services.web.build: has no meaning on Mesos, ignored".to_string(),
-            "compose.yaml:5:5: services.web.frobnicate: unknown key, ignored".to_string(),
+            "compose.yaml:4:5: services.web.frobnicate: unknown key (not in the compose specification; use an x- key for extensions)"
         ]
     );
     let web = &p.services["web"];

@@ -526,8 +526,10 @@ impl Cx<'_> {
         self.key_values(n, path, false).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()
     }
 
+    /// A key the compose specification does not have: an error, as the
+    /// specification's schema makes it (`x-` keys are the place for extensions).
     fn unknown(&mut self, k: &Node, path: &str) {
-        self.warn(k, path, "unknown key, ignored");
+        self.err(k, path, "unknown key (not in the compose specification; use an x- key for extensions)");
     }
 
     // ---- project -----------------------------------------------------------

@@ -47,18 +47,28 @@ impl std::fmt::Debug for StoreConfig {
     }
 }
 
+/// A failed store operation, naming the store and the operation. Never
+/// holds a password: Redis addresses are shown without their credentials.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("state file {path}: {message}")]
-    Redb { path: String, message: String },
+    #[error("state file {path} is in use by another m3s (one m3s per state file)")]
+    InUse { path: String },
+    #[error("state file {path}: {operation}: {message}")]
+    Redb { path: String, operation: &'static str, message: String },
     #[error("redis {addr}: {operation}: {message}")]
     Redis { addr: String, operation: &'static str, message: String },
 }
 
-/// An open store.
+/// An open store. Cheap to clone: clones share the redb file or the Redis connection.
 #[derive(Clone)]
 pub struct Store {
     inner: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Store").field(&self.describe()).finish()
+    }
 }
 
 #[derive(Clone)]

@@ -55,7 +55,10 @@ impl RedisStore {
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| err("connect", &e))?;
+        let mut conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| err("connect", &e))?;
+        // Without a password (or with db 0) connecting sends no command: ask
+        // one, so a server that wants a password is refused here, by name.
+        redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(|e| err("connect", &e))?;
         Ok(RedisStore { conn, prefix: prefix.to_owned(), addr, db })
     }
 

@@ -1,7 +1,16 @@
 //! Writes in order, never lost: a mirror of what the store should hold, and
 //! after a failure the whole mirror written again until the store takes it.
+//!
+//! Lifecycle: one background task per [`StoreWriter`], fed by an unbounded
+//! channel. While the store works, each batch is written before the next one
+//! is taken, and its caller learns the outcome. After a failure the task goes
+//! into recovery: it keeps taking batches (folding them into the mirror and
+//! answering at once with the last error, so callers never wait on a dead
+//! store) and retries `replace_all(mirror)` with capped exponential backoff.
+//! When every handle is dropped, the task still finishes its recovery, then ends.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,7 +19,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError, Write};
 
+/// First retry delay after a failure: short, so a blip (a Redis failover)
+/// costs little.
 const MIN_RETRY: Duration = Duration::from_millis(100);
+/// Longest delay between retries: a store that is down for minutes is probed
+/// every few seconds, so it is caught up soon after it comes back, without
+/// hammering it (each retry writes the whole mirror).
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 enum Job {
@@ -18,24 +32,42 @@ enum Job {
     Flush(oneshot::Sender<()>),
 }
 
-/// A background writer in front of a [`Store`]. Cheap to clone.
+/// A background writer in front of a [`Store`]. Cheap to clone; every clone
+/// feeds the same task, so batches apply in the order they are queued.
 #[derive(Clone)]
 pub struct StoreWriter {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Set by the task: false from a failed write until the mirror is written again.
     healthy: Arc<AtomicBool>,
 }
 
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreWriter").field("healthy", &self.healthy()).finish_non_exhaustive()
+    }
+}
+
 impl StoreWriter {
-    /// Starts the writer; `initial` is what the store holds now.
+    /// Starts the writer on the current tokio runtime; `initial` is what the store holds now.
     pub fn spawn(store: Store, initial: Vec<(String, Vec<u8>)>) -> StoreWriter {
         let (jobs, rx) = mpsc::unbounded_channel();
         let healthy = Arc::new(AtomicBool::new(true));
-        tokio::spawn(run(store, initial.into_iter().collect(), rx, healthy.clone()));
+        let task = Task {
+            store,
+            mirror: initial.into_iter().collect(),
+            jobs: rx,
+            open: true,
+            healthy: healthy.clone(),
+            flushes: Vec::new(),
+        };
+        tokio::spawn(task.run());
         StoreWriter { jobs, healthy }
     }
 
-    /// Queues the batch. Resolves once it is durable, or with the error of the
-    /// first failed attempt; the batch then stays queued and is retried in the background.
+    /// Queues the batch. Resolves once it is durable, or with an error when
+    /// the store failed it (or is failing: during recovery the answer comes at
+    /// once, with the last error); the batch then stays in the mirror and is
+    /// written in the background once the store is back.
     pub async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         if self.jobs.send(Job::Write(batch, tx)).is_err() {
@@ -44,7 +76,8 @@ impl StoreWriter {
         rx.await.unwrap_or(Ok(()))
     }
 
-    /// Resolves when everything queued so far is durable.
+    /// Resolves when everything queued so far is durable (after a failure:
+    /// once the store took the whole mirror again).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.jobs.send(Job::Flush(tx)).is_ok() {
@@ -52,77 +85,100 @@ impl StoreWriter {
         }
     }
 
-    /// False while the store refuses writes.
+    /// False while the store refuses writes (they are kept and retried).
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
 }
 
-async fn run(
+struct Task {
     store: Store,
-    mut mirror: BTreeMap<String, Vec<u8>>,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    /// What the store should hold: `initial` plus every batch taken so far.
+    mirror: BTreeMap<String, Vec<u8>>,
+    jobs: mpsc::UnboundedReceiver<Job>,
+    /// False once every `StoreWriter` is gone.
+    open: bool,
     healthy: Arc<AtomicBool>,
-) {
-    // After a failure the store may hold anything (a Redis that restarted
-    // empty): the whole mirror is written again before anything else.
-    let mut resync = false;
-    let mut waiting_flush: Vec<oneshot::Sender<()>> = Vec::new();
-    let mut delay = MIN_RETRY;
-    loop {
-        if resync {
-            let all: Vec<(String, Vec<u8>)> = mirror.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            match store.replace_all(&all).await {
-                Ok(()) => {
-                    tracing::info!(store = %store.describe(), "state store back; everything written again");
-                    resync = false;
-                    delay = MIN_RETRY;
-                    healthy.store(true, Ordering::Relaxed);
-                    for f in waiting_flush.drain(..) {
-                        let _ = f.send(());
-                    }
+    /// Flushes that arrived during recovery, answered when it ends.
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        while let Some(job) = self.jobs.recv().await {
+            match job {
+                Job::Flush(reply) => {
+                    let _ = reply.send(());
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "state store still failing");
-                    // Keep taking jobs while waiting, so writers are never blocked.
-                    let sleep = tokio::time::sleep(delay);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            _ = &mut sleep => break,
-                            job = jobs.recv() => match job {
-                                None => return,
-                                Some(Job::Write(batch, reply)) => {
-                                    apply(&mut mirror, &batch);
-                                    let _ = reply.send(Err(e.clone()));
-                                }
-                                Some(Job::Flush(reply)) => waiting_flush.push(reply),
-                            },
-                        }
+                Job::Write(batch, reply) => {
+                    apply(&mut self.mirror, &batch);
+                    let result = self.store.write(&batch).await;
+                    let failed = result.as_ref().err().cloned();
+                    let _ = reply.send(result);
+                    if let Some(e) = failed {
+                        self.recover(e).await;
                     }
-                    delay = (delay * 2).min(MAX_RETRY);
-                    continue;
                 }
             }
         }
-        let Some(job) = jobs.recv().await else { return };
-        match job {
-            Job::Flush(reply) => {
-                let _ = reply.send(());
+    }
+
+    /// Returns once the store holds the whole mirror again.
+    async fn recover(&mut self, mut error: StoreError) {
+        tracing::warn!(%error, "state store write failed; writes are kept and retried in the background");
+        self.healthy.store(false, Ordering::Relaxed);
+        let mut delay = MIN_RETRY;
+        loop {
+            self.taking_jobs(tokio::time::sleep(delay), &error, None).await;
+            let store = self.store.clone();
+            let all: Vec<(String, Vec<u8>)> = self.mirror.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            // Batches taken while the attempt runs are not in `all`: they are
+            // written right after it, in order, as one batch.
+            let mut missed = Vec::new();
+            let attempt = async move { store.replace_all(&all).await };
+            let mut result = self.taking_jobs(attempt, &error, Some(&mut missed)).await;
+            if result.is_ok() && !missed.is_empty() {
+                result = self.store.write(&missed).await;
             }
-            Job::Write(batch, reply) => {
-                apply(&mut mirror, &batch);
-                match store.write(&batch).await {
-                    Ok(()) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "state store write failed; retrying in the background");
-                        healthy.store(false, Ordering::Relaxed);
-                        let _ = reply.send(Err(e));
-                        resync = true;
-                    }
+            match result {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, retry_in = ?delay, "state store still failing");
+                    error = e;
+                    delay = (delay * 2).min(MAX_RETRY);
                 }
+            }
+        }
+        tracing::info!(store = %self.store.describe(), "state store back; everything written again");
+        self.healthy.store(true, Ordering::Relaxed);
+        for reply in self.flushes.drain(..) {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Runs `work` while taking jobs: writes go into the mirror (and `missed`)
+    /// and are answered with `error`; flushes wait for the end of recovery.
+    async fn taking_jobs<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+        error: &StoreError,
+        mut missed: Option<&mut Vec<Write>>,
+    ) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                job = self.jobs.recv(), if self.open => match job {
+                    None => self.open = false,
+                    Some(Job::Flush(reply)) => self.flushes.push(reply),
+                    Some(Job::Write(batch, reply)) => {
+                        apply(&mut self.mirror, &batch);
+                        if let Some(missed) = missed.as_deref_mut() {
+                            missed.extend(batch);
+                        }
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                },
             }
         }
     }

@@ -2,25 +2,10 @@
 //! errors that name a key path. Failures are listed explicitly below.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+
+mod support;
 
 use compose::{Env, LoadOptions, SourceFile, load, load_files};
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures")
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(p);
-        }
-    }
-}
 
 /// Files expected to fail, each with a fragment of its expected error (key path and reason).
 const EXPECTED_FAILURES: &[(&str, &str)] = &[
@@ -124,9 +109,8 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
 
 #[test]
 fn e2e_fixtures() {
-    let root = fixtures_dir();
-    let mut files = Vec::new();
-    yaml_files(&root, &mut files);
+    let root = support::fixtures_dir();
+    let files = support::yaml_files(&root);
     assert!(files.len() > 50, "fixtures not found under {}", root.display());
     let env: BTreeMap<String, String> =
         [("TAG", "1.0"), ("IMAGE", "alpine")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
@@ -167,7 +151,7 @@ fn e2e_fixtures() {
 
 #[test]
 fn an_unknown_service_key_is_an_error_with_its_path() {
-    let f = fixtures_dir().join("wrong-composefile/compose.yaml");
+    let f = support::fixtures_dir().join("wrong-composefile/compose.yaml");
     let text = std::fs::read_to_string(f).unwrap();
     let e = load(&[SourceFile::new("compose.yaml", text)], &Env::default()).unwrap_err().to_string();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The normalized document loads back to the same project: every docker/compose
 //! fixture that loads, and a file that uses every typed key.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use compose::{Env, SourceFile, load, normalize};
 
@@ -18,22 +18,10 @@ fn round_trip(name: &str, text: &str) -> bool {
     true
 }
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn docker_compose_fixtures_survive_normalization() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures");
-    let mut files = Vec::new();
-    yaml_files(&dir, &mut files);
+    let dir = support::fixtures_dir();
+    let files = support::yaml_files(&dir);
     assert!(files.len() > 50, "fixtures missing under {}", dir.display());
     let loaded =
         files.iter().filter(|f| round_trip(&f.display().to_string(), &std::fs::read_to_string(f).unwrap())).count();

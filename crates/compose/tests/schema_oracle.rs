@@ -4,21 +4,11 @@
 //! refuses are listed below with the reason.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod support;
 
 use compose::{LoadOptions, load_files};
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(p);
-        }
-    }
-}
 
 /// Files the schema accepts and m3s refuses, by a fragment of the path, with why.
 const STRICTER: &[(&str, &str)] = &[
@@ -46,12 +36,8 @@ fn m3s_rejects_every_file_the_schema_rejects() {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let mut files = Vec::new();
-    yaml_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures"),
-        &mut files,
-    );
-    yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"), &mut files);
+    let mut files = support::yaml_files(&support::fixtures_dir());
+    files.extend(support::yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")));
     let env: BTreeMap<String, String> =
         [("TAG", "1.0"), ("IMAGE", "alpine")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let (mut both_reject, mut both_accept, mut stricter) = (0, 0, Vec::new());

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../../compose/tests/support/mod.rs"]
+mod support;
+
 use compose::{ContainerType, Env, SourceFile, load};
 use framework::spec::*;
 use framework::translate::{Settings, translate};
@@ -24,22 +27,9 @@ fn one(text: &str) -> ServiceSpec {
     t.spec.services.into_values().next().unwrap()
 }
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_loadable_fixture_translates_or_names_the_key() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/compose/compose-e2e-fixtures");
-    let mut files = Vec::new();
-    yaml_files(&dir, &mut files);
+    let files = support::yaml_files(&support::fixtures_dir());
     let mut translated = 0;
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();

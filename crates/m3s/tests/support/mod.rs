@@ -118,9 +118,7 @@ impl Mini {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail(&self.log, 40)
     }
 }
 
@@ -146,6 +144,13 @@ pub fn kill_tasks_under(dir: &Path) {
             let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
         }
     }
+}
+
+/// The last `n` lines of a log file (empty when it cannot be read).
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Whether a process is alive (and not a zombie).

@@ -127,9 +127,7 @@ impl Up {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
+        super::tail(&self.log, 60)
     }
 
     /// Runs `m3s compose ARGS` against this instance.

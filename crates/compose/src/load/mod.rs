@@ -929,16 +929,21 @@ impl Cx<'_> {
         }
     }
 
-    fn ports(&mut self, n: &Node, path: &str) -> Vec<Port> {
-        let Value::Seq(items) = &n.value else {
-            if n.value != Value::Null {
+    /// The entries of a list with their key paths (`ports[0]`); null is an empty list.
+    fn items<'n>(&mut self, n: &'n Node, path: &str) -> Vec<(String, &'n Node)> {
+        match &n.value {
+            Value::Seq(items) => items.iter().enumerate().map(|(i, it)| (index(path, i), it)).collect(),
+            Value::Null => Vec::new(),
+            _ => {
                 self.err(n, path, format!("must be a list, not {}", n.kind()));
+                Vec::new()
             }
-            return Vec::new();
-        };
+        }
+    }
+
+    fn ports(&mut self, n: &Node, path: &str) -> Vec<Port> {
         let mut out = Vec::new();
-        for (i, it) in items.iter().enumerate() {
-            let p = index(path, i);
+        for (p, it) in self.items(n, path) {
             match &it.value {
                 Value::Map(_) => {
                     if let Some(port) = self.long_port(it, &p) {
@@ -1025,15 +1030,8 @@ impl Cx<'_> {
     }
 
     fn mounts(&mut self, n: &Node, path: &str) -> Vec<Mount> {
-        let Value::Seq(items) = &n.value else {
-            if n.value != Value::Null {
-                self.err(n, path, format!("must be a list, not {}", n.kind()));
-            }
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        for (i, it) in items.iter().enumerate() {
-            let p = index(path, i);
+        for (p, it) in self.items(n, path) {
             match &it.value {
                 Value::Str(s) => match parse_short_volume(s) {
                     Ok(m) => out.push(m),

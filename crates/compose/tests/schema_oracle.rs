@@ -21,6 +21,10 @@ const STRICTER: &[(&str, &str)] = &[
     ("publish/oci/compose-override.yaml", "an override file alone has nothing to run"),
     ("env_file/compose.yaml", "a required env_file that does not exist"),
     (
+        "tests/data/semantic/",
+        "cross-references and values the schema cannot relate: cycles, undeclared names, duplicate host ports, soft above hard",
+    ),
+    (
         "tests/data/stricter/",
         "values the schema lets through as strings (for interpolation) that are not numbers once interpolated",
     ),

@@ -14,6 +14,9 @@ pub struct ApiArgs {
     /// Bearer token for the API (default: AUTH_USERNAME/AUTH_PASSWORD if set, else the token `m3s up` wrote).
     #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// PEM file of CA certificates to trust for an https API (besides the system store).
+    #[arg(long = "api-ca-file", env = "M3S_API_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// Work directory of the local `m3s up`, where it keeps its API token.
     #[arg(long = "work-dir", env = "M3S_WORK_DIR", global = true)]
     pub work_dir: Option<PathBuf>,
@@ -41,7 +44,16 @@ impl ApiClient {
             let dir = args.work_dir.clone().unwrap_or_else(crate::serve_cmd::default_work_dir);
             std::fs::read_to_string(token_file(&dir)).ok().map(|t| format!("Bearer {}", t.trim()))
         };
-        let client = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5)).build()?;
+        let mut builder = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
+        if let Some(path) = &args.ca_file {
+            let pem = std::fs::read(path).with_context(|| format!("--api-ca-file {}", path.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--api-ca-file {}: not PEM", path.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build()?;
         Ok(ApiClient { base: args.url.trim_end_matches('/').to_owned(), client, auth })
     }
 

@@ -33,6 +33,12 @@ pub struct FrameworkServeArgs {
     /// Serve the API without authentication: anyone reaching the port can run commands.
     #[arg(long = "insecure-open-api", default_value_t = false)]
     pub insecure_open_api: bool,
+    /// Serve the API over HTTPS with this certificate chain: base64 of the PEM (mesos-compose's variable).
+    #[arg(long = "api-tls-cert-base64", env = "SSL_CRT_BASE64", hide_env_values = true)]
+    pub tls_cert_base64: Option<String>,
+    /// Its private key: base64 of the PEM. Never printed.
+    #[arg(long = "api-tls-key-base64", env = "SSL_KEY_BASE64", hide_env_values = true)]
+    pub tls_key_base64: Option<String>,
     /// CPUs of a service that states none.
     #[arg(long = "default-cpus", env = "DEFAULT_CPU", default_value_t = 0.1)]
     pub default_cpus: f64,
@@ -222,6 +228,15 @@ async fn start_framework(
     let instance = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let framework = Framework::start(config, store, instance).await?;
 
+    let tls = match (&args.tls_cert_base64, &args.tls_key_base64) {
+        (Some(cert), Some(key)) => {
+            Some(server::tls::config_from_base64(cert, key).map_err(|e| anyhow::anyhow!("API TLS: {e}"))?)
+        }
+        (None, None) => None,
+        _ => {
+            bail!("API TLS needs both SSL_CRT_BASE64 and SSL_KEY_BASE64 (--api-tls-cert-base64, --api-tls-key-base64)")
+        }
+    };
     let (auth, auth_note) = api_auth(args, work_dir)?;
     if !args.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
         bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.api_bind);
@@ -232,12 +247,17 @@ async fn start_framework(
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
     let app = server::router(state);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let served = match tls {
+            Some(config) => server::tls::serve(listener, app, config).await,
+            None => axum::serve(listener, app).await,
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "the API server stopped");
         }
     });
-    Ok(Running { framework, translate, api_url: format!("http://{addr}"), auth_note })
+    Ok(Running { framework, translate, api_url: format!("{scheme}://{addr}"), auth_note })
 }
 
 /// Basic credentials when configured, else a bearer token (given, or generated

@@ -301,3 +301,49 @@ fn serve_runs_the_same_framework_against_a_separate_master() {
     serve.compose_ok(&["-p", "remote", "down"]);
     eventually("the task to end", || processes_with_argv(&["sleep", &format!("{marker}.1")]).is_empty());
 }
+
+#[path = "../../mesos/tests/support/certs.rs"]
+mod certs;
+
+#[test]
+fn the_api_serves_https_from_mesos_composes_certificate_variables() {
+    use base64::Engine as _;
+    let dir = tempdir("up-tls");
+    certs::make_certificates(&dir);
+    let b64 = |f: &str| base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join(f)).unwrap());
+    let (cert, key) = (b64("server.pem"), b64("server.key"));
+    let up = Up::start_with_env(&dir.join("up"), &[], &[("SSL_CRT_BASE64", &cert), ("SSL_KEY_BASE64", &key)]);
+    let ps = |url: String, ca: Option<&Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_m3s"));
+        cmd.args(["compose", "--api", &url, "--api-token", support::up::TOKEN]);
+        if let Some(ca) = ca {
+            cmd.arg("--api-ca-file").arg(ca);
+        }
+        cmd.arg("ps").output().unwrap()
+    };
+    let https = format!("https://127.0.0.1:{}", up.api_port);
+    let ok = ps(https.clone(), Some(&dir.join("ca.pem")));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("PROJECT"));
+    let untrusted = ps(https, None);
+    assert!(!untrusted.status.success(), "a certificate from an unknown CA is refused");
+    let plain = ps(format!("http://127.0.0.1:{}", up.api_port), None);
+    assert!(!plain.status.success(), "plain HTTP is not served when TLS is on");
+    // Half a configuration is an error that names both variables.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3s"))
+        .args(["up", "--work-dir"])
+        .arg(dir.join("half"))
+        .args([
+            "--mesos-port",
+            &support::free_port().to_string(),
+            "--framework-port",
+            &support::free_port().to_string(),
+        ])
+        .env("SSL_CRT_BASE64", &cert)
+        .env_remove("SSL_KEY_BASE64")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SSL_CRT_BASE64 and SSL_KEY_BASE64"), "{stderr}");
+}

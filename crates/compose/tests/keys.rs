@@ -75,7 +75,13 @@ fn interpolation_in_values_with_warnings_and_errors() {
     assert_eq!(a.deploy.replicas, Some(3));
     assert_eq!(a.command, Some(Command::Shell("echo $HOME ".into())));
     let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
-    assert_eq!(w, vec!["compose.yaml:6:14: services.a.command: variable MISSING is not set, using the empty string"]);
+    assert_eq!(
+        w,
+        vec![
+            "compose.yaml:6:14: services.a.command: variable MISSING is not set, using the empty string",
+            "compose.yaml:5:24: services.a.deploy.replicas: more than one replica with a fixed host port: on a single node only one can run",
+        ]
+    );
     let e = errors("services:\n  a:\n    image: ${IMG:?set IMG}\n");
     assert_eq!(e, vec!["compose.yaml:3:12: services.a.image: required variable IMG is not set: set IMG"]);
     // x- extensions are not interpolated

@@ -48,8 +48,15 @@ fn networks_and_network_mode() {
     let nets = &p.services["web"].networks;
     assert_eq!(nets["front"].aliases, ["www", "web1"]);
     assert!(nets["back"].aliases.is_empty());
-    let s = svc("image: x\nnetworks: [a, b]");
-    assert_eq!(s.networks.keys().collect::<Vec<_>>(), ["a", "b"]);
+    let p = load_one("services:\n  web:\n    image: x\n    networks: [a, b]\nnetworks: {a: {}, b: {}}\n").unwrap();
+    assert_eq!(p.services["web"].networks.keys().collect::<Vec<_>>(), ["a", "b"]);
+    let e = svc_errors("image: x\nnetworks: [default, a]");
+    assert_eq!(
+        e,
+        [
+            r#"compose.yaml:4:25: services.web.networks: refers to undefined network "a" (declare it under the top-level networks)"#
+        ]
+    );
 }
 
 #[test]

@@ -110,3 +110,17 @@ fn every_semantic_test_file_is_refused() {
         }
     }
 }
+
+#[test]
+fn undeclared_network_is_an_error_default_is_not() {
+    let e = errors("services:\n  a:\n    image: x\n    networks:\n      default:\n      back: {aliases: [b]}\n");
+    assert_eq!(
+        e,
+        vec![(
+            6,
+            "services.a.networks".to_owned(),
+            "refers to undefined network \"back\" (declare it under the top-level networks)".to_owned()
+        )]
+    );
+    load_one("services:\n  a:\n    image: x\n    networks: [default, back]\nnetworks:\n  back:\n").unwrap();
+}

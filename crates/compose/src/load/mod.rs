@@ -662,6 +662,23 @@ impl Cx<'_> {
                     }
                 }
             }
+            if let Some(nets) = snode.get("networks") {
+                for name in svc.networks.keys() {
+                    if name != "default" && !p.networks.contains_key(name) {
+                        let at = match &nets.value {
+                            Value::Seq(items) => {
+                                items.iter().find(|n| n.scalar_text().as_deref() == Some(name)).unwrap_or(nets)
+                            }
+                            _ => nets.get(name).unwrap_or(nets),
+                        };
+                        self.err(
+                            at,
+                            &join(&path, "networks"),
+                            format!("refers to undefined network {name:?} (declare it under the top-level networks)"),
+                        );
+                    }
+                }
+            }
             for (key, declared) in [("secrets", &p.secrets), ("configs", &p.configs)] {
                 let Some(Value::Seq(items)) = snode.get(key).map(|n| &n.value) else { continue };
                 for (i, item) in items.iter().enumerate() {

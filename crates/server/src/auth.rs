@@ -50,10 +50,12 @@ impl Auth {
     pub fn allows(&self, headers: &HeaderMap) -> bool {
         let Auth::Required { basic, token } = self else { return true };
         let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
-        if let (Some(expected), Some(given)) = (token, value.strip_prefix("Bearer ")) {
+        // RFC 9110: the scheme name is case-insensitive.
+        let (scheme, given) = value.split_once(' ').unwrap_or((value, ""));
+        if let (Some(expected), true) = (token, scheme.eq_ignore_ascii_case("bearer")) {
             return constant_time_eq(expected.as_bytes(), given.trim().as_bytes());
         }
-        if let (Some((user, password)), Some(given)) = (basic, value.strip_prefix("Basic ")) {
+        if let (Some((user, password)), true) = (basic, scheme.eq_ignore_ascii_case("basic")) {
             let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(given.trim()) else { return false };
             let expected = format!("{user}:{password}");
             return constant_time_eq(expected.as_bytes(), &decoded);

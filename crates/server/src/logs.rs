@@ -42,8 +42,8 @@ impl AgentFiles {
         })
     }
 
-    /// Reads `stream` (`stdout` or `stderr`) of a task from `offset` (negative: the
-    /// last `tail` bytes).
+    /// Reads up to `length` bytes of `stream` (`stdout` or `stderr`) of a task
+    /// from `offset` (negative: the last `length` bytes).
     pub async fn read(
         &self,
         agent_id: &str,
@@ -51,18 +51,18 @@ impl AgentFiles {
         task_id: &str,
         stream: &str,
         offset: i64,
-        tail: u64,
+        length: u64,
     ) -> Result<FileChunk, LogError> {
         let (agent_url, directory) = self.sandbox(agent_id, framework_id, task_id).await?;
         let agent = AgentClient::new(&agent_url, self.transport.clone()).map_err(|e| LogError::Agent(e.to_string()))?;
         let path = format!("{directory}/{stream}");
         let offset = if offset < 0 {
             let end = agent.read_file(&path, -1, None).await.map_err(|e| LogError::Agent(e.to_string()))?.offset;
-            end.saturating_sub(tail) as i64
+            end.saturating_sub(length) as i64
         } else {
             offset
         };
-        agent.read_file(&path, offset, Some(64 * 1024)).await.map_err(|e| LogError::Agent(e.to_string()))
+        agent.read_file(&path, offset, Some(length)).await.map_err(|e| LogError::Agent(e.to_string()))
     }
 
     async fn sandbox(&self, agent_id: &str, framework_id: &str, task_id: &str) -> Result<(String, String), LogError> {
@@ -99,6 +99,8 @@ impl AgentFiles {
                     .find(|e| e.tasks.iter().chain(&e.completed_tasks).any(|t| t.id == task_id))
                     .map(|e| e.directory.clone())
             })
+            // An agent that does not know its work directory answers an empty one.
+            .filter(|d| !d.is_empty())
             .ok_or_else(|| LogError::NotFound(format!("no sandbox for task {task_id} on agent {address}")))?;
         let found = (agent_url, directory);
         self.sandboxes.lock().expect("sandbox cache").insert(task_id.to_owned(), found.clone());

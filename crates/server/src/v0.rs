@@ -1,6 +1,12 @@
 //! mesos-compose's v0 API, path for path, so its existing clients keep working.
 //! Differences (documented in docs/compose.md): authenticated by default, and
-//! `UPDATE` replaces changed services instead of keeping the old spec.
+//! `UPDATE` does what `PUT` does: changed services are replaced (mesos-compose
+//! kept running tasks on the old spec). The `PUT`/`UPDATE` answer is the loaded
+//! compose file as JSON in its normalized form (`compose::normalize`: one
+//! self-contained document, interpolated, that loads back to the same project),
+//! not mesos-compose's Go structure. `DELETE /{project}/{service}` scales the
+//! service to 0 (its tasks are killed and stay down until the next deploy).
+//! Every error here is 406, as mesos-compose answers.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};

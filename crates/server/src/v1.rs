@@ -171,9 +171,17 @@ async fn task_logs(State(state): State<ApiState>, Path(task): Path<String>, Quer
             o.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("offset={o:?}: expected a number")))?
         }
     };
-    let chunk = read_log(&state, &task, stream, offset).await?;
+    let length: u64 = match q.get("length") {
+        None => TAIL,
+        Some(l) => l.parse().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("length={l:?}: expected a whole number of bytes"))
+        })?,
+    };
+    let chunk = read_log(&state, &task, stream, offset, length.min(TAIL)).await?;
+    // An empty answer means the reader is at the end of what the task has written so far.
     let eof = chunk.data.is_empty();
-    Ok(Json(json!({ "task": task, "stream": stream, "data": chunk.data, "offset": chunk.offset + chunk.data.len() as u64, "eof": eof })).into_response())
+    let next = chunk.offset + chunk.data.len() as u64;
+    Ok(Json(json!({ "task": task, "stream": stream, "data": chunk.data, "offset": next, "eof": eof })).into_response())
 }
 
 async fn read_log(
@@ -181,6 +189,7 @@ async fn read_log(
     task: &str,
     stream: &str,
     offset: i64,
+    length: u64,
 ) -> Result<mesos::legacy::FileChunk, ApiError> {
     let Some(files) = &state.inner.files else {
         return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "task logs are not configured on this server"));
@@ -192,7 +201,7 @@ async fn read_log(
     let Some((agent, framework_id)) = found else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no task with id '{task}'")));
     };
-    files.read(&agent, &framework_id, task, stream, offset, TAIL).await.map_err(|e| match e {
+    files.read(&agent, &framework_id, task, stream, offset, length).await.map_err(|e| match e {
         crate::logs::LogError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
         crate::logs::LogError::Agent(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
     })
@@ -222,7 +231,7 @@ async fn service_logs(
     let mut out = String::new();
     for (replica, task) in newest {
         for stream in ["stdout", "stderr"] {
-            match read_log(&state, &task, stream, -1).await {
+            match read_log(&state, &task, stream, -1, TAIL).await {
                 Ok(chunk) => {
                     for line in chunk.data.lines() {
                         out.push_str(&format!("{service}-{replica} | {line}\n"));

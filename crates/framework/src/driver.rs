@@ -42,7 +42,7 @@ struct Inner {
     /// Asks the event loop to resubscribe (with a new framework id when it was forgotten).
     resubscribe: mpsc::UnboundedSender<()>,
     store: String,
-    store_healthy: Arc<dyn Fn() -> bool + Send + Sync>,
+    writer: StoreWriter,
     master: String,
 }
 
@@ -57,7 +57,6 @@ impl Framework {
             .map_err(|message| StartError::Restore { store: describe.clone(), message })?;
         config.subscription.framework_info.id = engine.framework_id().cloned();
         let writer = StoreWriter::spawn(store, records);
-        let probe = writer.clone();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (resubscribe_tx, resubscribe_rx) = mpsc::unbounded_channel();
         let master = config.master.clone();
@@ -68,7 +67,7 @@ impl Framework {
             changed: watch::channel(0).0,
             resubscribe: resubscribe_tx,
             store: describe,
-            store_healthy: Arc::new(move || probe.healthy()),
+            writer: writer.clone(),
             master,
         });
         let framework = Framework { inner };
@@ -106,7 +105,7 @@ impl Framework {
 
     /// False while the store refuses writes (they are kept and written again once it is back).
     pub fn store_healthy(&self) -> bool {
-        (self.inner.store_healthy)()
+        self.inner.writer.healthy()
     }
 
     pub fn master(&self) -> &str {

@@ -18,7 +18,7 @@ use mesos::v1::{AgentId, Filters, FrameworkId, Offer, Operation, TaskId, TaskSta
 
 pub use state::{Done, KillReason, ProjectRecord, ReplicaKey, ReplicaState, TaskRecord};
 
-use crate::matching::{Misfit, OfferPool};
+use crate::matching::OfferPool;
 use crate::spec::{DependCondition, ProjectSpec, RestartWhen, ServiceSpec};
 use crate::store::Write;
 use crate::taskinfo::{TaskIdentity, task_info};
@@ -335,7 +335,7 @@ impl Engine {
                         self.prune_ended(project, service, *replica);
                     }
                     Err(misfit) => {
-                        self.misfits.insert(key.clone(), misfit_text(&misfit));
+                        self.misfits.insert(key.clone(), misfit.to_string());
                         left.push(key);
                     }
                 }
@@ -821,10 +821,6 @@ impl Engine {
 /// Running, and healthy when the service has a health check.
 pub fn is_ready(t: &TaskRecord, spec: &ServiceSpec) -> bool {
     t.is_running() && (spec.health.is_none() || t.healthy == Some(true))
-}
-
-fn misfit_text(m: &Misfit) -> String {
-    m.to_string()
 }
 
 /// Services in an order where dependencies come first (names break ties);

@@ -66,17 +66,7 @@ impl Mini {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + BOUND;
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("m3s mini exited with {status}:\n{}", self.log_tail());
-            }
-            assert!(Instant::now() < deadline, "m3s mini did not listen within {BOUND:?}:\n{}", self.log_tail());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(self.child.as_mut().unwrap(), self.port, &self.log, "m3s mini");
     }
 
     pub fn url(&self) -> String {
@@ -143,6 +133,22 @@ pub fn kill_tasks_under(dir: &Path) {
         if String::from_utf8_lossy(&cmdline).contains(&needle) || cwd.starts_with(&needle) {
             let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
         }
+    }
+}
+
+/// Waits until `port` on loopback accepts connections; fails with the log's
+/// tail if `child` exits first or the port stays closed past [`BOUND`].
+pub fn wait_listening(child: &mut Child, port: u16, log: &Path, what: &str) {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited with {status}:\n{}", tail(log, 60));
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {port} within {BOUND:?}:\n{}", tail(log, 60));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -87,22 +87,8 @@ impl Up {
             .spawn()
             .expect("m3s binary");
         self.child = Some(child);
-        let deadline = Instant::now() + super::BOUND;
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.api_port)).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("m3s up exited with {status}:\n{}", self.log_tail());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "m3s up did not serve its API within {:?}:\n{}",
-                super::BOUND,
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let what = if self.master.is_some() { "m3s serve" } else { "m3s up" };
+        super::wait_listening(self.child.as_mut().unwrap(), self.api_port, &self.log, what);
     }
 
     pub fn pid(&self) -> u32 {

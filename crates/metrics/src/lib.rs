@@ -1,1 +1,9 @@
 //! M3trics: ingestion, storage, queries and reports.
+//!
+//! The data model is Prometheus's: a series is a sorted label set (its name in
+//! `__name__`) with samples of `(milliseconds, f64)`. Line-protocol points map
+//! onto it as VictoriaMetrics maps them: `{measurement}_{field}` with the tags
+//! as labels.
+
+pub mod model;
+pub mod promql;

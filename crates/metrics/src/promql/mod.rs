@@ -1,0 +1,1 @@
+//! PromQL subset: parser and evaluator (see docs/metrics.md for the subset).

@@ -1,0 +1,499 @@
+//! The embedded time-series store, in `<dir>`:
+//!
+//! - `series.log`: the series index (label set → id), append-only;
+//! - `wal/`: the write-ahead log of samples not yet in a block;
+//! - `blocks/`: immutable block files of compressed chunks (see `chunk`).
+//!
+//! Writes go to the series log and the WAL (one `write` each) and then to the
+//! in-memory head; they are acknowledged after that, so an acknowledged write
+//! survives the process being killed (`kill -9`: the data is in the kernel).
+//! With `fsync` on, both files are synced before the acknowledgement, so it
+//! also survives a power loss. A flush seals the head into a block and drops
+//! the WAL segments it covered. Memory is bounded by `head_max_samples`: a
+//! write that takes the head past it wakes the flusher.
+
+mod bits;
+mod block;
+pub mod chunk;
+mod frame;
+mod series;
+mod wal;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::model::{Labels, Matcher, Sample, Series, Source};
+use block::{Block, ChunkRef, EncodedChunk};
+use series::{SeriesId, SeriesIndex, SeriesLog};
+use wal::Wal;
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    /// Samples older than this (relative to now) are deleted; `None` keeps everything.
+    pub retention: Option<Duration>,
+    /// The head holds at most about this many samples before a flush (16 bytes each).
+    pub head_max_samples: usize,
+    /// Samples per chunk at most.
+    pub chunk_max_samples: usize,
+    /// The head is flushed at least this often.
+    pub flush_interval: Duration,
+    /// Sync the series log and WAL before acknowledging a write.
+    pub fsync: bool,
+}
+
+impl StoreConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            dir: dir.into(),
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            head_max_samples: 4 << 20,
+            chunk_max_samples: 480,
+            flush_interval: Duration::from_secs(15 * 60),
+            fsync: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("metrics store {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("metrics store: a chunk of block {block} is corrupt")]
+    Corrupt { block: u64 },
+}
+
+/// Counters for `/metrics` and the flush report.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct StoreStats {
+    pub series: usize,
+    pub head_samples: usize,
+    pub blocks: usize,
+    pub block_bytes: u64,
+    pub block_samples: u64,
+    pub wal_bytes: u64,
+    pub samples_written: u64,
+    pub flushes: u64,
+}
+
+pub struct Store {
+    config: StoreConfig,
+    inner: Mutex<Inner>,
+    /// One flush at a time.
+    flushing: Mutex<()>,
+    wake: Condvar,
+}
+
+struct Inner {
+    index: SeriesIndex,
+    series_log: SeriesLog,
+    wal: Wal,
+    /// Samples not yet in a block, by series id, time-ordered.
+    head: Vec<Vec<Sample>>,
+    head_samples: usize,
+    /// The head being written to a block by a flush, still visible to queries.
+    frozen: Option<Arc<Vec<Vec<Sample>>>>,
+    blocks: BTreeMap<u64, Arc<Block>>,
+    /// Chunks by series id, in block order.
+    chunks: Vec<Vec<ChunkRef>>,
+    samples_written: u64,
+    flushes: u64,
+    closed: bool,
+}
+
+impl Store {
+    pub fn open(config: StoreConfig) -> Result<Arc<Store>, StoreError> {
+        let dir = config.dir.clone();
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        let blocks_dir = dir.join("blocks");
+        std::fs::create_dir_all(&blocks_dir).map_err(io(&blocks_dir))?;
+        let series_path = dir.join("series.log");
+        let (series_log, index) = SeriesLog::open(&series_path).map_err(io(&series_path))?;
+        let mut chunks: Vec<Vec<ChunkRef>> = vec![Vec::new(); index.len()];
+        let mut blocks = BTreeMap::new();
+        for id in block::list(&blocks_dir).map_err(io(&blocks_dir))? {
+            let path = block::path(&blocks_dir, id);
+            let (block, refs) = block::open(&path, id).map_err(io(&path))?;
+            for (sid, r) in refs {
+                if let Some(list) = chunks.get_mut(sid as usize) {
+                    list.push(r);
+                }
+            }
+            blocks.insert(id, Arc::new(block));
+        }
+        let mut head: Vec<Vec<Sample>> = vec![Vec::new(); index.len()];
+        let mut head_samples = 0;
+        let wal_dir = dir.join("wal");
+        let wal = Wal::open(&wal_dir, |id, sample| {
+            if let Some(series) = head.get_mut(id as usize) {
+                insert_sample(series, sample);
+                head_samples += 1;
+            }
+        })
+        .map_err(io(&wal_dir))?;
+        let inner = Inner {
+            index,
+            series_log,
+            wal,
+            head,
+            head_samples,
+            frozen: None,
+            blocks,
+            chunks,
+            samples_written: 0,
+            flushes: 0,
+            closed: false,
+        };
+        Ok(Arc::new(Store { config, inner: Mutex::new(inner), flushing: Mutex::new(()), wake: Condvar::new() }))
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn io_error(&self, what: &str, source: std::io::Error) -> StoreError {
+        StoreError::Io { path: self.config.dir.join(what), source }
+    }
+
+    /// Writes samples durably (see the module comment) and returns how many.
+    pub fn write(&self, samples: impl IntoIterator<Item = (Labels, Sample)>) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let mut new_series: Vec<SeriesId> = Vec::new();
+        let mut batch: Vec<(SeriesId, Sample)> = Vec::new();
+        for (labels, sample) in samples {
+            let id = match inner.index.get(&labels) {
+                Some(id) => id,
+                None => {
+                    let id = inner.index.insert(labels);
+                    inner.head.push(Vec::new());
+                    inner.chunks.push(Vec::new());
+                    new_series.push(id);
+                    id
+                }
+            };
+            batch.push((id, sample));
+        }
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let inner = &mut *inner;
+        if !new_series.is_empty() {
+            let defs: Vec<(SeriesId, &Labels)> = new_series.iter().map(|&id| (id, inner.index.labels(id))).collect();
+            if let Err(e) = inner.series_log.append(&defs, self.config.fsync) {
+                // The ids stay in memory (harmless: unused ids are never written to the WAL),
+                // and the next write of that series retries its definition.
+                return Err(self.io_error("series.log", e));
+            }
+        }
+        inner.wal.append(&batch, self.config.fsync).map_err(|e| self.io_error("wal", e))?;
+        for &(id, sample) in &batch {
+            insert_sample(&mut inner.head[id as usize], sample);
+        }
+        inner.head_samples += batch.len();
+        inner.samples_written += batch.len() as u64;
+        if inner.head_samples >= self.config.head_max_samples {
+            self.wake.notify_all();
+        }
+        Ok(batch.len())
+    }
+
+    /// Seals the head into a new block and drops the WAL it covered.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let _one = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        let (frozen, wal_seq, block_id) = {
+            let mut inner = self.lock();
+            if inner.head_samples == 0 {
+                return Ok(());
+            }
+            let len = inner.head.len();
+            let head = std::mem::replace(&mut inner.head, vec![Vec::new(); len]);
+            let frozen = Arc::new(head);
+            inner.frozen = Some(frozen.clone());
+            inner.head_samples = 0;
+            let seq = inner.wal.rotate().map_err(|e| self.io_error("wal", e))?;
+            let block_id = inner.blocks.keys().next_back().map_or(1, |id| id + 1);
+            (frozen, seq, block_id)
+        };
+        let floor = self.retention_floor();
+        let series: Vec<(SeriesId, Vec<EncodedChunk>)> = frozen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(id, samples)| {
+                let start = samples.partition_point(|s| s.t < floor);
+                let chunks = samples[start..]
+                    .chunks(self.config.chunk_max_samples)
+                    .map(|part| {
+                        let (min_t, max_t, n) = chunk::summary(part);
+                        EncodedChunk { bytes: chunk::encode(part), min_t, max_t, samples: n as u32 }
+                    })
+                    .collect();
+                (id as SeriesId, chunks)
+            })
+            .filter(|(_, chunks): &(SeriesId, Vec<EncodedChunk>)| !chunks.is_empty())
+            .collect();
+        let blocks_dir = self.config.dir.join("blocks");
+        let written = if series.is_empty() {
+            None
+        } else {
+            Some(block::write(&blocks_dir, block_id, &series).map_err(|e| self.io_error("blocks", e))?)
+        };
+        let mut inner = self.lock();
+        if let Some((block, refs)) = written {
+            for (sid, r) in refs {
+                inner.chunks[sid as usize].push(r);
+            }
+            inner.blocks.insert(block_id, Arc::new(block));
+        }
+        inner.frozen = None;
+        inner.flushes += 1;
+        inner.wal.remove_before(wal_seq).map_err(|e| self.io_error("wal", e))?;
+        drop(inner);
+        self.apply_retention();
+        Ok(())
+    }
+
+    fn retention_floor(&self) -> i64 {
+        self.config.retention.map_or(i64::MIN, |r| now_ms() - r.as_millis() as i64)
+    }
+
+    /// Deletes blocks entirely older than the retention period.
+    pub fn apply_retention(&self) {
+        let floor = self.retention_floor();
+        let mut inner = self.lock();
+        let expired: Vec<u64> = inner.blocks.values().filter(|b| b.max_t < floor).map(|b| b.id).collect();
+        if expired.is_empty() {
+            return;
+        }
+        for list in &mut inner.chunks {
+            list.retain(|c| !expired.contains(&c.block));
+        }
+        for id in expired {
+            if let Some(block) = inner.blocks.remove(&id) {
+                if let Err(e) = std::fs::remove_file(&block.path) {
+                    tracing::warn!(path = %block.path.display(), "metrics retention: cannot delete: {e}");
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let inner = self.lock();
+        StoreStats {
+            series: inner.index.len(),
+            head_samples: inner.head_samples,
+            blocks: inner.blocks.len(),
+            block_bytes: inner.blocks.values().map(|b| b.size).sum(),
+            block_samples: inner.chunks.iter().flatten().map(|c| c.samples as u64).sum(),
+            wal_bytes: inner.wal.bytes_on_disk(),
+            samples_written: inner.samples_written,
+            flushes: inner.flushes,
+        }
+    }
+
+    /// Label names of the series matching any of the selectors (all series when none).
+    pub fn label_names(&self, selectors: &[Vec<Matcher>]) -> Vec<String> {
+        let inner = self.lock();
+        let mut names: Vec<String> = if selectors.is_empty() {
+            inner.index.label_names().map(str::to_string).collect()
+        } else {
+            self.matching(&inner, selectors)
+                .into_iter()
+                .flat_map(|id| inner.index.labels(id).iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+                .collect()
+        };
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub fn label_values(&self, name: &str, selectors: &[Vec<Matcher>]) -> Vec<String> {
+        let inner = self.lock();
+        let mut values: Vec<String> = if selectors.is_empty() {
+            inner.index.label_values(name).map(str::to_string).collect()
+        } else {
+            self.matching(&inner, selectors)
+                .into_iter()
+                .filter_map(|id| inner.index.labels(id).get(name).map(str::to_string))
+                .collect()
+        };
+        values.sort();
+        values.dedup();
+        values
+    }
+
+    /// Label sets of the series matching any of the selectors.
+    pub fn series(&self, selectors: &[Vec<Matcher>]) -> Vec<Labels> {
+        let inner = self.lock();
+        let mut out: Vec<Labels> =
+            self.matching(&inner, selectors).into_iter().map(|id| inner.index.labels(id).clone()).collect();
+        out.sort();
+        out
+    }
+
+    fn matching(&self, inner: &Inner, selectors: &[Vec<Matcher>]) -> Vec<SeriesId> {
+        let mut ids: Vec<SeriesId> = selectors.iter().flat_map(|m| inner.index.select(m)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Runs the flusher on a thread of its own until `close`: it flushes when
+    /// the head is full (woken by the write that filled it) and every
+    /// `flush_interval`, and applies retention. No polling in between.
+    pub fn start_flusher(self: &Arc<Self>) -> std::thread::JoinHandle<()> {
+        let store = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("m3trics-flush".into())
+            .spawn(move || {
+                loop {
+                    {
+                        let inner = store.lock();
+                        let (inner, _) = store
+                            .wake
+                            .wait_timeout_while(inner, store.config.flush_interval, |i| {
+                                !i.closed && i.head_samples < store.config.head_max_samples
+                            })
+                            .unwrap_or_else(|p| p.into_inner());
+                        if inner.closed {
+                            return;
+                        }
+                    }
+                    if let Err(e) = store.flush() {
+                        tracing::error!("metrics flush failed: {e}");
+                        // Don't spin on a persistent error (e.g. a full disk).
+                        std::thread::sleep(Duration::from_secs(5));
+                    }
+                }
+            })
+            .expect("spawn the flusher thread")
+    }
+
+    /// Stops the flusher and flushes what is left.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.lock().closed = true;
+        self.wake.notify_all();
+        self.flush()
+    }
+
+    fn read_series(&self, parts: SeriesParts, start: i64, end: i64) -> Result<Vec<Sample>, StoreError> {
+        let mut runs: Vec<Vec<Sample>> = Vec::with_capacity(parts.chunks.len() + 2);
+        for (block, chunk) in &parts.chunks {
+            let bytes = block.read_chunk(chunk).map_err(|e| self.io_error("blocks", e))?;
+            let samples = chunk::decode(&bytes).ok_or(StoreError::Corrupt { block: block.id })?;
+            runs.push(samples);
+        }
+        runs.extend(parts.memory);
+        Ok(merge(runs, start, end))
+    }
+
+    /// Like `Source::select`, but reporting IO errors.
+    pub fn try_select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, StoreError> {
+        let wanted: Vec<(Labels, SeriesParts)> = {
+            let inner = self.lock();
+            inner
+                .index
+                .select(matchers)
+                .into_iter()
+                .map(|id| {
+                    let chunks = inner.chunks[id as usize]
+                        .iter()
+                        .filter(|c| c.max_t >= start && c.min_t <= end)
+                        .map(|c| (inner.blocks[&c.block].clone(), *c))
+                        .collect();
+                    let mut memory = Vec::new();
+                    if let Some(frozen) = &inner.frozen {
+                        memory.push(in_range(&frozen[id as usize], start, end));
+                    }
+                    memory.push(in_range(&inner.head[id as usize], start, end));
+                    (inner.index.labels(id).clone(), SeriesParts { chunks, memory })
+                })
+                .collect()
+        };
+        let mut out = Vec::with_capacity(wanted.len());
+        for (labels, parts) in wanted {
+            let samples = self.read_series(parts, start, end)?;
+            if !samples.is_empty() {
+                out.push(Series { labels, samples });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Source for Store {
+    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<Series> {
+        self.try_select(matchers, start, end).unwrap_or_else(|e| {
+            tracing::error!("metrics query: {e}");
+            Vec::new()
+        })
+    }
+}
+
+struct SeriesParts {
+    chunks: Vec<(Arc<Block>, ChunkRef)>,
+    memory: Vec<Vec<Sample>>,
+}
+
+fn in_range(samples: &[Sample], start: i64, end: i64) -> Vec<Sample> {
+    let lo = samples.partition_point(|s| s.t < start);
+    let hi = samples.partition_point(|s| s.t <= end);
+    samples[lo..hi.max(lo)].to_vec()
+}
+
+/// Inserts in time order; a sample at an existing timestamp replaces it (newer wins).
+fn insert_sample(series: &mut Vec<Sample>, sample: Sample) {
+    match series.last() {
+        None => series.push(sample),
+        Some(last) if last.t < sample.t => series.push(sample),
+        _ => match series.binary_search_by(|s| s.t.cmp(&sample.t)) {
+            Ok(i) => series[i] = sample,
+            Err(i) => series.insert(i, sample),
+        },
+    }
+}
+
+/// Merges time-ordered runs (older sources first) into one, clipped to
+/// `[start, end]`; at equal timestamps the later run wins. Runs that follow
+/// each other in time (the usual case) are concatenated without sorting.
+fn merge(runs: Vec<Vec<Sample>>, start: i64, end: i64) -> Vec<Sample> {
+    let runs: Vec<Vec<Sample>> = runs.into_iter().filter(|r| !r.is_empty()).collect();
+    let ordered = runs.windows(2).all(|w| w[0].last().expect("non-empty").t < w[1][0].t);
+    let mut out: Vec<Sample>;
+    if ordered {
+        out = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+        for r in runs {
+            out.extend(r);
+        }
+    } else {
+        let mut tagged: Vec<(i64, usize, f64)> =
+            runs.iter().enumerate().flat_map(|(rank, r)| r.iter().map(move |s| (s.t, rank, s.v))).collect();
+        tagged.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        out = Vec::with_capacity(tagged.len());
+        for (t, _, v) in tagged {
+            match out.last_mut() {
+                Some(last) if last.t == t => last.v = v,
+                _ => out.push(Sample { t, v }),
+            }
+        }
+    }
+    let lo = out.partition_point(|s| s.t < start);
+    let hi = out.partition_point(|s| s.t <= end);
+    out.truncate(hi);
+    out.drain(..lo.min(out.len()));
+    out
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

@@ -218,7 +218,8 @@ impl Point {
         let t = self.timestamp.map(|ns| ns.div_euclid(1_000_000)).unwrap_or(now_ms);
         self.fields.iter().filter_map(move |(field, value)| {
             let v = value.as_f64()?;
-            let name = if self.measurement.is_empty() { field.clone() } else { format!("{}_{}", self.measurement, field) };
+            let name =
+                if self.measurement.is_empty() { field.clone() } else { format!("{}_{}", self.measurement, field) };
             let mut pairs = Vec::with_capacity(self.tags.len() + 1);
             pairs.push((NAME_LABEL.to_string(), name));
             pairs.extend(self.tags.iter().cloned());

@@ -3,9 +3,10 @@
 //! existing deployment's environment keeps working. docs/configuration.md lists
 //! them all; `m3s config` prints the resolved values with secrets hidden.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 use mesos::transport::{Credentials, TlsConfig, TransportConfig};
 use mesos::v1::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
@@ -167,4 +168,55 @@ pub fn log_filter(level: &str) -> String {
         "fatal" | "panic" => "error".to_owned(),
         other => other.to_owned(),
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Bearer token (default: AUTH_USERNAME/AUTH_PASSWORD if set, else one generated into <work-dir>/api-token).
+    #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// User name for HTTP Basic (and InfluxDB v1's u/p).
+    #[arg(long = "auth-username", env = "AUTH_USERNAME")]
+    pub auth_username: Option<String>,
+    /// Its password. Never printed.
+    #[arg(long = "auth-password", env = "AUTH_PASSWORD", hide_env_values = true)]
+    pub auth_password: Option<String>,
+    /// Serve without authentication: anyone reaching the port can write and read.
+    #[arg(long = "insecure-open-api", default_value_t = false)]
+    pub insecure_open_api: bool,
+}
+
+/// Auth from flags: Basic credentials (with the token, if given), else a token
+/// (given, or generated once into `<work-dir>/api-token`, mode 0600).
+pub fn resolve_auth(args: &AuthArgs, work_dir: &Path) -> anyhow::Result<(server::Auth, String)> {
+    if args.insecure_open_api {
+        return Ok((server::Auth::Open, "open: no authentication".into()));
+    }
+    if let (Some(u), Some(p)) = (&args.auth_username, &args.auth_password) {
+        return Ok(match &args.api_token {
+            Some(t) => (server::Auth::basic_or_token(u, p, t), format!("HTTP Basic as {u} or the bearer token")),
+            None => (server::Auth::basic(u, p), format!("HTTP Basic as {u}")),
+        });
+    }
+    if let Some(t) = &args.api_token {
+        return Ok((server::Auth::token(t), "bearer token from M3S_API_TOKEN".into()));
+    }
+    let path = crate::api_client::token_file(work_dir);
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            write_private(&path, &token)
+                .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+            token
+        }
+    };
+    Ok((server::Auth::token(&token), format!("bearer token in {}", path.display())))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())
 }

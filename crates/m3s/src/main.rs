@@ -5,6 +5,7 @@ mod api_client;
 mod compose_cmd;
 mod config;
 mod mesos_cmd;
+mod metrics_cmd;
 mod mini_cmd;
 mod serve_cmd;
 
@@ -50,6 +51,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Manage compose projects on a running m3s (`m3s up` or `m3s serve`).
     Compose(compose_cmd::ComposeArgs),
+    /// M3trics: run the metrics store alone, or print its reports.
+    Metrics(metrics_cmd::MetricsArgs),
     /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
     Mini(mini_cmd::MiniArgs),
     /// Supervise one task (started by the agent, not by hand).
@@ -86,6 +89,7 @@ fn main() -> std::process::ExitCode {
         Command::Up(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::up(args))),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::serve(args))),
         Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
+        Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
         Command::Supervise { .. } => unreachable!("handled above"),
     };
     match result {

@@ -51,6 +51,8 @@ pub struct FrameworkServeArgs {
     /// Containerizer for services with an image: docker or mesos (per service: `container_type`).
     #[arg(long = "container-type", env = "M3S_CONTAINER_TYPE", default_value = "docker")]
     pub container_type: String,
+    #[command(flatten)]
+    pub metrics: crate::metrics_cmd::MetricsStoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let running = start_framework(&args.common, &work_dir, config).await?;
     eprintln!("m3s serve: compose framework on Mesos master {}; API {}", mesos.master, running.describe_api());
     crate::mini_cmd::shutdown_signal().await;
+    running.metrics.close().await;
     eprintln!("m3s serve: stopped; tasks keep running and are re-adopted at the next start");
     Ok(())
 }
@@ -145,7 +148,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let config = SchedulerConfig::new(master.clone(), args.common.framework.framework_info(None));
     let running = start_framework(&args.common, &work_dir, config).await?;
     eprintln!("m3s up: embedded Mesos master and agent on {master} (work dir {})", work_dir.display());
-    eprintln!("m3s up: compose API on {}", running.describe_api());
+    eprintln!("m3s up: compose API and M3trics on {}", running.describe_api());
 
     if let Some(loaded) = loaded {
         let translated =
@@ -167,6 +170,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     crate::mini_cmd::shutdown_signal().await;
     cluster.flush_checkpoint();
+    running.metrics.close().await;
     eprintln!(
         "m3s up: stopped; tasks keep running and are re-adopted at the next `m3s up` (`m3s compose down` removes a project)"
     );
@@ -175,6 +179,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 
 struct Running {
     framework: Framework,
+    metrics: crate::metrics_cmd::RunningMetrics,
     translate: framework::translate::Settings,
     api_url: String,
     auth_note: String,
@@ -226,6 +231,12 @@ async fn start_framework(
     };
     let store = Store::open(&store_config).await.context("opening the framework's state store")?;
     let instance = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let metrics_master = if config.master.starts_with("http") {
+        Some((config.master.clone(), config.transport.clone()))
+    } else {
+        tracing::warn!(master = %config.master, "M3trics collects from http(s) masters only; not collecting cluster metrics");
+        None
+    };
     let framework = Framework::start(config, store, instance).await?;
 
     let tls = match (&args.tls_cert_base64, &args.tls_key_base64) {
@@ -245,8 +256,9 @@ async fn start_framework(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
+    let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, true)?;
     let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
-    let app = server::router(state);
+    let app = server::router(state).merge(metrics.router.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
         let served = match tls {
@@ -257,37 +269,15 @@ async fn start_framework(
             tracing::error!(error = %e, "the API server stopped");
         }
     });
-    Ok(Running { framework, translate, api_url: format!("{scheme}://{addr}"), auth_note })
+    Ok(Running { framework, translate, api_url: format!("{scheme}://{addr}"), auth_note, metrics })
 }
 
-/// Basic credentials when configured, else a bearer token (given, or generated
-/// once and kept readable only by this user).
 fn api_auth(args: &FrameworkServeArgs, work_dir: &Path) -> anyhow::Result<(server::Auth, String)> {
-    if args.insecure_open_api {
-        return Ok((server::Auth::Open, "open: no authentication".into()));
-    }
-    if let (Some(u), Some(p)) = (&args.service.auth_username, &args.service.auth_password) {
-        return Ok((server::Auth::basic(u, p), format!("HTTP Basic as {u}")));
-    }
-    if let Some(t) = &args.api_token {
-        return Ok((server::Auth::token(t), "bearer token from M3S_API_TOKEN".into()));
-    }
-    let path = crate::api_client::token_file(work_dir);
-    let token = match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
-        _ => {
-            let token = uuid::Uuid::new_v4().simple().to_string();
-            write_private(&path, &token)
-                .with_context(|| format!("cannot write the API token to {}", path.display()))?;
-            token
-        }
+    let auth = crate::config::AuthArgs {
+        api_token: args.api_token.clone(),
+        auth_username: args.service.auth_username.clone(),
+        auth_password: args.service.auth_password.clone(),
+        insecure_open_api: args.insecure_open_api,
     };
-    Ok((server::Auth::token(&token), format!("bearer token in {}", path.display())))
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(content.as_bytes())
+    crate::config::resolve_auth(&auth, work_dir)
 }

@@ -5,5 +5,13 @@
 //! onto it as VictoriaMetrics maps them: `{measurement}_{field}` with the tags
 //! as labels.
 
+pub mod collect;
+pub mod errors;
+pub mod exposition;
+pub mod line;
 pub mod model;
 pub mod promql;
+pub mod query;
+pub mod remote_write;
+pub mod report;
+pub mod store;

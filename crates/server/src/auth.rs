@@ -47,6 +47,30 @@ impl Auth {
         Auth::Required { basic: Some((username.to_owned(), password.to_owned())), token: Some(token.to_owned()) }
     }
 
+    /// Whether `token` is the API token (InfluxDB v2 clients send it as `Token <token>`).
+    /// Basic credentials given as `user:password` are accepted there too, as InfluxDB 1.8 does.
+    pub fn allows_token(&self, given: &str) -> bool {
+        match self {
+            Auth::Open => true,
+            Auth::Required { basic, token } => {
+                token.as_ref().is_some_and(|t| constant_time_eq(t.as_bytes(), given.as_bytes()))
+                    || basic
+                        .as_ref()
+                        .is_some_and(|(u, p)| constant_time_eq(format!("{u}:{p}").as_bytes(), given.as_bytes()))
+            }
+        }
+    }
+
+    /// Whether a user name and password (InfluxDB v1's `u` and `p` parameters) are the Basic credentials.
+    pub fn allows_credentials(&self, user: &str, password: &str) -> bool {
+        match self {
+            Auth::Open => true,
+            Auth::Required { basic, .. } => basic.as_ref().is_some_and(|(u, p)| {
+                constant_time_eq(format!("{u}:{p}").as_bytes(), format!("{user}:{password}").as_bytes())
+            }),
+        }
+    }
+
     pub fn allows(&self, headers: &HeaderMap) -> bool {
         let Auth::Required { basic, token } = self else { return true };
         let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };

@@ -10,6 +10,7 @@ pub mod auth;
 mod deploy;
 pub mod error;
 mod logs;
+pub mod metrics;
 pub mod tls;
 mod v0;
 mod v1;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod metrics;
 pub mod up;
 
 use std::net::TcpListener;

@@ -260,7 +260,7 @@ pub fn http(method: &str, port: u16, path: &str, body: Option<&str>) -> (u16, St
     (status, if chunked { dechunk(rest) } else { rest.to_owned() })
 }
 
-fn dechunk(mut s: &str) -> String {
+pub fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);

@@ -167,7 +167,10 @@ fn as_decimals(samples: &[Sample]) -> Option<(u32, Vec<i64>)> {
             let n = (s.v * scale).round();
             // |n| < 2^53 keeps n exact; the division check makes decoding bit-exact
             // (it also rejects -0.0, NaN and the infinities).
-            if !(n.abs() < 9_007_199_254_740_992.0) || ((n as i64) as f64 / scale).to_bits() != s.v.to_bits() {
+            if n.is_nan()
+                || n.abs() >= 9_007_199_254_740_992.0
+                || ((n as i64) as f64 / scale).to_bits() != s.v.to_bits()
+            {
                 continue 'exp;
             }
             ints.push(n as i64);

@@ -1,0 +1,278 @@
+//! `m3s metrics serve` (M3trics alone: ingestion, store, queries, reports on
+//! one port) and `m3s metrics report` (the reports, from a running m3s); and
+//! the M3trics part of `m3s up` and `m3s serve`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use metrics::store::{Store, StoreConfig};
+
+use crate::api_client::{ApiArgs, ApiClient};
+
+/// Store and collector settings, shared by `m3s up`, `m3s serve` and `m3s metrics serve`.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsStoreArgs {
+    /// How long metrics are kept, e.g. 30d, 12h (0: forever).
+    #[arg(long = "metrics-retention", env = "M3S_METRICS_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub retention: Duration,
+    /// Sync metrics to disk before acknowledging each write (survives power loss; slower).
+    /// Without it, acknowledged writes survive a crash of m3s (kill -9), not of the machine.
+    #[arg(long = "metrics-fsync", env = "M3S_METRICS_FSYNC", default_value_t = false)]
+    pub fsync: bool,
+    /// Samples kept in memory before they are compressed to disk (16 bytes each).
+    #[arg(long = "metrics-max-head-samples", env = "M3S_METRICS_MAX_HEAD_SAMPLES", default_value_t = 4 << 20)]
+    pub head_max_samples: usize,
+    /// Largest write request, in bytes after decompression.
+    #[arg(long = "metrics-max-body", env = "M3S_METRICS_MAX_BODY", default_value_t = server::metrics::DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+    /// How often the built-in collectors read the node and the Mesos master and agents (0: never).
+    #[arg(long = "collect-interval", env = "M3S_COLLECT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub collect_interval: Duration,
+}
+
+/// `30d`, `12h`, `90s`, `500ms`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    metrics::promql::parse_duration(s)
+        .filter(|ms| *ms >= 0)
+        .map(|ms| Duration::from_millis(ms as u64))
+        .ok_or_else(|| format!("{s:?} is not a duration (e.g. 30d, 12h, 10s, 500ms)"))
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    #[command(subcommand)]
+    pub command: MetricsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Run M3trics alone: line protocol, remote_write, Prometheus queries, reports, on one port.
+    Serve(MetricsServeArgs),
+    /// Print a report from a running m3s: nodes by average memory use, or top tasks.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsServeArgs {
+    /// Port for every endpoint.
+    #[arg(long = "port", env = "M3S_METRICS_PORT", default_value_t = 8428)]
+    pub port: u16,
+    /// Address to listen on. Anything but loopback needs credentials (always required unless --insecure-open-api).
+    #[arg(long = "listen", env = "M3S_METRICS_LISTEN", default_value = "127.0.0.1")]
+    pub listen: IpAddr,
+    /// Where the store lives (`<work-dir>/metrics`) and the generated API token (`<work-dir>/api-token`).
+    #[arg(long = "work-dir", env = "M3S_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Mesos master to collect from and record errors of (e.g. http://127.0.0.1:5050); none by default.
+    #[arg(long = "master", env = "MESOS_MASTER")]
+    pub master: Option<String>,
+    /// Collect this node's own metrics from /proc.
+    #[arg(long = "collect-node", default_value_t = true, action = clap::ArgAction::Set)]
+    pub collect_node: bool,
+    #[command(flatten)]
+    pub auth: crate::config::AuthArgs,
+    #[command(flatten)]
+    pub store: MetricsStoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub report: Report,
+    /// Range start: RFC 3339 or Unix seconds (default: --last before the end).
+    #[arg(long, global = true)]
+    pub start: Option<String>,
+    /// Range end (default: now).
+    #[arg(long, global = true)]
+    pub end: Option<String>,
+    /// Range length when --start is not given.
+    #[arg(long, global = true, default_value = "3d", value_parser = parse_duration)]
+    pub last: Duration,
+    /// Rows to show.
+    #[arg(long, global = true, default_value_t = 10)]
+    pub limit: usize,
+    /// Print the JSON answer instead of a table.
+    #[arg(long, global = true, default_value_t = false)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Report {
+    /// Nodes by average memory use (least first, or --most).
+    Nodes {
+        #[arg(long, default_value_t = false)]
+        most: bool,
+    },
+    /// Tasks by CPU or memory use, highest first.
+    Tasks {
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "memory"])]
+        by: String,
+    },
+}
+
+/// M3trics running inside a process: its router to serve, and the store to close at exit.
+pub struct RunningMetrics {
+    pub router: axum::Router,
+    pub store: Arc<Store>,
+}
+
+impl RunningMetrics {
+    /// Flushes the head to disk, so the next start needs no WAL replay.
+    pub async fn close(self) {
+        let store = self.store;
+        match tokio::task::spawn_blocking(move || store.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("metrics store: {e}"),
+            Err(e) => tracing::error!("metrics store: {e}"),
+        }
+    }
+}
+
+/// Opens the store under `<work_dir>/metrics`, starts its flusher, the
+/// collectors (node; and the master's and agents' metrics when `master` is
+/// given) and the error log of the master's events.
+pub fn start(
+    args: &MetricsStoreArgs,
+    work_dir: &Path,
+    auth: server::Auth,
+    master: Option<(String, mesos::transport::TransportConfig)>,
+    collect_node: bool,
+) -> anyhow::Result<RunningMetrics> {
+    let dir = work_dir.join("metrics");
+    let mut config = StoreConfig::new(&dir);
+    config.retention = (!args.retention.is_zero()).then_some(args.retention);
+    config.fsync = args.fsync;
+    config.head_max_samples = args.head_max_samples.max(1024);
+    let store = Store::open(config).with_context(|| format!("opening the metrics store in {}", dir.display()))?;
+    store.start_flusher();
+    let mut state = server::metrics::MetricsState::new(store.clone(), auth).with_max_body(args.max_body);
+    if let Some((url, transport)) = &master {
+        let log = metrics::errors::ErrorLog::open(&dir.join("errors"))
+            .with_context(|| format!("opening the error log in {}", dir.display()))?;
+        let log = Arc::new(log);
+        let client = mesos::operator::OperatorClient::new(url, false, transport.clone())?;
+        metrics::errors::spawn_error_log(client, log.clone());
+        state = state.with_error_log(log);
+    }
+    if !args.collect_interval.is_zero() {
+        let sink_store = store.clone();
+        let sink: metrics::collect::Sink = Arc::new(move |points: Vec<metrics::model::Point>| {
+            let now = metrics::store::now_ms();
+            if let Err(e) = sink_store.write(points.iter().flat_map(|p| p.samples(now))) {
+                tracing::warn!("metrics collector: cannot store: {e}");
+            }
+        });
+        let config = metrics::collect::CollectorConfig {
+            interval: args.collect_interval,
+            master: master.clone(),
+            node: collect_node,
+            disk_paths: vec![work_dir.to_owned()],
+        };
+        metrics::collect::spawn_collectors(config, sink);
+    }
+    Ok(RunningMetrics { router: server::metrics::router(state), store })
+}
+
+pub async fn run(args: MetricsArgs) -> anyhow::Result<()> {
+    match args.command {
+        MetricsCommand::Serve(args) => serve(args).await,
+        MetricsCommand::Report(args) => report(args).await,
+    }
+}
+
+async fn serve(args: MetricsServeArgs) -> anyhow::Result<()> {
+    let work_dir = args.work_dir.clone().unwrap_or_else(crate::serve_cmd::default_work_dir);
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let (auth, note) = crate::config::resolve_auth(&args.auth, &work_dir)?;
+    if !args.listen.is_loopback() && matches!(auth, server::Auth::Open) {
+        bail!("refusing an open API on {}: drop --insecure-open-api or listen on 127.0.0.1", args.listen);
+    }
+    let addr = SocketAddr::new(args.listen, args.port);
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (pass --port)"))?;
+    let master = args.master.clone().map(|m| (m, mesos::transport::TransportConfig::default()));
+    let running = start(&args.store, &work_dir, auth, master, args.collect_node)?;
+    eprintln!("m3s metrics: listening on http://{addr} ({note}); store in {}", work_dir.join("metrics").display());
+    let app = running.router.clone();
+    axum::serve(listener, app).with_graceful_shutdown(crate::mini_cmd::shutdown_signal()).await?;
+    running.close().await;
+    eprintln!("m3s metrics: stopped");
+    Ok(())
+}
+
+async fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let client = ApiClient::new(&args.api)?;
+    let end = match &args.end {
+        Some(e) => e.clone(),
+        None => format!("{:.3}", metrics::store::now_ms() as f64 / 1000.0),
+    };
+    let start = match &args.start {
+        Some(s) => s.clone(),
+        None => {
+            let end_s: f64 =
+                end.parse().map_err(|_| anyhow::anyhow!("--last needs --end in Unix seconds, or give --start"))?;
+            format!("{:.3}", end_s - args.last.as_secs_f64())
+        }
+    };
+    let range = format!("start={}&end={}&limit={}", enc(&start), enc(&end), args.limit);
+    let (path, key) = match &args.report {
+        Report::Nodes { most } => {
+            (format!("/api/m3trics/v1/reports/nodes?order={}&{range}", if *most { "most" } else { "least" }), "nodes")
+        }
+        Report::Tasks { by } => (format!("/api/m3trics/v1/reports/tasks?by={by}&{range}"), "tasks"),
+    };
+    let answer = client.get(&path).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    let rows = answer[key].as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("no data between {start} and {end}");
+        return Ok(());
+    }
+    let columns: Vec<String> = rows[0].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match &r[c] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => match n.as_f64() {
+                        Some(f) if f.fract() != 0.0 => format!("{f:.3}"),
+                        _ => n.to_string(),
+                    },
+                    serde_json::Value::Null => "-".into(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .collect();
+    let line = |vals: &[String]| {
+        vals.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    println!("{}", line(&columns.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()));
+    for r in &cells {
+        println!("{}", line(r));
+    }
+    Ok(())
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

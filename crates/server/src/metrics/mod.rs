@@ -1,0 +1,168 @@
+//! M3trics over HTTP, on one router: InfluxDB line protocol (`/write`,
+//! `/api/v2/write`), Prometheus remote_write (`/api/v1/write`), the Prometheus
+//! query API (`/api/v1/query`, `query_range`, `labels`, `label/{name}/values`,
+//! `series`), the native query, reports and error log (`/api/m3trics/v1/...`),
+//! and m3s's own metrics (`/metrics`).
+//!
+//! Everything but `/metrics`, `/ping` and `/health` is authenticated unless
+//! the operator runs it open. Handlers parse and render; the work is in the
+//! `metrics` crate, run on the blocking pool because the store does file IO.
+
+mod ingest;
+mod native;
+mod params;
+mod prom;
+mod stats;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics::store::Store;
+
+use crate::Auth;
+pub use stats::Counters;
+
+/// What every M3trics handler gets.
+#[derive(Clone)]
+pub struct MetricsState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    auth: Auth,
+    max_body_bytes: usize,
+    errors: Option<Arc<metrics::errors::ErrorLog>>,
+    counters: Counters,
+}
+
+impl MetricsState {
+    pub fn new(store: Arc<Store>, auth: Auth) -> MetricsState {
+        MetricsState {
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                max_body_bytes: DEFAULT_MAX_BODY,
+                errors: None,
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The largest write body accepted, after decompression (413 beyond).
+    pub fn with_max_body(self, bytes: usize) -> MetricsState {
+        self.map(|i| Inner { max_body_bytes: bytes, ..i })
+    }
+
+    /// Serves the error log at `/api/m3trics/v1/errors`.
+    pub fn with_error_log(self, log: Arc<metrics::errors::ErrorLog>) -> MetricsState {
+        self.map(|i| Inner { errors: Some(log), ..i })
+    }
+
+    fn map(self, f: impl FnOnce(Inner) -> Inner) -> MetricsState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("configure the state before sharing it"));
+        MetricsState { inner: Arc::new(f(inner)) }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+}
+
+/// 32 MiB, as VictoriaMetrics's default `-maxInsertRequestSize`.
+pub const DEFAULT_MAX_BODY: usize = 32 << 20;
+
+pub fn router(state: MetricsState) -> Router {
+    Router::new()
+        .route("/write", post(ingest::write_v1))
+        .route("/api/v2/write", post(ingest::write_v2))
+        .route("/api/v1/write", post(ingest::remote_write))
+        .route("/api/v1/query", get(prom::query).post(prom::query))
+        .route("/api/v1/query_range", get(prom::query_range).post(prom::query_range))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route("/api/v1/label/{name}/values", get(prom::label_values))
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/status/buildinfo", get(prom::buildinfo))
+        .route("/api/m3trics/v1/query", get(native::query))
+        .route("/api/m3trics/v1/flush", post(native::flush))
+        .route("/api/m3trics/v1/reports/nodes", get(native::report_nodes))
+        .route("/api/m3trics/v1/reports/tasks", get(native::report_tasks))
+        .route("/api/m3trics/v1/errors", get(native::errors))
+        .route("/metrics", get(stats::metrics))
+        .route("/ping", get(ping).head(ping))
+        .route("/health", get(ping))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require))
+        .with_state(state)
+}
+
+/// InfluxDB's `/ping`: 204 with a version header clients look for.
+async fn ping() -> Response {
+    (StatusCode::NO_CONTENT, [("X-Influxdb-Version", "1.8.10-m3s"), ("X-Influxdb-Build", "OSS")]).into_response()
+}
+
+const PUBLIC: &[&str] = &["/metrics", "/ping", "/health"];
+
+/// Authentication as the rest of m3s (Basic or bearer token), plus what
+/// InfluxDB clients send: `Authorization: Token <token>` (v2) and the
+/// `u`/`p` query parameters (v1).
+async fn require(State(state): State<MetricsState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if PUBLIC.contains(&path) || allowed(&state.inner.auth, request.headers(), request.uri().query()) {
+        return next.run(request).await;
+    }
+    let v2 = path == "/api/v2/write";
+    let mut response = if v2 {
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"code": "unauthorized", "message": "unauthorized access"})),
+        )
+            .into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "authentication required"}))).into_response()
+    };
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, "Basic realm=\"m3s\"".parse().expect("static header"));
+    state.inner.counters.request(path, 401);
+    response
+}
+
+fn allowed(auth: &Auth, headers: &HeaderMap, query: Option<&str>) -> bool {
+    if auth.allows(headers) {
+        return true;
+    }
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some((scheme, token)) = value.split_once(' ')
+        && scheme.eq_ignore_ascii_case("token")
+    {
+        return auth.allows_token(token.trim());
+    }
+    if let Some(query) = query {
+        let mut user = None;
+        let mut password = None;
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "u" => user = Some(v.into_owned()),
+                "p" => password = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        if let (Some(u), Some(p)) = (user, password) {
+            return auth.allows_credentials(&u, &p);
+        }
+    }
+    false
+}
+
+/// Runs store work on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("metrics worker panicked")
+}

@@ -1,0 +1,150 @@
+//! M3trics's own endpoints: the native query, flush, reports, the error log.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use metrics::model::{MatchOp, Matcher};
+use metrics::query::{Aggregation, NativeQuery};
+use serde_json::json;
+
+use super::MetricsState;
+use super::params::{Params, parse_duration};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn bad(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// `GET /api/m3trics/v1/query?measurement=&field=&tag=k=v&tag=k=~re&start=&end=&step=&agg=&group_by=a,b`
+pub async fn query(State(state): State<MetricsState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let p = Params::new(raw.as_deref(), &headers, &Bytes::new());
+    let q = match native_query(&p) {
+        Ok(q) => q,
+        Err(e) => return bad(e),
+    };
+    state.counters().query();
+    let store = state.store().clone();
+    match super::blocking(move || metrics::query::run(&q, &*store)).await {
+        Ok(series) => Json(json!({ "series": series })).into_response(),
+        Err(e) => bad(e),
+    }
+}
+
+fn native_query(p: &Params) -> Result<NativeQuery, String> {
+    let now = metrics::store::now_ms();
+    let end = p.time("end", now)?;
+    let start = p.time("start", end - 3_600_000)?;
+    let step = match p.get("step") {
+        None | Some("") => None,
+        Some(s) => Some(parse_duration(s).ok_or_else(|| format!("invalid parameter \"step\": {s:?}"))?),
+    };
+    let aggregation =
+        p.get("agg").unwrap_or("mean").parse::<Aggregation>().map_err(|e| format!("parameter \"agg\": {e}"))?;
+    let mut tags = Vec::new();
+    for t in p.all("tag") {
+        tags.push(tag_matcher(t).map_err(|e| format!("parameter \"tag\" {t:?}: {e}"))?);
+    }
+    let group_by =
+        p.get("group_by").map(|g| g.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect());
+    Ok(NativeQuery {
+        measurement: p.required("measurement")?.to_string(),
+        field: p.required("field")?.to_string(),
+        tags,
+        start,
+        end,
+        step,
+        aggregation,
+        group_by,
+    })
+}
+
+/// `key=value`, `key!=value`, `key=~regex`, `key!~regex`.
+fn tag_matcher(s: &str) -> Result<Matcher, String> {
+    let (i, op, len) = [("!=", MatchOp::Ne), ("=~", MatchOp::Re), ("!~", MatchOp::NotRe), ("=", MatchOp::Eq)]
+        .iter()
+        .filter_map(|(text, op)| s.find(text).map(|i| (i, *op, text.len())))
+        .min_by_key(|(i, _, len)| (*i, std::cmp::Reverse(*len)))
+        .ok_or("expected key=value, key!=value, key=~regex or key!~regex")?;
+    if i == 0 {
+        return Err("empty tag key".into());
+    }
+    Matcher::new(&s[..i], op, &s[i + len..]).map_err(|e| format!("invalid regex: {e}"))
+}
+
+/// `POST /api/m3trics/v1/flush`: seals the head into a block now.
+pub async fn flush(State(state): State<MetricsState>) -> Response {
+    let store = state.store().clone();
+    match super::blocking(move || store.flush().map(|()| store.stats())).await {
+        Ok(stats) => Json(stats).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response(),
+    }
+}
+
+fn range(p: &Params) -> Result<(i64, i64), String> {
+    let now = metrics::store::now_ms();
+    let end = p.time("end", now)?;
+    let start = p.time("start", end - 3 * DAY_MS)?;
+    if start > end {
+        return Err("start is after end".into());
+    }
+    Ok((start, end))
+}
+
+fn limit(p: &Params) -> Result<usize, String> {
+    match p.get("limit") {
+        None | Some("") => Ok(10),
+        Some(v) => v.parse().map_err(|_| format!("invalid parameter \"limit\": {v:?}")),
+    }
+}
+
+/// `GET /api/m3trics/v1/reports/nodes?order=least|most&start=&end=&limit=`: average memory use per node.
+pub async fn report_nodes(State(state): State<MetricsState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let p = Params::new(raw.as_deref(), &headers, &Bytes::new());
+    let order = match p.get("order").unwrap_or("least") {
+        "least" => metrics::report::Order::Least,
+        "most" => metrics::report::Order::Most,
+        other => return bad(format!("invalid parameter \"order\": {other:?} (least or most)")),
+    };
+    let ((start, end), limit) = match range(&p).and_then(|r| Ok((r, limit(&p)?))) {
+        Ok(v) => v,
+        Err(e) => return bad(e),
+    };
+    let store = state.store().clone();
+    let rows = super::blocking(move || metrics::report::node_memory(&*store, start, end, order, limit)).await;
+    Json(json!({ "start": start, "end": end, "nodes": rows })).into_response()
+}
+
+/// `GET /api/m3trics/v1/reports/tasks?by=cpu|memory&start=&end=&limit=`: top tasks.
+pub async fn report_tasks(State(state): State<MetricsState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let p = Params::new(raw.as_deref(), &headers, &Bytes::new());
+    let by = match p.get("by").unwrap_or("cpu") {
+        "cpu" => metrics::report::By::Cpu,
+        "memory" | "mem" => metrics::report::By::Memory,
+        other => return bad(format!("invalid parameter \"by\": {other:?} (cpu or memory)")),
+    };
+    let ((start, end), limit) = match range(&p).and_then(|r| Ok((r, limit(&p)?))) {
+        Ok(v) => v,
+        Err(e) => return bad(e),
+    };
+    let store = state.store().clone();
+    let rows = super::blocking(move || metrics::report::top_tasks(&*store, start, end, by, limit)).await;
+    Json(json!({ "start": start, "end": end, "tasks": rows })).into_response()
+}
+
+/// `GET /api/m3trics/v1/errors?start=&end=&limit=`: task failures and lost agents, newest first.
+pub async fn errors(State(state): State<MetricsState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let p = Params::new(raw.as_deref(), &headers, &Bytes::new());
+    let Some(log) = state.inner.errors.clone() else {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": "no error log: M3trics runs without a Mesos master" })))
+            .into_response();
+    };
+    let ((start, end), limit) = match range(&p).and_then(|r| Ok((r, limit(&p).map(|l| l.max(1))?))) {
+        Ok(v) => v,
+        Err(e) => return bad(e),
+    };
+    let records = super::blocking(move || log.query(start, end, limit)).await;
+    Json(json!({ "start": start, "end": end, "errors": records })).into_response()
+}

@@ -166,8 +166,7 @@ pub fn start(
     if !args.collect_interval.is_zero() {
         let sink_store = store.clone();
         let sink: metrics::collect::Sink = Arc::new(move |points: Vec<metrics::model::Point>| {
-            let now = metrics::store::now_ms();
-            if let Err(e) = sink_store.write(points.iter().flat_map(|p| p.samples(now))) {
+            if let Err(e) = sink_store.write_points(&points, metrics::store::now_ms()) {
                 tracing::warn!("metrics collector: cannot store: {e}");
             }
         });

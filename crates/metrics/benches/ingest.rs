@@ -76,7 +76,7 @@ fn main() {
     let start = Instant::now();
     for b in &batches {
         let batch = parse_batch(b.as_bytes(), Precision::S);
-        store.write(batch.points.iter().flat_map(|p| p.samples(0))).unwrap();
+        store.write_points(&batch.points, 0).unwrap();
     }
     let write = start.elapsed().as_secs_f64();
     let start = Instant::now();

@@ -403,15 +403,25 @@ pub fn write_point(p: &Point, out: &mut String) {
     }
 }
 
-/// Escapes `specials`. A backslash before a special character gets one more
-/// backslash, so it stays literal. (A name ending in a backslash cannot be
-/// written unambiguously; line protocol has no escape for that.)
+/// Escapes `specials`. Line protocol cannot express a backslash right before
+/// a special character or at the end of a name (InfluxDB's parser has the same
+/// limits); `expressible` tells whether a name avoids both.
 fn escape_into(out: &mut String, s: &str, specials: &[char]) {
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if specials.contains(&c) || (c == '\\' && chars.peek().is_some_and(|n| specials.contains(n))) {
+    for c in s.chars() {
+        if specials.contains(&c) {
             out.push('\\');
         }
         out.push(c);
     }
+}
+
+/// Whether `write_point` can write this point so that it parses back equal:
+/// no name ends in a backslash or has one right before a character it escapes.
+pub fn expressible(p: &Point) -> bool {
+    let ok = |s: &str, specials: &[char]| {
+        !s.ends_with('\\') && !s.chars().zip(s.chars().skip(1)).any(|(a, b)| a == '\\' && specials.contains(&b))
+    };
+    ok(&p.measurement, &[',', ' '])
+        && p.tags.iter().all(|(k, v)| ok(k, &[',', '=', ' ']) && ok(v, &[',', '=', ' ']))
+        && p.fields.iter().all(|(k, _)| ok(k, &[',', '=', ' ']))
 }

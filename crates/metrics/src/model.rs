@@ -2,13 +2,20 @@
 //! `Source` a query reads from.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The label holding a series' metric name.
 pub const NAME_LABEL: &str = "__name__";
 
 /// A label set, sorted by name, names unique. `__name__` is a label like any other.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<(String, String)>);
+/// Shared and hashed once: queries clone and compare label sets at every step,
+/// so a clone is a reference count and equality starts with a pointer check.
+#[derive(Clone)]
+pub struct Labels {
+    pairs: Arc<[(String, String)]>,
+    hash: u64,
+}
 
 impl Labels {
     /// Sorts and drops empty values (Prometheus: an empty label value means the label is absent).
@@ -24,11 +31,17 @@ impl Labels {
                 _ => out.push((k, v)),
             }
         }
-        Labels(out)
+        Labels::from_sorted(out)
+    }
+
+    fn from_sorted(pairs: Vec<(String, String)>) -> Labels {
+        let mut h = std::hash::DefaultHasher::new();
+        pairs.hash(&mut h);
+        Labels { pairs: pairs.into(), hash: h.finish() }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
+        self.pairs.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| self.pairs[i].1.as_str())
     }
 
     pub fn name(&self) -> Option<&str> {
@@ -36,24 +49,68 @@ impl Labels {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs.is_empty()
     }
 
     pub fn into_pairs(self) -> Vec<(String, String)> {
-        self.0
+        self.pairs.to_vec()
     }
 
     /// The same labels without `__name__` (what functions such as `rate` return).
     pub fn without_name(&self) -> Labels {
-        Labels(self.0.iter().filter(|(k, _)| k != NAME_LABEL).cloned().collect())
+        if self.name().is_none() {
+            return self.clone();
+        }
+        Labels::from_sorted(self.pairs.iter().filter(|(k, _)| k != NAME_LABEL).cloned().collect())
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Labels {
+        Labels::from_sorted(Vec::new())
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.pairs, &other.pairs) || (self.hash == other.hash && self.pairs == other.pairs)
+    }
+}
+
+impl Eq for Labels {}
+
+impl Hash for Labels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.pairs, &other.pairs) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.pairs.cmp(&other.pairs)
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.pairs.iter()).finish()
     }
 }
 
@@ -216,14 +273,18 @@ impl Point {
     /// missing timestamp; nanoseconds are truncated to milliseconds.
     pub fn samples(&self, now_ms: i64) -> impl Iterator<Item = (Labels, Sample)> + '_ {
         let t = self.timestamp.map(|ns| ns.div_euclid(1_000_000)).unwrap_or(now_ms);
-        self.fields.iter().filter_map(move |(field, value)| {
-            let v = value.as_f64()?;
-            let name =
-                if self.measurement.is_empty() { field.clone() } else { format!("{}_{}", self.measurement, field) };
-            let mut pairs = Vec::with_capacity(self.tags.len() + 1);
-            pairs.push((NAME_LABEL.to_string(), name));
-            pairs.extend(self.tags.iter().cloned());
-            Some((Labels::new(pairs), Sample { t, v }))
-        })
+        self.fields
+            .iter()
+            .filter_map(move |(field, value)| Some((self.labels_of(field), Sample { t, v: value.as_f64()? })))
+    }
+
+    /// The label set of one field's series.
+    pub fn labels_of(&self, field: &str) -> Labels {
+        let name =
+            if self.measurement.is_empty() { field.to_string() } else { format!("{}_{}", self.measurement, field) };
+        let mut pairs = Vec::with_capacity(self.tags.len() + 1);
+        pairs.push((NAME_LABEL.to_string(), name));
+        pairs.extend(self.tags.iter().cloned());
+        Labels::new(pairs)
     }
 }

@@ -1,7 +1,7 @@
 //! PromQL evaluation over a `Source`, step by step, with each selector's data
 //! fetched once for the whole query.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use super::LOOKBACK_MS;
@@ -69,16 +69,26 @@ pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: 
         ));
     }
     let data = fetch(expr, source, start, end);
-    let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    // Output series by label set; the same label sets come back at every step.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let steps = ((end - start) / step + 1) as usize;
+    let mut push = |l: Labels, sample: Sample| {
+        let i = *index.entry(l.clone()).or_insert_with(|| {
+            out.push((l, Vec::with_capacity(steps)));
+            out.len() - 1
+        });
+        out[i].1.push(sample);
+    };
     let mut t = start;
     while t <= end {
         let mut ev = Evaluator { data: &data, next_selector: 0 };
         match ev.eval(expr, t)? {
-            Val::Scalar(v) => out.entry(Labels::default()).or_default().push(Sample { t, v }),
+            Val::Scalar(v) => push(Labels::default(), Sample { t, v }),
             Val::Vector(v) => {
                 check_unique(&v)?;
                 for (l, v) in v {
-                    out.entry(l).or_default().push(Sample { t, v });
+                    push(l, Sample { t, v });
                 }
             }
             Val::Matrix(_) => {
@@ -94,6 +104,8 @@ pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: 
         }
         t += step;
     }
+    drop(push);
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out.into_iter().map(|(labels, samples)| Series { labels, samples }).collect())
 }
 

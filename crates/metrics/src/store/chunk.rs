@@ -10,8 +10,9 @@
 //! - *xor*: Gorilla's XOR against the previous value, exact for any bit
 //!   pattern (NaN payloads, ±Inf, -0.0).
 //!
-//! Layout: `uvarint count, ivarint t0, u8 value mode, mode header, bitstream`
-//! where the bitstream holds the timestamps then the values.
+//! Layout: `uvarint count, ivarint t0, u8 value mode (| 0x80: regular
+//! timestamps, then ivarint interval), mode header, bitstream` where the
+//! bitstream holds the timestamps (unless regular) then the values.
 
 use super::bits::{BitReader, BitWriter, Cursor, put_ivarint, put_uvarint, unzigzag, zigzag};
 use crate::model::Sample;
@@ -19,6 +20,8 @@ use crate::model::Sample;
 const MODE_XOR: u8 = 0;
 const MODE_DECIMAL_DELTA: u8 = 1;
 const MODE_DECIMAL_DOD: u8 = 2;
+/// Flag in the mode byte: timestamps are `t0 + i × interval`, stored as the interval alone.
+const REGULAR_TIMESTAMPS: u8 = 0x80;
 /// Largest decimal exponent tried (values with up to 9 decimal digits).
 const MAX_EXP: u32 = 9;
 
@@ -29,14 +32,25 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
     put_uvarint(&mut header, samples.len() as u64);
     put_ivarint(&mut header, samples[0].t);
 
+    // A regular interval (the usual scrape) costs nothing per sample: only the interval is kept.
+    let interval = samples.get(1).map(|s| s.t.wrapping_sub(samples[0].t));
+    let regular = interval.is_some_and(|d| samples.windows(2).all(|w| w[1].t.wrapping_sub(w[0].t) == d));
     let mut ts = BitWriter::with_capacity(samples.len() / 8 + 8);
-    encode_timestamps(samples, &mut ts);
+    let mut ts_header = Vec::new();
+    let ts_flag = if regular {
+        put_ivarint(&mut ts_header, interval.expect("regular needs two samples"));
+        REGULAR_TIMESTAMPS
+    } else {
+        encode_timestamps(samples, &mut ts);
+        0
+    };
 
     let xor = {
         let mut bits = ts.clone();
         encode_xor(samples, &mut bits);
         let mut out = header.clone();
-        out.push(MODE_XOR);
+        out.push(MODE_XOR | ts_flag);
+        out.extend_from_slice(&ts_header);
         out.extend(bits.into_bytes());
         out
     };
@@ -46,7 +60,8 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
     let mut best = xor;
     for mode in [MODE_DECIMAL_DELTA, MODE_DECIMAL_DOD] {
         let mut out = header.clone();
-        out.push(mode);
+        out.push(mode | ts_flag);
+        out.extend_from_slice(&ts_header);
         out.push(exp as u8);
         let mut bits = ts.clone();
         encode_ints(&ints, mode == MODE_DECIMAL_DOD, &mut out, &mut bits);
@@ -67,7 +82,9 @@ pub fn decode(chunk: &[u8]) -> Option<Vec<Sample>> {
         return None;
     }
     let t0 = cur.ivarint()?;
-    let mode = cur.u8()?;
+    let mode_byte = cur.u8()?;
+    let mode = mode_byte & !REGULAR_TIMESTAMPS;
+    let interval = if mode_byte & REGULAR_TIMESTAMPS != 0 { Some(cur.ivarint()?) } else { None };
     let (exp, dod, first_int, first_delta, widths) = match mode {
         MODE_XOR => (0, false, 0, 0, [0; 3]),
         MODE_DECIMAL_DELTA | MODE_DECIMAL_DOD => {
@@ -84,7 +101,10 @@ pub fn decode(chunk: &[u8]) -> Option<Vec<Sample>> {
         _ => return None,
     };
     let mut bits = BitReader::new(cur.rest());
-    let times = decode_timestamps(&mut bits, t0, count)?;
+    let times = match interval {
+        Some(d) => (0..count as i64).map(|i| t0.wrapping_add(d.wrapping_mul(i))).collect(),
+        None => decode_timestamps(&mut bits, t0, count)?,
+    };
     let values = if mode == MODE_XOR {
         decode_xor(&mut bits, count)?
     } else {
@@ -356,8 +376,8 @@ mod tests {
     fn constant_counter_uses_delta_of_delta() {
         let values: Vec<f64> = (0..480).map(|i| 1000.0 + i as f64 * 512.0).collect();
         let chunk = round_trip(&samples(&values));
-        // One bit per timestamp and one per value.
-        assert!(chunk.len() <= 480 * 2 / 8 + 30, "{} bytes", chunk.len());
+        // Regular timestamps cost nothing; one bit per value.
+        assert!(chunk.len() <= 480 / 8 + 30, "{} bytes", chunk.len());
     }
 
     #[test]

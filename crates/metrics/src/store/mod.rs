@@ -19,12 +19,12 @@ mod frame;
 mod series;
 mod wal;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::model::{Labels, Matcher, Sample, Series, Source};
+use crate::model::{Labels, Matcher, Point, Sample, Series, Source};
 use block::{Block, ChunkRef, EncodedChunk};
 use series::{SeriesId, SeriesIndex, SeriesLog};
 use wal::Wal;
@@ -88,6 +88,10 @@ pub struct Store {
 
 struct Inner {
     index: SeriesIndex,
+    /// Series ids whose definitions are in the series log: `0..series_logged`.
+    series_logged: usize,
+    /// Raw line-protocol keys (measurement, tags as written, field) of known series.
+    raw_ids: HashMap<String, SeriesId>,
     series_log: SeriesLog,
     wal: Wal,
     /// Samples not yet in a block, by series id, time-ordered.
@@ -101,6 +105,20 @@ struct Inner {
     samples_written: u64,
     flushes: u64,
     closed: bool,
+}
+
+impl Inner {
+    fn series_id(&mut self, labels: Labels) -> SeriesId {
+        match self.index.get(&labels) {
+            Some(id) => id,
+            None => {
+                let id = self.index.insert(labels);
+                self.head.push(Vec::new());
+                self.chunks.push(Vec::new());
+                id
+            }
+        }
+    }
 }
 
 impl Store {
@@ -137,6 +155,8 @@ impl Store {
         })
         .map_err(io(&wal_dir))?;
         let inner = Inner {
+            series_logged: index.len(),
+            raw_ids: HashMap::new(),
             index,
             series_log,
             wal,
@@ -167,35 +187,64 @@ impl Store {
     /// Writes samples durably (see the module comment) and returns how many.
     pub fn write(&self, samples: impl IntoIterator<Item = (Labels, Sample)>) -> Result<usize, StoreError> {
         let mut inner = self.lock();
-        let mut new_series: Vec<SeriesId> = Vec::new();
-        let mut batch: Vec<(SeriesId, Sample)> = Vec::new();
-        for (labels, sample) in samples {
-            let id = match inner.index.get(&labels) {
-                Some(id) => id,
-                None => {
-                    let id = inner.index.insert(labels);
-                    inner.head.push(Vec::new());
-                    inner.chunks.push(Vec::new());
-                    new_series.push(id);
-                    id
-                }
-            };
-            batch.push((id, sample));
+        let batch: Vec<(SeriesId, Sample)> =
+            samples.into_iter().map(|(labels, sample)| (inner.series_id(labels), sample)).collect();
+        self.commit(&mut inner, &batch)
+    }
+
+    /// Writes line-protocol points (named `{measurement}_{field}`, see `Point::samples`).
+    /// The fast path of ingestion: a series seen before is found by its raw
+    /// measurement, tags and field, without building its label set.
+    pub fn write_points(&self, points: &[Point], now_ms: i64) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let mut batch: Vec<(SeriesId, Sample)> = Vec::with_capacity(points.len() * 4);
+        let mut key = String::with_capacity(128);
+        for point in points {
+            let t = point.timestamp.map(|ns| ns.div_euclid(1_000_000)).unwrap_or(now_ms);
+            key.clear();
+            key.push_str(&point.measurement);
+            for (k, v) in &point.tags {
+                key.push('\0');
+                key.push_str(k);
+                key.push('\x01');
+                key.push_str(v);
+            }
+            key.push('\x02');
+            let prefix = key.len();
+            for (field, value) in &point.fields {
+                let Some(v) = value.as_f64() else { continue };
+                key.truncate(prefix);
+                key.push_str(field);
+                let id = match inner.raw_ids.get(key.as_str()) {
+                    Some(&id) => id,
+                    None => {
+                        let labels = point.labels_of(field);
+                        let id = inner.series_id(labels);
+                        inner.raw_ids.insert(key.clone(), id);
+                        id
+                    }
+                };
+                batch.push((id, Sample { t, v }));
+            }
         }
+        self.commit(&mut inner, &batch)
+    }
+
+    /// Makes a batch durable (series definitions first, then the WAL record), then visible.
+    fn commit(&self, inner: &mut Inner, batch: &[(SeriesId, Sample)]) -> Result<usize, StoreError> {
         if batch.is_empty() {
             return Ok(0);
         }
-        let inner = &mut *inner;
-        if !new_series.is_empty() {
-            let defs: Vec<(SeriesId, &Labels)> = new_series.iter().map(|&id| (id, inner.index.labels(id))).collect();
-            if let Err(e) = inner.series_log.append(&defs, self.config.fsync) {
-                // The ids stay in memory (harmless: unused ids are never written to the WAL),
-                // and the next write of that series retries its definition.
-                return Err(self.io_error("series.log", e));
-            }
+        if inner.series_logged < inner.index.len() {
+            // Every series not yet in the log, including any a failed write left behind.
+            let defs: Vec<(SeriesId, &Labels)> = (inner.series_logged..inner.index.len())
+                .map(|id| (id as SeriesId, inner.index.labels(id as SeriesId)))
+                .collect();
+            inner.series_log.append(&defs, self.config.fsync).map_err(|e| self.io_error("series.log", e))?;
+            inner.series_logged = inner.index.len();
         }
-        inner.wal.append(&batch, self.config.fsync).map_err(|e| self.io_error("wal", e))?;
-        for &(id, sample) in &batch {
+        inner.wal.append(batch, self.config.fsync).map_err(|e| self.io_error("wal", e))?;
+        for &(id, sample) in batch {
             insert_sample(&mut inner.head[id as usize], sample);
         }
         inner.head_samples += batch.len();

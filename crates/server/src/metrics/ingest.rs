@@ -100,29 +100,29 @@ fn write_lines(state: &MetricsState, api: Api, body: &[u8], precision: Precision
     }
     let now = metrics::store::now_ms();
     let floor = state.store().config().retention.map(|r| now - r.as_millis() as i64);
-    let mut samples: Vec<(Labels, Sample)> = Vec::with_capacity(batch.points.len() * 2);
+    let mut accepted: Vec<Point> = Vec::with_capacity(batch.points.len());
     let mut rejected: Vec<String> = Vec::new();
     let mut rejected_count = 0usize;
-    for point in &batch.points {
-        let before = samples.len();
-        samples.extend(point.samples(now));
-        let reason = if samples.len() == before {
+    for point in batch.points {
+        let reason = if !point.fields.iter().any(|(_, v)| v.as_f64().is_some()) {
             Some("only string fields, which are not stored")
-        } else if floor.is_some_and(|f| samples[before].1.t < f) {
-            samples.truncate(before);
+        } else if floor.is_some_and(|f| point.timestamp.map_or(now, |ns| ns.div_euclid(1_000_000)) < f) {
             Some("beyond the retention period")
         } else {
             None
         };
-        if let Some(reason) = reason {
-            rejected_count += 1;
-            if rejected.len() < 3 {
-                rejected.push(format!("{} ({reason})", describe(point)));
+        match reason {
+            None => accepted.push(point),
+            Some(reason) => {
+                rejected_count += 1;
+                if rejected.len() < 3 {
+                    rejected.push(format!("{} ({reason})", describe(&point)));
+                }
             }
         }
     }
-    let written = batch.points.len() - rejected_count;
-    if let Err(e) = state.store().write(samples) {
+    let written = accepted.len();
+    if let Err(e) = state.store().write_points(&accepted, now) {
         tracing::error!("metrics write failed: {e}");
         return error(api, StatusCode::INTERNAL_SERVER_ERROR, "internal error", e.to_string(), None);
     }

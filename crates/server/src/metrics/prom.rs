@@ -18,6 +18,15 @@ fn success(data: Value) -> Response {
     Json(json!({ "status": "success", "data": data })).into_response()
 }
 
+/// A query answer, written straight into the body.
+fn success_value(value: &promql::Value) -> Response {
+    let mut body = String::with_capacity(1024);
+    body.push_str("{\"status\":\"success\",\"data\":");
+    promql::write_prometheus_json(value, &mut body);
+    body.push('}');
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 fn failure(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     (status, Json(json!({ "status": "error", "errorType": kind, "error": message.into() }))).into_response()
 }
@@ -53,8 +62,8 @@ async fn instant(state: &MetricsState, p: &Params) -> Response {
     };
     state.counters().query();
     let store = state.store().clone();
-    match super::blocking(move || promql::eval_instant(&expr, &*store, t)).await {
-        Ok(value) => success(promql::to_prometheus_json(&value)),
+    match super::blocking(move || promql::eval_instant(&expr, &*store, t).map(|v| success_value(&v))).await {
+        Ok(response) => response,
         Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, "execution", e.to_string()),
     }
 }
@@ -108,8 +117,10 @@ async fn range(state: &MetricsState, p: &Params) -> Response {
     };
     state.counters().query();
     let store = state.store().clone();
-    match super::blocking(move || promql::eval_range(&expr, &*store, start, end, step)).await {
-        Ok(matrix) => success(promql::to_prometheus_json(&promql::Value::Matrix(matrix))),
+    let answer =
+        move || promql::eval_range(&expr, &*store, start, end, step).map(|m| success_value(&promql::Value::Matrix(m)));
+    match super::blocking(answer).await {
+        Ok(response) => response,
         Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, "execution", e.to_string()),
     }
 }

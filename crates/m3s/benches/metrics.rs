@@ -100,9 +100,9 @@ fn dataset(hosts: usize, points: usize) -> Dataset {
             rate[1] = (rate[1] + ((r >> 30) as i64 & 511) - 256).max(0);
             s[8] += rate[0] * STEP_S + ((r >> 40) as i64 & 4095);
             s[9] += rate[1] * STEP_S + ((r >> 52) as i64 & 1023);
-            write!(
+            writeln!(
                 batch,
-                "node,host=node-{h:03},dc=dc{} cpu_user={}.{:02},cpu_system={}.{:02},cpu_iowait={}.{:02},mem_used_percent={}.{:02},load1={}.{:02},disk_used_percent={}.{:02},temp_celsius={}.{},procs={}i,net_bytes_recv={}i,net_bytes_sent={}i {t}\n",
+                "node,host=node-{h:03},dc=dc{} cpu_user={}.{:02},cpu_system={}.{:02},cpu_iowait={}.{:02},mem_used_percent={}.{:02},load1={}.{:02},disk_used_percent={}.{:02},temp_celsius={}.{},procs={}i,net_bytes_recv={}i,net_bytes_sent={}i {t}",
                 h % 4,
                 s[0] / 100, s[0] % 100, s[1] / 100, s[1] % 100, s[2] / 100, s[2] % 100, s[3] / 100, s[3] % 100,
                 s[4] / 100, s[4] % 100, s[5] / 100, s[5] % 100, s[6] / 10, s[6] % 10, s[7], s[8], s[9]
@@ -362,7 +362,8 @@ fn main() {
     );
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut results: Vec<Result3> = Vec::new();
-    let starters: [(&str, fn(&Path) -> System, &str); 3] = [
+    type Starter = fn(&Path) -> System;
+    let starters: [(&str, Starter, &str); 3] = [
         ("m3s", start_m3s, "/usr/bin/true"),
         ("vm", start_vm, "/usr/bin/victoria-metrics"),
         ("influx", start_influx, "/usr/bin/influxd"),

@@ -83,6 +83,35 @@ fn main() {
     store.flush().unwrap();
     let flush = start.elapsed().as_secs_f64();
     let stats = store.stats();
+
+    // A range query over one field of every host (100 series by default) at 60 s step, by stage.
+    let matchers = [metrics::model::Matcher::eq("__name__", "node_f0")];
+    let (start_ms, end_ms) = (t0 * 1000, (t0 + (points as i64 - 1) * 30) * 1000);
+    let timed = |f: &mut dyn FnMut()| {
+        let mut times: Vec<f64> = (0..7)
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[3]
+    };
+    let select = timed(&mut || {
+        std::hint::black_box(store.try_select(&matchers, start_ms - 300_000, end_ms).unwrap());
+    });
+    let expr = metrics::promql::parse("node_f0").unwrap();
+    let mut matrix = Vec::new();
+    let eval = timed(&mut || {
+        matrix = metrics::promql::eval_range(&expr, &*store, start_ms, end_ms, 60_000).unwrap();
+    });
+    let value = metrics::promql::Value::Matrix(matrix);
+    let json = timed(&mut || {
+        let mut out = String::new();
+        metrics::promql::write_prometheus_json(&value, &mut out);
+        std::hint::black_box(out);
+    });
     let _ = std::fs::remove_dir_all(&dir);
 
     let rate = |secs: f64| samples as f64 / secs / 1e6;
@@ -95,5 +124,10 @@ fn main() {
         "block: {:.3} bytes/sample; full path / parse alone = {:.2}",
         stats.block_bytes as f64 / stats.block_samples as f64,
         parse / write
+    );
+    println!(
+        "query node_f0 over {} series, {} points each, 60 s step (median of 7): select+decode {select:.1} ms, \
+         eval (incl. select) {eval:.1} ms, JSON {json:.1} ms",
+        hosts, points
     );
 }

@@ -11,6 +11,8 @@ fn series(name: &str, labels: &[(&str, &str)], points: &[(i64, f64)]) -> Series 
     Series { labels: Labels::new(pairs), samples: points.iter().map(|&(t, v)| Sample { t, v }).collect() }
 }
 
+// A `Vec` (not a slice): it is the `Source`, and `dyn Source` needs a sized type.
+#[allow(clippy::ptr_arg)]
 fn instant(q: &str, data: &Vec<Series>, t: i64) -> Vec<(String, f64)> {
     match eval_instant(&parse(q).unwrap(), data, t).unwrap() {
         Value::Vector(v) => v.into_iter().map(|(l, s)| (l.to_string(), s.v)).collect(),
@@ -191,7 +193,7 @@ fn naive(data: &[Series], start: i64, end: i64, step: i64, over_time: bool) -> V
                 }
                 let avg = w.iter().sum::<f64>() / w.len() as f64;
                 *groups.entry(format!("{{g={:?}}}", s.labels.get("g").unwrap())).or_default() += avg;
-            } else if let Some(last) = s.samples.iter().filter(|x| x.t <= t && x.t >= t - 300_000).last() {
+            } else if let Some(last) = s.samples.iter().rfind(|x| x.t <= t && x.t >= t - 300_000) {
                 groups.insert(s.labels.to_string(), last.v);
             }
         }

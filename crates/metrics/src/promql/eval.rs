@@ -69,6 +69,9 @@ pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: 
         ));
     }
     let data = fetch(expr, source, start, end);
+    if let Expr::Selector(sel) = expr {
+        return Ok(range_selector(sel, &data[0], start, end, step));
+    }
     // Output series by label set; the same label sets come back at every step.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
@@ -104,9 +107,37 @@ pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: 
         }
         t += step;
     }
-    drop(push);
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out.into_iter().map(|(labels, samples)| Series { labels, samples }).collect())
+}
+
+/// A plain selector over a range (what dashboards ask most): one pass per series
+/// with a cursor, instead of a search per step.
+fn range_selector(sel: &Selector, series: &[Series], start: i64, end: i64, step: i64) -> Vec<Series> {
+    let mut out: Vec<Series> = series
+        .iter()
+        .filter_map(|s| {
+            let mut samples = Vec::new();
+            let mut i = 0;
+            let mut t = start;
+            while t <= end {
+                let at = t - sel.offset;
+                while i < s.samples.len() && s.samples[i].t <= at {
+                    i += 1;
+                }
+                if let Some(last) = i.checked_sub(1).map(|j| s.samples[j])
+                    && last.t >= at - LOOKBACK_MS
+                    && last.v.to_bits() != STALE_NAN
+                {
+                    samples.push(Sample { t, v: last.v });
+                }
+                t += step;
+            }
+            (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
+        })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
 }
 
 fn check_unique(v: &[(Labels, f64)]) -> Result<(), EvalError> {

@@ -44,6 +44,7 @@ impl BitWriter {
 
 pub struct BitReader<'a> {
     bytes: &'a [u8],
+    /// Position in bits.
     pos: usize,
 }
 
@@ -52,38 +53,53 @@ impl<'a> BitReader<'a> {
         BitReader { bytes, pos: 0 }
     }
 
-    pub fn bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let bit = byte & (0x80 >> (self.pos % 8)) != 0;
-        self.pos += 1;
-        Some(bit)
+    /// The 64 bits from byte `i` on, zero-padded past the end.
+    fn word(&self, i: usize) -> u64 {
+        match self.bytes.get(i..i + 8) {
+            Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
+            None => {
+                let mut buf = [0u8; 8];
+                let rest = self.bytes.get(i..).unwrap_or_default();
+                buf[..rest.len()].copy_from_slice(rest);
+                u64::from_be_bytes(buf)
+            }
+        }
     }
 
-    pub fn bits(&mut self, mut n: u32) -> Option<u64> {
-        let mut out = 0u64;
-        while n > 0 {
-            let byte = *self.bytes.get(self.pos / 8)? as u64;
-            let offset = (self.pos % 8) as u32;
-            let avail = 8 - offset;
-            let take = avail.min(n);
-            let chunk = (byte >> (avail - take)) & ((1u64 << take) - 1);
-            out = if take == 64 { chunk } else { (out << take) | chunk };
-            self.pos += take as usize;
-            n -= take;
+    pub fn bit(&mut self) -> Option<bool> {
+        self.bits(1).map(|b| b == 1)
+    }
+
+    pub fn bits(&mut self, n: u32) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
         }
-        Some(out)
+        if self.pos + n as usize > self.bytes.len() * 8 {
+            return None;
+        }
+        let off = (self.pos % 8) as u32;
+        let value = if off + n <= 64 {
+            (self.word(self.pos / 8) << off) >> (64 - n)
+        } else {
+            // 64 bits starting mid-byte span nine bytes.
+            let high = (self.word(self.pos / 8) << off) >> off;
+            let low_bits = off + n - 64;
+            let low = (self.bytes[self.pos / 8 + 8] as u64) >> (8 - low_bits);
+            (high << low_bits) | low
+        };
+        self.pos += n as usize;
+        Some(value)
     }
 
     /// Counts leading one bits, up to `max`, consuming them and the terminating zero (if under `max`).
     pub fn unary(&mut self, max: u32) -> Option<u32> {
-        let mut n = 0;
-        while n < max {
-            if !self.bit()? {
-                return Some(n);
-            }
-            n += 1;
+        let ones = (self.word(self.pos / 8) << (self.pos % 8)).leading_ones().min(max);
+        let used = ones + u32::from(ones < max);
+        if self.pos + used as usize > self.bytes.len() * 8 {
+            return None;
         }
-        Some(n)
+        self.pos += used as usize;
+        Some(ones)
     }
 }
 

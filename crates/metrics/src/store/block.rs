@@ -37,9 +37,10 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn read_chunk(&self, chunk: &ChunkRef) -> std::io::Result<Vec<u8>> {
-        let mut buf = vec![0; chunk.len as usize];
-        self.file.read_exact_at(&mut buf, chunk.offset)?;
+    /// `len` bytes from `offset` (one chunk, or several adjacent ones).
+    pub fn read_span(&self, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0; len as usize];
+        self.file.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
 }

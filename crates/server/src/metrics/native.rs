@@ -93,11 +93,14 @@ fn range(p: &Params) -> Result<(i64, i64), String> {
     Ok((start, end))
 }
 
-fn limit(p: &Params) -> Result<usize, String> {
-    match p.get("limit") {
-        None | Some("") => Ok(10),
-        Some(v) => v.parse().map_err(|_| format!("invalid parameter \"limit\": {v:?}")),
-    }
+/// `start`, `end` (default: the last 3 days) and `limit` (default 10) of a report or the error log.
+fn range_and_limit(p: &Params) -> Result<(i64, i64, usize), String> {
+    let (start, end) = range(p)?;
+    let limit = match p.get("limit") {
+        None | Some("") => 10,
+        Some(v) => v.parse().map_err(|_| format!("invalid parameter \"limit\": {v:?}"))?,
+    };
+    Ok((start, end, limit))
 }
 
 /// `GET /api/m3trics/v1/reports/nodes?order=least|most&start=&end=&limit=`: average memory use per node.
@@ -108,7 +111,7 @@ pub async fn report_nodes(State(state): State<MetricsState>, RawQuery(raw): RawQ
         "most" => metrics::report::Order::Most,
         other => return bad(format!("invalid parameter \"order\": {other:?} (least or most)")),
     };
-    let ((start, end), limit) = match range(&p).and_then(|r| Ok((r, limit(&p)?))) {
+    let (start, end, limit) = match range_and_limit(&p) {
         Ok(v) => v,
         Err(e) => return bad(e),
     };
@@ -125,7 +128,7 @@ pub async fn report_tasks(State(state): State<MetricsState>, RawQuery(raw): RawQ
         "memory" | "mem" => metrics::report::By::Memory,
         other => return bad(format!("invalid parameter \"by\": {other:?} (cpu or memory)")),
     };
-    let ((start, end), limit) = match range(&p).and_then(|r| Ok((r, limit(&p)?))) {
+    let (start, end, limit) = match range_and_limit(&p) {
         Ok(v) => v,
         Err(e) => return bad(e),
     };
@@ -141,10 +144,10 @@ pub async fn errors(State(state): State<MetricsState>, RawQuery(raw): RawQuery, 
         return (StatusCode::NOT_FOUND, Json(json!({ "error": "no error log: M3trics runs without a Mesos master" })))
             .into_response();
     };
-    let ((start, end), limit) = match range(&p).and_then(|r| Ok((r, limit(&p).map(|l| l.max(1))?))) {
+    let (start, end, limit) = match range_and_limit(&p) {
         Ok(v) => v,
         Err(e) => return bad(e),
     };
-    let records = super::blocking(move || log.query(start, end, limit)).await;
+    let records = super::blocking(move || log.query(start, end, limit.max(1))).await;
     Json(json!({ "start": start, "end": end, "errors": records })).into_response()
 }

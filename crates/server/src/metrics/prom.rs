@@ -47,18 +47,19 @@ pub async fn query(
     response
 }
 
+/// The `query` parameter, parsed.
+fn expression(p: &Params) -> Result<promql::Expr, String> {
+    promql::parse(p.required("query")?).map_err(|e| e.to_string())
+}
+
 async fn instant(state: &MetricsState, p: &Params) -> Response {
-    let text = match p.required("query") {
-        Ok(q) => q.to_string(),
+    let expr = match expression(p) {
+        Ok(e) => e,
         Err(e) => return bad_data(e),
     };
     let t = match p.time("time", metrics::store::now_ms()) {
         Ok(t) => t,
         Err(e) => return bad_data(e),
-    };
-    let expr = match promql::parse(&text) {
-        Ok(e) => e,
-        Err(e) => return bad_data(e.to_string()),
     };
     state.counters().query();
     let store = state.store().clone();
@@ -81,8 +82,8 @@ pub async fn query_range(
 }
 
 async fn range(state: &MetricsState, p: &Params) -> Response {
-    let text = match p.required("query") {
-        Ok(q) => q.to_string(),
+    let expr = match expression(p) {
+        Ok(e) => e,
         Err(e) => return bad_data(e),
     };
     let (start, end) = match (
@@ -111,10 +112,6 @@ async fn range(state: &MetricsState, p: &Params) -> Response {
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         );
     }
-    let expr = match promql::parse(&text) {
-        Ok(e) => e,
-        Err(e) => return bad_data(e.to_string()),
-    };
     state.counters().query();
     let store = state.store().clone();
     let answer =

@@ -16,6 +16,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
     let mut c = StoreConfig::new(dir);
     c.retention = None;
     c.chunk_max_samples = 7; // many chunks, so chunk boundaries are exercised
+    c.max_blocks = 2; // and merges after almost every flush
     c
 }
 
@@ -62,6 +63,7 @@ fn assert_same(store: &Store, model: &Model, matchers: &[Matcher], start: i64, e
 enum Op {
     Write(Vec<(u8, i64, f64)>),
     Flush,
+    Compact,
     Reopen,
 }
 
@@ -79,6 +81,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => prop::collection::vec((0u8..6, 0i64..200, value()), 1..40).prop_map(Op::Write),
         1 => Just(Op::Flush),
+        1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
     ]
 }
@@ -104,6 +107,7 @@ proptest! {
                     store.write(batch).unwrap();
                 }
                 Op::Flush => store.flush().unwrap(),
+                Op::Compact => store.compact().unwrap(),
                 // Dropped without close: what a crash leaves, recovered from the WAL.
                 Op::Reopen => { drop(store); store = Store::open(config(dir.path())).unwrap(); }
             }
@@ -112,6 +116,9 @@ proptest! {
         assert_same(&store, &model, &[Matcher::eq("__name__", "cpu")], s, e);
         assert_same(&store, &model, &[Matcher::new("host", metrics::model::MatchOp::Re, "h[01]").unwrap()], s, e);
         assert_same(&store, &model, &[Matcher::new("host", metrics::model::MatchOp::Ne, "h1").unwrap()], i64::MIN, i64::MAX);
+        prop_assert!(store.stats().blocks <= 2, "compaction keeps the block count bounded");
+        let files = std::fs::read_dir(dir.path().join("blocks")).unwrap().count();
+        prop_assert_eq!(files, store.stats().blocks, "merged blocks' files are deleted");
     }
 
     #[test]

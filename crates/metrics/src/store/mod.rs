@@ -42,6 +42,8 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
     /// Sync the series log and WAL before acknowledging a write.
     pub fsync: bool,
+    /// Above this many block files a flush merges some (each is an open file).
+    pub max_blocks: usize,
 }
 
 impl StoreConfig {
@@ -53,6 +55,7 @@ impl StoreConfig {
             chunk_max_samples: 480,
             flush_interval: Duration::from_secs(15 * 60),
             fsync: false,
+            max_blocks: 8,
         }
     }
 }
@@ -308,6 +311,102 @@ impl Store {
         inner.wal.remove_before(wal_seq).map_err(|e| self.io_error("wal", e))?;
         drop(inner);
         self.apply_retention();
+        while self.lock().blocks.len() > self.config.max_blocks.max(2) {
+            self.merge_blocks()?;
+        }
+        Ok(())
+    }
+
+    /// Merges block files now, down to `max_blocks` (a flush does this itself).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let _one = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        while self.lock().blocks.len() > self.config.max_blocks.max(2) {
+            self.merge_blocks()?;
+        }
+        Ok(())
+    }
+
+    /// Merges one run of adjacent blocks into one, copying their chunks as they
+    /// are: the oldest run whose newest samples fall on the same day (so that
+    /// retention can still drop whole days), else the two oldest blocks. The
+    /// merged block takes the run's last id, so chunk order (newer wins at equal
+    /// timestamps) is unchanged. The caller holds the flush lock.
+    ///
+    /// A crash between writing the merged block and deleting the others leaves
+    /// both: queries see each sample twice and keep one.
+    fn merge_blocks(&self) -> Result<(), StoreError> {
+        const DAY_MS: i64 = 86_400_000;
+        let (ids, parts) = {
+            let inner = self.lock();
+            let blocks: Vec<&Arc<Block>> = inner.blocks.values().collect();
+            if blocks.len() < 2 {
+                return Ok(());
+            }
+            let day = |b: &Block| b.max_t.div_euclid(DAY_MS);
+            let mut run: Vec<&Arc<Block>> = Vec::new();
+            // The newest block is left alone: it is the one still likely to be small on purpose.
+            for b in &blocks[..blocks.len() - 1] {
+                match run.last() {
+                    Some(last) if day(last) == day(b) => run.push(b),
+                    _ if run.len() >= 2 => break,
+                    _ => run = vec![b],
+                }
+            }
+            if run.len() < 2 {
+                run = blocks[..2].to_vec();
+            }
+            let ids: Vec<u64> = run.iter().map(|b| b.id).collect();
+            let parts: Vec<(SeriesId, BlockChunks)> = inner
+                .chunks
+                .iter()
+                .enumerate()
+                .filter_map(|(sid, list)| {
+                    let refs: BlockChunks = list
+                        .iter()
+                        .filter(|c| ids.contains(&c.block))
+                        .map(|c| (inner.blocks[&c.block].clone(), *c))
+                        .collect();
+                    (!refs.is_empty()).then_some((sid as SeriesId, refs))
+                })
+                .collect();
+            (ids, parts)
+        };
+        let mut series = Vec::with_capacity(parts.len());
+        for (sid, refs) in &parts {
+            let mut chunks = Vec::with_capacity(refs.len());
+            for (block, c) in refs {
+                let bytes = block.read_span(c.offset, c.len as u64).map_err(|e| self.io_error("blocks", e))?;
+                chunks.push(EncodedChunk { bytes, min_t: c.min_t, max_t: c.max_t, samples: c.samples });
+            }
+            series.push((*sid, chunks));
+        }
+        let target = *ids.last().expect("a run has blocks");
+        let blocks_dir = self.config.dir.join("blocks");
+        let (merged, refs) = block::write(&blocks_dir, target, &series).map_err(|e| self.io_error("blocks", e))?;
+        let mut inner = self.lock();
+        let mut touched = Vec::new();
+        for (sid, list) in inner.chunks.iter_mut().enumerate() {
+            let before = list.len();
+            list.retain(|c| !ids.contains(&c.block));
+            if list.len() != before {
+                touched.push(sid);
+            }
+        }
+        for (sid, r) in refs {
+            inner.chunks[sid as usize].push(r);
+        }
+        for sid in touched {
+            inner.chunks[sid].sort_by_key(|c| (c.block, c.offset));
+        }
+        for id in &ids {
+            if let Some(old) = inner.blocks.remove(id)
+                && *id != target
+                && let Err(e) = std::fs::remove_file(&old.path)
+            {
+                tracing::warn!(path = %old.path.display(), "metrics compaction: cannot delete a merged block: {e}");
+            }
+        }
+        inner.blocks.insert(target, Arc::new(merged));
         Ok(())
     }
 
@@ -522,8 +621,11 @@ impl Source for Store {
 /// Above this many chunks a query decodes on two threads.
 const PARALLEL_CHUNKS: usize = 64;
 
+/// Chunks with the block that holds each.
+type BlockChunks = Vec<(Arc<Block>, ChunkRef)>;
+
 struct SeriesParts {
-    chunks: Vec<(Arc<Block>, ChunkRef)>,
+    chunks: BlockChunks,
     memory: Vec<Vec<Sample>>,
 }
 

@@ -293,6 +293,11 @@ impl AgentClient {
         self.get_json(&query).await
     }
 
+    /// `/files/browse`: the entries of a sandbox directory.
+    pub async fn browse(&self, path: &str) -> Result<Vec<crate::legacy::FileEntry>> {
+        self.get_json(&format!("/files/browse?path={}", percent_encode(path))).await
+    }
+
     /// Posts an agent operator call (`/api/v1`) and decodes its response.
     pub async fn call(&self, call: &agent::Call) -> Result<agent::Response> {
         let url = format!("{}/api/v1", self.base);

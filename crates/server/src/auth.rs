@@ -2,13 +2,14 @@
 //! token, or, only when the operator asks for it, nobody checked at all.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::session;
 
 #[derive(Clone)]
 pub enum Auth {
@@ -71,6 +72,48 @@ impl Auth {
         }
     }
 
+    /// Whether a request may go on: its credentials, or for reading (GET and
+    /// HEAD) the dashboard's session cookie. Changes always need credentials or,
+    /// on the dashboard's own forms, the cookie plus its CSRF token
+    /// (`dashboard::require_session`), so a cookie alone changes nothing.
+    pub fn allows_request(&self, method: &Method, headers: &HeaderMap) -> bool {
+        self.allows(headers) || ((method == Method::GET || method == Method::HEAD) && self.session(headers).is_some())
+    }
+
+    /// The session cookie's value, when it is one this process issued and unexpired.
+    pub fn session<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        let key = self.session_key()?;
+        let value = session::from_cookies(headers)?;
+        session::verify(&key, value, session::now_s()).then_some(value)
+    }
+
+    /// A new session cookie value, valid for `session::LIFETIME_S`. None when open.
+    pub fn new_session(&self) -> Option<String> {
+        Some(session::issue(&self.session_key()?, session::now_s()))
+    }
+
+    /// The CSRF token that goes with a session (sent back by the dashboard's
+    /// forms in the `X-CSRF-Token` header).
+    pub fn csrf_token(&self, session: &str) -> String {
+        match self.session_key() {
+            Some(key) => session::csrf(&key, session),
+            None => String::new(),
+        }
+    }
+
+    /// Signs sessions: derived from the credentials and a per-process random
+    /// salt, so changing the credentials or restarting m3s ends every session.
+    fn session_key(&self) -> Option<ring::hmac::Key> {
+        let Auth::Required { basic, token } = self else { return None };
+        let mut material = Vec::from(*session::process_salt());
+        for part in [token.as_deref(), basic.as_ref().map(|(u, _)| u.as_str()), basic.as_ref().map(|(_, p)| p.as_str())]
+        {
+            material.push(0);
+            material.extend_from_slice(part.unwrap_or("").as_bytes());
+        }
+        Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &material))
+    }
+
     pub fn allows(&self, headers: &HeaderMap) -> bool {
         let Auth::Required { basic, token } = self else { return true };
         let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
@@ -89,7 +132,7 @@ impl Auth {
 }
 
 /// Compares without an early exit, so timing tells nothing about where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, x) in a.iter().enumerate() {
         diff |= (*x ^ b.get(i).copied().unwrap_or(0)) as usize;
@@ -101,7 +144,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 const PUBLIC: &[&str] = &["/api/compose/versions", "/api/v1/health", "/api/v1/openapi.json"];
 
 pub async fn require(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if PUBLIC.contains(&request.uri().path()) || state.inner.auth.allows(request.headers()) {
+    if PUBLIC.contains(&request.uri().path()) || state.inner.auth.allows_request(request.method(), request.headers()) {
         return next.run(request).await;
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use mesos::legacy::{AgentState, FileChunk};
+use mesos::legacy::{AgentState, FileChunk, FileEntry, MasterState};
 use mesos::operator::{AgentClient, OperatorClient};
 use mesos::transport::TransportConfig;
 
@@ -16,6 +16,26 @@ pub struct AgentFiles {
     tls: bool,
     /// task id -> (agent base URL, sandbox directory): sandboxes do not move.
     sandboxes: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// A path inside the sandbox of one task.
+pub struct SandboxFile<'a> {
+    pub agent_id: &'a str,
+    pub framework_id: &'a str,
+    pub task_id: &'a str,
+    /// Relative to the sandbox; `""` is the sandbox itself.
+    pub path: &'a str,
+}
+
+/// `path` as plain names joined by `/`, or None if it could leave the directory
+/// (`..`, an absolute path, a backslash or a NUL). The agent confines reads
+/// to sandboxes too; this keeps a request from naming another task's.
+pub fn confined(path: &str) -> Option<String> {
+    if path.starts_with('/') || path.contains(['\\', '\0']) {
+        return None;
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    (!parts.contains(&"..")).then(|| parts.join("/"))
 }
 
 #[derive(Debug)]
@@ -53,9 +73,12 @@ impl AgentFiles {
         offset: i64,
         length: u64,
     ) -> Result<FileChunk, LogError> {
-        let (agent_url, directory) = self.sandbox(agent_id, framework_id, task_id).await?;
-        let agent = AgentClient::new(&agent_url, self.transport.clone()).map_err(|e| LogError::Agent(e.to_string()))?;
-        let path = format!("{directory}/{stream}");
+        self.read_path(&SandboxFile { agent_id, framework_id, task_id, path: stream }, offset, length).await
+    }
+
+    /// Reads a file of a task's sandbox, as `read` does.
+    pub async fn read_path(&self, file: &SandboxFile<'_>, offset: i64, length: u64) -> Result<FileChunk, LogError> {
+        let (agent, path) = self.locate(file).await?;
         let offset = if offset < 0 {
             let end = agent.read_file(&path, -1, None).await.map_err(|e| LogError::Agent(e.to_string()))?.offset;
             end.saturating_sub(length) as i64
@@ -63,6 +86,33 @@ impl AgentFiles {
             offset
         };
         agent.read_file(&path, offset, Some(length)).await.map_err(|e| LogError::Agent(e.to_string()))
+    }
+
+    /// Lists a directory of a task's sandbox; entries' paths come back relative to the sandbox.
+    pub async fn browse(&self, dir: &SandboxFile<'_>) -> Result<Vec<FileEntry>, LogError> {
+        let (agent, path) = self.locate(dir).await?;
+        let root = path.trim_end_matches('/').len() - dir.path.trim_end_matches('/').len();
+        let mut entries = agent.browse(&path).await.map_err(|e| LogError::Agent(e.to_string()))?;
+        for e in &mut entries {
+            e.path = e.path.get(root..).unwrap_or_default().trim_start_matches('/').to_owned();
+        }
+        entries.sort_by(|a, b| (!a.is_dir(), &a.path).cmp(&(!b.is_dir(), &b.path)));
+        Ok(entries)
+    }
+
+    /// `/master/state` of the master these files are read through.
+    pub async fn master_state(&self) -> Result<MasterState, LogError> {
+        self.master.get_json("/master/state").await.map_err(|e| LogError::Agent(format!("master: {e}")))
+    }
+
+    /// The agent holding a sandbox file and the file's full path there.
+    async fn locate(&self, file: &SandboxFile<'_>) -> Result<(AgentClient, String), LogError> {
+        let relative = confined(file.path)
+            .ok_or_else(|| LogError::NotFound(format!("{:?} is not a path inside the sandbox", file.path)))?;
+        let (agent_url, directory) = self.sandbox(file.agent_id, file.framework_id, file.task_id).await?;
+        let agent = AgentClient::new(&agent_url, self.transport.clone()).map_err(|e| LogError::Agent(e.to_string()))?;
+        let path = if relative.is_empty() { directory } else { format!("{directory}/{relative}") };
+        Ok((agent, path))
     }
 
     async fn sandbox(&self, agent_id: &str, framework_id: &str, task_id: &str) -> Result<(String, String), LogError> {
@@ -105,5 +155,19 @@ impl AgentFiles {
         let found = (agent_url, directory);
         self.sandboxes.lock().expect("sandbox cache").insert(task_id.to_owned(), found.clone());
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sandbox_paths_stay_inside() {
+        use super::confined;
+        assert_eq!(confined("").as_deref(), Some(""));
+        assert_eq!(confined("stdout").as_deref(), Some("stdout"));
+        assert_eq!(confined("./a//b/").as_deref(), Some("a/b"));
+        for bad in ["..", "a/../../b", "/etc/passwd", "a\\..\\b", "a\0b"] {
+            assert_eq!(confined(bad), None, "{bad:?}");
+        }
     }
 }

@@ -10,7 +10,7 @@
 
 mod ingest;
 mod native;
-mod params;
+pub(crate) mod params;
 mod prom;
 mod stats;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -73,6 +73,10 @@ impl MetricsState {
         &self.inner.store
     }
 
+    pub fn error_log(&self) -> Option<&Arc<metrics::errors::ErrorLog>> {
+        self.inner.errors.as_ref()
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.inner.counters
     }
@@ -117,7 +121,8 @@ const PUBLIC: &[&str] = &["/metrics", "/ping", "/health"];
 /// `u`/`p` query parameters (v1).
 async fn require(State(state): State<MetricsState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if PUBLIC.contains(&path) || allowed(&state.inner.auth, request.headers(), request.uri().query()) {
+    if PUBLIC.contains(&path) || allowed(&state.inner.auth, request.method(), request.headers(), request.uri().query())
+    {
         return next.run(request).await;
     }
     let v2 = path == "/api/v2/write";
@@ -135,8 +140,8 @@ async fn require(State(state): State<MetricsState>, request: Request, next: Next
     response
 }
 
-fn allowed(auth: &Auth, headers: &HeaderMap, query: Option<&str>) -> bool {
-    if auth.allows(headers) {
+fn allowed(auth: &Auth, method: &Method, headers: &HeaderMap, query: Option<&str>) -> bool {
+    if auth.allows_request(method, headers) {
         return true;
     }
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())

@@ -115,9 +115,52 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// The inverse of `days_from_civil`: (year, month, day).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
+    let s = secs.rem_euclid(86400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A `datetime-local` form value (`YYYY-MM-DDTHH:MM[:SS]`, taken as UTC) or
+/// anything `parse_time` takes, to milliseconds.
+pub fn parse_form_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    match s.len() {
+        16 => parse_time(&format!("{s}:00Z")),
+        19 => parse_time(&format!("{s}Z")),
+        _ => parse_time(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatted_times_parse_back() {
+        for ms in [0, 1_700_000_000_000, 951_782_400_000 /* 2000-02-29 */, 4_102_444_799_000] {
+            let text = format_utc(ms);
+            assert_eq!(parse_form_time(&text.replace(' ', "T")), Some(ms), "{text}");
+        }
+        assert_eq!(format_utc(1_700_000_000_999), "2023-11-14 22:13:20");
+        assert_eq!(parse_form_time("2023-11-14T22:13"), Some(1_699_999_980_000));
+        assert_eq!(parse_form_time("soon"), None);
+    }
 
     #[test]
     fn times() {

@@ -7,10 +7,12 @@
 //! `views`. No handler builds a path or a shell command from request data.
 
 pub mod auth;
+pub mod dashboard;
 mod deploy;
 pub mod error;
 mod logs;
 pub mod metrics;
+mod session;
 pub mod tls;
 mod v0;
 mod v1;

@@ -1,0 +1,230 @@
+//! The dashboard: server-rendered pages under `/ui/`, with htmx for forms and
+//! partial refreshes and uPlot for charts (both vendored in `assets/`, served
+//! from the binary). Pages read the same state the APIs do: the framework's
+//! engine, the master's `/master/state`, the agents' sandboxes and the
+//! M3trics store. Charts and log tails fetch the JSON APIs from the page.
+//!
+//! Authentication is the API's. A browser signs in once at `/ui/login` with
+//! the token (or the Basic credentials) and gets a signed session cookie
+//! (`session.rs`); reads accept it, changes also need the page's CSRF token.
+
+mod assets;
+mod cluster;
+mod html;
+mod metrics_pages;
+mod range;
+mod stacks;
+mod tasks;
+
+use axum::Router;
+use axum::extract::{Form, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::metrics::MetricsState;
+use crate::{ApiState, Auth, session};
+
+/// What every dashboard handler gets.
+#[derive(Clone)]
+pub struct Dashboard {
+    api: ApiState,
+    metrics: MetricsState,
+    /// Served over HTTPS: session cookies are marked Secure.
+    secure: bool,
+}
+
+/// Set by `require_session` for the handlers: the token the page's forms send back.
+#[derive(Clone)]
+struct Csrf(String);
+
+pub fn router(api: ApiState, metrics: MetricsState, secure: bool) -> Router {
+    let state = Dashboard { api, metrics, secure };
+    let pages = Router::new()
+        .route("/ui/", get(cluster::overview))
+        .route("/ui/nodes", get(cluster::nodes))
+        .route("/ui/stacks", get(stacks::page).post(stacks::deploy))
+        .route("/ui/stacks/{project}/remove", post(stacks::remove))
+        .route("/ui/stacks/{project}/{service}", get(stacks::service))
+        .route("/ui/stacks/{project}/{service}/scale", post(stacks::scale))
+        .route("/ui/stacks/{project}/{service}/restart", post(stacks::restart))
+        .route("/ui/tasks", get(tasks::list))
+        .route("/ui/tasks/{framework}/{task}", get(tasks::detail))
+        .route("/ui/tasks/{framework}/{task}/file", get(tasks::file))
+        .route("/ui/tasks/{framework}/{task}/read", get(tasks::read))
+        .route("/ui/metrics", get(metrics_pages::metrics))
+        .route("/ui/report", get(metrics_pages::report))
+        .route("/ui/errors", get(metrics_pages::errors))
+        .route("/ui/logout", post(logout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_session));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .merge(pages)
+        .with_state(state)
+}
+
+impl Dashboard {
+    fn auth(&self) -> &Auth {
+        &self.api.inner.auth
+    }
+}
+
+fn is_open(auth: &Auth) -> bool {
+    matches!(auth, Auth::Open)
+}
+
+/// Pages need a session (or API credentials, for scripts); changes also need
+/// the session's CSRF token in `X-CSRF-Token` or a `csrf` form field checked
+/// by the handler. Unauthenticated page loads go to the sign-in page.
+async fn require_session(State(state): State<Dashboard>, mut request: Request, next: Next) -> Response {
+    let auth = state.auth();
+    let csrf = if is_open(auth) {
+        Some(String::new())
+    } else if let Some(session) = auth.session(request.headers()) {
+        let expected = auth.csrf_token(session);
+        let safe = request.method() == Method::GET || request.method() == Method::HEAD;
+        let sent = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        // The logout form posts without script, so its token arrives in the body (checked there).
+        let logout = request.uri().path() == "/ui/logout";
+        if !safe && !logout && !sent.is_some_and(|s| crate::auth::constant_time_eq(s.as_bytes(), expected.as_bytes())) {
+            return (
+                StatusCode::FORBIDDEN,
+                html::notice("bad", "The form's CSRF token is missing or stale: reload the page."),
+            )
+                .into_response();
+        }
+        Some(expected)
+    } else if auth.allows(request.headers()) {
+        // A script with the API's credentials: no cookie involved, nothing to forge.
+        Some(String::new())
+    } else {
+        None
+    };
+    let Some(csrf) = csrf else {
+        if request.headers().contains_key("hx-request") || request.method() != Method::GET {
+            let mut r = (StatusCode::UNAUTHORIZED, html::notice("bad", "Signed out: reload the page.")).into_response();
+            r.headers_mut().insert("HX-Redirect", "/ui/login".parse().expect("static header"));
+            return r;
+        }
+        let next = request.uri().path_and_query().map_or("/ui/", |p| p.as_str());
+        return Redirect::to(&format!("/ui/login?next={}", html::Url(next))).into_response();
+    };
+    request.extensions_mut().insert(Csrf(csrf));
+    next.run(request).await
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only the dashboard's own pages are places to go back to (no open redirect).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with("/ui/") && !next.starts_with("/ui//") && !next.contains('\\') { next } else { "/ui/" }
+}
+
+fn login_form(auth: &Auth, next: &str, error: Option<&str>) -> Html<String> {
+    let (token, basic) = match auth {
+        Auth::Open => (false, false),
+        Auth::Required { basic, token } => (token.is_some(), basic.is_some()),
+    };
+    let mut body = String::new();
+    if let Some(e) = error {
+        body.push_str(&html::notice("bad", e));
+    }
+    body.push_str(r##"<form method="post" action="/ui/login" class="login">"##);
+    body.push_str(&format!(r##"<input type="hidden" name="next" value="{}">"##, html::Esc(safe_next(next))));
+    if token {
+        body.push_str(
+            r##"<p><label for="token">API token</label><input id="token" name="token" type="password" autocomplete="current-password" autofocus>
+<small>In <code>&lt;work-dir&gt;/api-token</code> (for <code>m3s up</code>: <code>~/.local/share/m3s/api-token</code>) or <code>M3S_API_TOKEN</code>.</small></p>"##,
+        );
+    }
+    if basic {
+        if token {
+            body.push_str("<p>or</p>");
+        }
+        body.push_str(
+            r##"<p><label for="username">User name</label><input id="username" name="username" autocomplete="username"></p>
+<p><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password"></p>"##,
+        );
+    }
+    body.push_str(r##"<p><button type="submit">Sign in</button></p></form>"##);
+    html::page(&html::Shell { nav: html::Nav::Overview, title: "Sign in", csrf: "", charts: false }, &body)
+}
+
+async fn login_page(State(state): State<Dashboard>, Query(q): Query<LoginQuery>) -> Response {
+    if is_open(state.auth()) {
+        return Redirect::to(safe_next(&q.next)).into_response();
+    }
+    login_form(state.auth(), &q.next, None).into_response()
+}
+
+async fn login(State(state): State<Dashboard>, Form(form): Form<LoginForm>) -> Response {
+    let auth = state.auth();
+    let ok = (!form.token.is_empty() && auth.allows_token(&form.token))
+        || (!form.username.is_empty() && auth.allows_credentials(&form.username, &form.password));
+    let Some(session) = auth.new_session().filter(|_| ok) else {
+        if is_open(auth) {
+            return Redirect::to(safe_next(&form.next)).into_response();
+        }
+        // Slows guessing; tokens are long, but passwords may not be.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        tracing::warn!("dashboard sign-in refused");
+        let mut r = login_form(auth, &form.next, Some("Wrong token or credentials.")).into_response();
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    };
+    let mut r = Redirect::to(safe_next(&form.next)).into_response();
+    r.headers_mut().insert(header::SET_COOKIE, session::set_cookie(&session, state.secure).parse().expect("cookie"));
+    r
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<Dashboard>,
+    axum::Extension(Csrf(expected)): axum::Extension<Csrf>,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if !crate::auth::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+        return (StatusCode::FORBIDDEN, html::notice("bad", "Stale form: reload the page.")).into_response();
+    }
+    let mut r = Redirect::to("/ui/login").into_response();
+    if !is_open(state.auth()) {
+        r.headers_mut().insert(header::SET_COOKIE, session::clear_cookie().parse().expect("cookie"));
+    }
+    r
+}
+
+/// Runs store work on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("dashboard worker panicked")
+}
+
+/// Whether the request came from htmx (a fragment is wanted, not a page).
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}

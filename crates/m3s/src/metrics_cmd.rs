@@ -122,6 +122,8 @@ pub enum Report {
 /// M3trics running inside a process: its router to serve, and the store to close at exit.
 pub struct RunningMetrics {
     pub router: axum::Router,
+    /// For the dashboard's views of the store and the error log.
+    pub state: server::metrics::MetricsState,
     pub store: Arc<Store>,
 }
 
@@ -178,7 +180,7 @@ pub fn start(
         };
         metrics::collect::spawn_collectors(config, sink);
     }
-    Ok(RunningMetrics { router: server::metrics::router(state), store })
+    Ok(RunningMetrics { router: server::metrics::router(state.clone()), state, store })
 }
 
 pub async fn run(args: MetricsArgs) -> anyhow::Result<()> {

@@ -104,6 +104,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.transport = mesos.transport()?;
     let running = start_framework(&args.common, &work_dir, config).await?;
     eprintln!("m3s serve: compose framework on Mesos master {}; API {}", mesos.master, running.describe_api());
+    eprintln!("m3s serve: dashboard on {}/ui/ (sign in with the same credentials)", running.api_url);
     crate::mini_cmd::shutdown_signal().await;
     running.metrics.close().await;
     eprintln!("m3s serve: stopped; tasks keep running and are re-adopted at the next start");
@@ -149,6 +150,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let running = start_framework(&args.common, &work_dir, config).await?;
     eprintln!("m3s up: embedded Mesos master and agent on {master} (work dir {})", work_dir.display());
     eprintln!("m3s up: compose API and M3trics on {}", running.describe_api());
+    eprintln!("m3s up: dashboard on {}/ui/ (sign in with the same credentials)", running.api_url);
 
     if let Some(loaded) = loaded {
         let translated =
@@ -258,7 +260,8 @@ async fn start_framework(
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, true)?;
     let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
-    let app = server::router(state).merge(metrics.router.clone());
+    let dashboard = server::dashboard::router(state.clone(), metrics.state.clone(), tls.is_some());
+    let app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
         let served = match tls {

@@ -104,6 +104,12 @@ impl Drop for MetricsServer {
 
 /// One HTTP/1.1 request with `Connection: close`; the status and the body.
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let (status, _, body) = exchange(port, method, path, headers, body);
+    (status, body)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the status, the response's head and its body.
+pub fn exchange(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -123,5 +129,5 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    (status, if chunked { super::up::dechunk(rest) } else { rest.to_owned() })
+    (status, head.to_owned(), if chunked { super::up::dechunk(rest) } else { rest.to_owned() })
 }

@@ -20,8 +20,18 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-fn example() -> String {
-    repo().join("examples/stack/compose.yaml").display().to_string()
+/// A small stack with no fixed host port: the other tests run the example
+/// stack, whose web service takes port 31080, at the same time.
+fn demo(dir: &Path) -> String {
+    let path = dir.join("compose.yaml");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &path,
+        "name: demo\nservices:\n  web:\n    command: [\"sh\", \"-c\", \"echo web up; while true; do sleep 1; done\"]\n  \
+         worker:\n    command: [\"sh\", \"-c\", \"while true; do echo working; sleep 2; done\"]\n",
+    )
+    .unwrap();
+    path.display().to_string()
 }
 
 #[test]
@@ -55,7 +65,7 @@ fn dashboard_in_a_browser() {
         return;
     }
     let dir = tempdir("dashboard-browser");
-    let up = Up::start(&dir, &["-f", &example(), "-p", "demo", "--collect-interval", "1s"]);
+    let up = Up::start(&dir, &["-f", &demo(&dir), "--collect-interval", "1s"]);
     let token_file = dir.join("token-for-the-browser");
     std::fs::write(&token_file, TOKEN).unwrap();
     let shots = std::env::var_os("M3S_SCREENSHOT_DIR")
@@ -95,7 +105,7 @@ fn location(head: &str) -> &str {
 #[test]
 fn sessions_csrf_and_sandbox_confinement() {
     let dir = tempdir("dashboard-http");
-    let up = Up::start(&dir, &["-f", &example(), "-p", "demo"]);
+    let up = Up::start(&dir, &["-f", &demo(&dir)]);
     let port = up.api_port;
     let form = [("content-type", "application/x-www-form-urlencoded")];
 

@@ -160,6 +160,20 @@ impl AgentFiles {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a request names, what reaches the agent is relative and climbs nowhere.
+        #[test]
+        fn confined_paths_never_climb(path in "[a-z./\\\\\\x00]{0,24}") {
+            if let Some(p) = super::confined(&path) {
+                prop_assert!(!p.starts_with('/'));
+                prop_assert!(p.is_empty() || p.split('/').all(|part| !part.is_empty() && part != ".." && part != "."), "{p:?}");
+                prop_assert!(!p.contains(['\\', '\0']));
+            }
+        }
+    }
+
     #[test]
     fn sandbox_paths_stay_inside() {
         use super::confined;

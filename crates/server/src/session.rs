@@ -99,6 +99,15 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any cookie text is refused without panicking, unless it is the signed value itself.
+        #[test]
+        fn arbitrary_cookies_are_refused(value in ".{0,80}") {
+            let k = key("a");
+            proptest::prop_assert_eq!(verify(&k, &value, 0), value == issue(&k, 0));
+        }
+    }
+
     #[test]
     fn csrf_tokens_differ_per_session_and_key() {
         let (a, b) = (issue(&key("a"), 1), issue(&key("a"), 2));

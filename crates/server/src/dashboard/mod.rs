@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::metrics::MetricsState;
+use crate::metrics::{MetricsState, blocking};
 use crate::{ApiState, Auth, session};
 
 /// What every dashboard handler gets.
@@ -217,11 +217,6 @@ async fn logout(
         r.headers_mut().insert(header::SET_COOKIE, session::clear_cookie().parse().expect("cookie"));
     }
     r
-}
-
-/// Runs store work on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("dashboard worker panicked")
 }
 
 /// Whether the request came from htmx (a fragment is wanted, not a page).

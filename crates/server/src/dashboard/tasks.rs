@@ -43,7 +43,12 @@ pub async fn list(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
             if let Some(w) = wanted {
                 let _ = write!(b, r##"<p>Only {} tasks. <a href="/ui/tasks">All tasks</a></p>"##, html::badge(w));
             }
-            b.push_str(r##"<div id="live" hx-get="" hx-trigger="every 10s [document.visibilityState=='visible']" hx-select="#live" hx-swap="outerHTML"><table><thead><tr><th scope="col">Task</th><th scope="col">Name</th><th scope="col">Framework</th><th scope="col">State</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Last update (UTC)</th></tr></thead><tbody>"##);
+            let refresh = match wanted {
+                Some(w) => format!("/ui/tasks?state={}", Url(w)),
+                None => "/ui/tasks".to_owned(),
+            };
+            let _ = write!(b, r#"<div id="live" hx-get="{refresh}""#);
+            b.push_str(r##" hx-trigger="every 10s [document.visibilityState=='visible']" hx-select="#live" hx-swap="outerHTML"><table><thead><tr><th scope="col">Task</th><th scope="col">Name</th><th scope="col">Framework</th><th scope="col">State</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Last update (UTC)</th></tr></thead><tbody>"##);
             for (f, t) in rows.iter().take(500) {
                 let _ = write!(
                     b,

@@ -168,6 +168,6 @@ fn allowed(auth: &Auth, method: &Method, headers: &HeaderMap, query: Option<&str
 }
 
 /// Runs store work on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("metrics worker panicked")
 }

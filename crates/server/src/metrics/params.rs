@@ -97,8 +97,16 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
                 b'-' => -1,
                 _ => return None,
             };
+            // `±HH:MM`, bounded: a longer offset is not RFC 3339 (and would overflow).
             let (oh, om) = rest[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+            let two_digits = |s: &str| {
+                (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten()
+            };
+            let (oh, om) = (two_digits(oh)?, two_digits(om)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 3600 + om * 60)
         }
     };
     let days = days_from_civil(y, mo, d);
@@ -170,5 +178,10 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("2023-13-14T22:13:20Z"), None);
+        // Found by the dashboard_inputs fuzz target: an offset this long overflowed.
+        assert_eq!(parse_time("2023-11-14T22:13:20+00000000000000000000:00"), None);
+        assert_eq!(parse_time("2023-11-14T22:13:20+99999999999999:00"), None);
+        assert_eq!(parse_time("2023-11-14T22:13:20+24:00"), None);
+        assert_eq!(parse_time("2023-11-14T22:13:20-1:00"), None);
     }
 }

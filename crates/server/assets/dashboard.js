@@ -93,7 +93,9 @@
         spanGaps: false,
         value: (u, v) => (v == null ? "–" : fmt(v)),
       }))),
-      axes: [{}, { size: 70, values: (u, vals) => vals.map((v) => (v == null ? "" : fmt(v))) }],
+      axes: [{}, { size: 84, values: (u, vals) => vals.map((v) => (v == null ? "" : fmt(v))) }],
+      // A flat series (all zero, say) gets a small span around its value, not 0 to 100.
+      scales: { y: { range: (u, min, max) => (min === max ? [Math.min(0, min), Math.max(0, max) + (Math.abs(max) || 1) * 0.1] : uPlot.rangeNum(min, max, 0.1, true)) } },
       cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { live: true },
       hooks: {

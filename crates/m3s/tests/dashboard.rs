@@ -186,6 +186,12 @@ fn sessions_csrf_and_sandbox_confinement() {
         serde_json::from_str::<serde_json::Value>(&body).unwrap()
     };
     assert!(read("stdout")["offset"].as_u64().is_some(), "stdout is readable");
+    // The sandbox listing names entries relative to the sandbox, however the directory was written.
+    for dir in ["", "./", "."] {
+        let url = format!("/ui/tasks/{framework}/{task_id}?path={dir}");
+        let (status, _, page) = exchange(port, "GET", &url, &with_cookie, b"");
+        assert!(status == 200 && page.contains(r#"/file?path=stdout">stdout</a>"#), "{url}: {page}");
+    }
     for escape in ["../../../../etc/passwd", "%2Fetc%2Fpasswd", "..%2F..%2Fmeta"] {
         let answer = read(escape);
         assert!(

@@ -78,7 +78,7 @@ impl AgentFiles {
 
     /// Reads a file of a task's sandbox, as `read` does.
     pub async fn read_path(&self, file: &SandboxFile<'_>, offset: i64, length: u64) -> Result<FileChunk, LogError> {
-        let (agent, path) = self.locate(file).await?;
+        let (agent, _, path) = self.locate(file).await?;
         let offset = if offset < 0 {
             let end = agent.read_file(&path, -1, None).await.map_err(|e| LogError::Agent(e.to_string()))?.offset;
             end.saturating_sub(length) as i64
@@ -90,11 +90,10 @@ impl AgentFiles {
 
     /// Lists a directory of a task's sandbox; entries' paths come back relative to the sandbox.
     pub async fn browse(&self, dir: &SandboxFile<'_>) -> Result<Vec<FileEntry>, LogError> {
-        let (agent, path) = self.locate(dir).await?;
-        let root = path.trim_end_matches('/').len() - dir.path.trim_end_matches('/').len();
+        let (agent, sandbox, path) = self.locate(dir).await?;
         let mut entries = agent.browse(&path).await.map_err(|e| LogError::Agent(e.to_string()))?;
         for e in &mut entries {
-            e.path = e.path.get(root..).unwrap_or_default().trim_start_matches('/').to_owned();
+            e.path = e.path.strip_prefix(&sandbox).unwrap_or(&e.path).trim_start_matches('/').to_owned();
         }
         entries.sort_by(|a, b| (!a.is_dir(), &a.path).cmp(&(!b.is_dir(), &b.path)));
         Ok(entries)
@@ -105,14 +104,14 @@ impl AgentFiles {
         self.master.get_json("/master/state").await.map_err(|e| LogError::Agent(format!("master: {e}")))
     }
 
-    /// The agent holding a sandbox file and the file's full path there.
-    async fn locate(&self, file: &SandboxFile<'_>) -> Result<(AgentClient, String), LogError> {
+    /// The agent holding a sandbox file, the sandbox directory and the file's full path there.
+    async fn locate(&self, file: &SandboxFile<'_>) -> Result<(AgentClient, String, String), LogError> {
         let relative = confined(file.path)
             .ok_or_else(|| LogError::NotFound(format!("{:?} is not a path inside the sandbox", file.path)))?;
         let (agent_url, directory) = self.sandbox(file.agent_id, file.framework_id, file.task_id).await?;
         let agent = AgentClient::new(&agent_url, self.transport.clone()).map_err(|e| LogError::Agent(e.to_string()))?;
-        let path = if relative.is_empty() { directory } else { format!("{directory}/{relative}") };
-        Ok((agent, path))
+        let path = if relative.is_empty() { directory.clone() } else { format!("{directory}/{relative}") };
+        Ok((agent, directory, path))
     }
 
     async fn sandbox(&self, agent_id: &str, framework_id: &str, task_id: &str) -> Result<(String, String), LogError> {

@@ -437,13 +437,22 @@ pub struct MasterState {
 }
 
 impl MasterState {
+    /// Registered frameworks, then completed ones.
+    pub fn all_frameworks(&self) -> impl Iterator<Item = &LegacyFramework> {
+        self.frameworks.iter().chain(&self.completed_frameworks)
+    }
+
     /// Every task of every framework (active, unreachable and completed, of
     /// registered and completed frameworks).
     pub fn all_tasks(&self) -> impl Iterator<Item = &LegacyTask> {
-        self.frameworks
-            .iter()
-            .chain(&self.completed_frameworks)
-            .flat_map(|f| f.tasks.iter().chain(&f.unreachable_tasks).chain(&f.completed_tasks))
+        self.all_frameworks().flat_map(LegacyFramework::all_tasks)
+    }
+}
+
+impl LegacyFramework {
+    /// The framework's active, unreachable and completed tasks.
+    pub fn all_tasks(&self) -> impl Iterator<Item = &LegacyTask> {
+        self.tasks.iter().chain(&self.unreachable_tasks).chain(&self.completed_tasks)
     }
 }
 
@@ -753,6 +762,13 @@ pub struct FileChunk {
     pub data: String,
     #[serde(deserialize_with = "u64_lenient")]
     pub offset: u64,
+}
+
+impl FileChunk {
+    /// Where the next read continues: the offset just past `data`.
+    pub fn end(&self) -> u64 {
+        self.offset + self.data.len() as u64
+    }
 }
 
 /// One entry of `/files/browse?path=` (an array of these). `mtime` is seconds

@@ -180,7 +180,7 @@ async fn task_logs(State(state): State<ApiState>, Path(task): Path<String>, Quer
     let chunk = read_log(&state, &task, stream, offset, length.min(TAIL)).await?;
     // An empty answer means the reader is at the end of what the task has written so far.
     let eof = chunk.data.is_empty();
-    let next = chunk.offset + chunk.data.len() as u64;
+    let next = chunk.end();
     Ok(Json(json!({ "task": task, "stream": stream, "data": chunk.data, "offset": next, "eof": eof })).into_response())
 }
 

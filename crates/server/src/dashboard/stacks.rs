@@ -80,7 +80,7 @@ const DEPLOY_FORM: &str = r##"<section aria-labelledby="deploy"><h2 id="deploy">
 <p><label for="compose-file">Load a file</label><input id="compose-file" type="file" accept=".yaml,.yml,.json" data-load-into="compose"></p>
 <p><label for="compose">compose.yaml</label><textarea id="compose" name="compose" rows="14" spellcheck="false" required placeholder="services:&#10;  web:&#10;    command: python3 -m http.server 8080"></textarea></p>
 <p><input id="strict" name="strict" type="checkbox" value="true"><label for="strict">Treat warnings as errors</label></p>
-<p><button type="submit">Deploy</button></p></form><div id="deploy-result" aria-live="polite"></div></section>"##;
+<p><button type="submit">Deploy</button></p></form>"##;
 
 pub async fn page(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>) -> Response {
     render_page(&state, &csrf, "")
@@ -89,10 +89,9 @@ pub async fn page(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
 fn render_page(state: &Dashboard, csrf: &str, result: &str) -> Response {
     let mut b = String::from(r##"<div id="action-result" aria-live="polite"></div>"##);
     b.push_str(&projects_html(state));
-    b.push_str(&DEPLOY_FORM.replace(
-        r##"<div id="deploy-result" aria-live="polite"></div>"##,
-        &format!(r##"<div id="deploy-result" aria-live="polite">{result}</div>"##),
-    ));
+    b.push_str(DEPLOY_FORM);
+    // Where a deploy's outcome goes: filled by htmx, or here when the form was posted without script.
+    let _ = write!(b, r#"<div id="deploy-result" aria-live="polite">{result}</div></section>"#);
     html::page(&Shell { nav: Nav::Stacks, title: "Stacks", csrf, charts: false }, &b).into_response()
 }
 

@@ -25,18 +25,15 @@ fn is_active(t: &LegacyTask) -> bool {
     !t.state.is_terminal()
 }
 
-fn frameworks(master: &MasterState) -> impl Iterator<Item = &LegacyFramework> {
-    master.frameworks.iter().chain(&master.completed_frameworks)
-}
-
 pub async fn list(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>, Query(q): Q) -> Response {
     let wanted = q.get("state").filter(|s| !s.is_empty());
     let mut b = String::new();
     match super::cluster::master_state(&state).await {
         Err(e) => b.push_str(&html::notice("bad", &format!("The master did not answer: {e}"))),
         Ok(master) => {
-            let mut rows: Vec<(&LegacyFramework, &LegacyTask)> = frameworks(&master)
-                .flat_map(|f| f.tasks.iter().chain(&f.unreachable_tasks).chain(&f.completed_tasks).map(move |t| (f, t)))
+            let mut rows: Vec<(&LegacyFramework, &LegacyTask)> = master
+                .all_frameworks()
+                .flat_map(|f| f.all_tasks().map(move |t| (f, t)))
                 .filter(|(_, t)| wanted.is_none_or(|w| t.state.as_str() == w))
                 .collect();
             rows.sort_by_key(|(_, t)| std::cmp::Reverse((is_active(t), last_update_ms(t))));
@@ -96,9 +93,8 @@ fn find<'m>(
     framework_id: &str,
     task_id: &str,
 ) -> Option<(&'m LegacyFramework, &'m LegacyTask)> {
-    frameworks(master).find(|f| f.id == framework_id).and_then(|f| {
-        f.tasks.iter().chain(&f.unreachable_tasks).chain(&f.completed_tasks).find(|t| t.id == task_id).map(|t| (f, t))
-    })
+    let f = master.all_frameworks().find(|f| f.id == framework_id)?;
+    Some((f, f.all_tasks().find(|t| t.id == task_id)?))
 }
 
 pub async fn detail(
@@ -172,9 +168,8 @@ pub async fn detail(
         Err(e) => b.push_str(&html::notice("bad", &format!("The sandbox cannot be listed: {e}"))),
         Ok(entries) => {
             b.push_str(r##"<table><thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col">Modified (UTC)</th><th scope="col">Mode</th></tr></thead><tbody>"##);
-            if let Some((parent, _)) =
-                dir.trim_end_matches('/').rsplit_once('/').or(if dir.is_empty() { None } else { Some(("", "")) })
-            {
+            if !dir.is_empty() {
+                let parent = dir.trim_end_matches('/').rsplit_once('/').map_or("", |(parent, _)| parent);
                 let _ = write!(
                     b,
                     r##"<tr><td><a href="{base}?path={}">..</a></td><td></td><td></td><td></td></tr>"##,
@@ -239,7 +234,7 @@ pub async fn file(
                     b,
                     "<p>The last {} of {} are shown.</p>",
                     html::bytes(chunk.data.len() as f64),
-                    html::bytes((chunk.offset + chunk.data.len() as u64) as f64)
+                    html::bytes(chunk.end() as f64)
                 );
             }
             let _ = write!(b, r##"<pre class="log" tabindex="0">{}</pre>"##, Esc(&chunk.data));
@@ -278,7 +273,7 @@ pub async fn read(
     };
     match read_chunk(&state, agent, &framework_id, &task_id, path, offset, VIEW).await {
         Ok(chunk) => {
-            let next = chunk.offset + chunk.data.len() as u64;
+            let next = chunk.end();
             Json(json!({"data": chunk.data, "offset": next, "eof": chunk.data.is_empty()})).into_response()
         }
         Err(e) => Json(json!({"error": e.to_string()})).into_response(),

@@ -104,7 +104,7 @@ fn main() {
     let expr = metrics::promql::parse("node_f0").unwrap();
     let mut matrix = Vec::new();
     let eval = timed(&mut || {
-        matrix = metrics::promql::eval_range(&expr, &*store, start_ms, end_ms, 60_000).unwrap();
+        matrix = metrics::promql::eval_range(&expr, &*store, start_ms, end_ms, 60_000, usize::MAX).unwrap();
     });
     let value = metrics::promql::Value::Matrix(matrix);
     let json = timed(&mut || {

@@ -205,29 +205,35 @@ impl PartialEq for Matcher {
     }
 }
 
+/// Why a source could not answer: a limit the query would pass, or a store error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectError(pub String);
+
 /// Where queries read series from: the store, or a plain vector in tests.
 pub trait Source {
     /// Every series matching all matchers, with its samples in `[start, end]`
     /// (milliseconds, inclusive). Series without samples in the range may be left out.
-    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<Series>;
+    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, SelectError>;
 }
 
 /// A `Source` over series held in memory: the brute-force reference for tests.
 impl Source for [Series] {
-    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<Series> {
-        self.iter()
+    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, SelectError> {
+        Ok(self
+            .iter()
             .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
             .map(|s| Series {
                 labels: s.labels.clone(),
                 samples: s.samples.iter().copied().filter(|x| x.t >= start && x.t <= end).collect(),
             })
             .filter(|s| !s.samples.is_empty())
-            .collect()
+            .collect())
     }
 }
 
 impl Source for Vec<Series> {
-    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<Series> {
+    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, SelectError> {
         self.as_slice().select(matchers, start, end)
     }
 }

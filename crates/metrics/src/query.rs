@@ -75,7 +75,7 @@ pub fn run(q: &NativeQuery, source: &dyn Source) -> Result<Vec<NativeSeries>, St
     let name = format!("{}_{}", q.measurement, q.field);
     let mut matchers = vec![Matcher::eq(NAME_LABEL, name.clone())];
     matchers.extend(q.tags.iter().cloned());
-    let series = source.select(&matchers, q.start, q.end);
+    let series = source.select(&matchers, q.start, q.end).map_err(|e| e.0)?;
     let Some(step) = q.step else {
         return Ok(series
             .into_iter()

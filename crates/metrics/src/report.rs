@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{Matcher, NAME_LABEL, Series, Source};
+use crate::model::{Matcher, NAME_LABEL, SelectError, Series, Source};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
@@ -40,7 +40,7 @@ pub struct TaskUsage {
     pub max_mem_rss_bytes: Option<f64>,
 }
 
-fn named(source: &dyn Source, name: &str, start: i64, end: i64) -> Vec<Series> {
+fn named(source: &dyn Source, name: &str, start: i64, end: i64) -> Result<Vec<Series>, SelectError> {
     source.select(&[Matcher::eq(NAME_LABEL, name)], start, end)
 }
 
@@ -53,16 +53,22 @@ fn max(s: &Series) -> f64 {
 }
 
 /// Nodes by average `mem_used_percent` over `[start, end]`.
-pub fn node_memory(source: &dyn Source, start: i64, end: i64, order: Order, limit: usize) -> Vec<NodeMemory> {
-    let by_host = |name: &str| -> BTreeMap<String, Series> {
-        named(source, name, start, end)
+pub fn node_memory(
+    source: &dyn Source,
+    start: i64,
+    end: i64,
+    order: Order,
+    limit: usize,
+) -> Result<Vec<NodeMemory>, SelectError> {
+    let by_host = |name: &str| -> Result<BTreeMap<String, Series>, SelectError> {
+        Ok(named(source, name, start, end)?
             .into_iter()
             .filter_map(|s| Some((s.labels.get("host")?.to_string(), s)))
-            .collect()
+            .collect())
     };
-    let used = by_host("mem_used");
-    let total = by_host("mem_total");
-    let mut rows: Vec<NodeMemory> = by_host("mem_used_percent")
+    let used = by_host("mem_used")?;
+    let total = by_host("mem_total")?;
+    let mut rows: Vec<NodeMemory> = by_host("mem_used_percent")?
         .into_iter()
         .map(|(host, s)| NodeMemory {
             avg_used_percent: mean(&s),
@@ -77,14 +83,20 @@ pub fn node_memory(source: &dyn Source, start: i64, end: i64, order: Order, limi
         if order == Order::Least { o } else { o.reverse() }
     });
     rows.truncate(limit);
-    rows
+    Ok(rows)
 }
 
 /// Tasks by average CPU (cores) or resident memory over `[start, end]`, highest first.
-pub fn top_tasks(source: &dyn Source, start: i64, end: i64, by: By, limit: usize) -> Vec<TaskUsage> {
+pub fn top_tasks(
+    source: &dyn Source,
+    start: i64,
+    end: i64,
+    by: By,
+    limit: usize,
+) -> Result<Vec<TaskUsage>, SelectError> {
     let mut rows: BTreeMap<(String, String, String, String), TaskUsage> = BTreeMap::new();
     for (name, is_cpu) in [("mesos_task_cpus_used", true), ("mesos_task_mem_rss_bytes", false)] {
-        for s in named(source, name, start, end) {
+        for s in named(source, name, start, end)? {
             let get = |k: &str| s.labels.get(k).unwrap_or("").to_string();
             let key = (get("task"), get("host"), get("framework_id"), get("executor_id"));
             let row = rows.entry(key.clone()).or_insert_with(|| TaskUsage {
@@ -113,5 +125,5 @@ pub fn top_tasks(source: &dyn Source, start: i64, end: i64, by: By, limit: usize
     };
     rows.sort_by(|a, b| metric(b).total_cmp(&metric(a)));
     rows.truncate(limit);
-    rows
+    Ok(rows)
 }

@@ -118,18 +118,18 @@ fn reports_rank_nodes_and_tasks() {
         series("mesos_task_cpus_used", &[("task", "y"), ("host", "a")], &[0.1, 0.1]),
         series("mesos_task_mem_rss_bytes", &[("task", "y"), ("host", "a")], &[900.0, 1100.0]),
     ];
-    let least = node_memory(&data, 0, 10_000, Order::Least, 10);
+    let least = node_memory(&data, 0, 10_000, Order::Least, 10).unwrap();
     assert_eq!(
         least.iter().map(|n| (n.host.as_str(), n.avg_used_percent)).collect::<Vec<_>>(),
         vec![("c", 5.0), ("a", 20.0), ("b", 60.0)]
     );
     assert_eq!(least[1].total_bytes, Some(100.0));
-    assert_eq!(node_memory(&data, 0, 10_000, Order::Most, 1)[0].host, "b");
-    let cpu = top_tasks(&data, 0, 10_000, By::Cpu, 10);
+    assert_eq!(node_memory(&data, 0, 10_000, Order::Most, 1).unwrap()[0].host, "b");
+    let cpu = top_tasks(&data, 0, 10_000, By::Cpu, 10).unwrap();
     assert_eq!((cpu[0].task.as_str(), cpu[0].avg_cpus_used, cpu[0].max_cpus_used), ("x", Some(1.0), Some(1.5)));
-    let mem = top_tasks(&data, 0, 10_000, By::Memory, 1);
+    let mem = top_tasks(&data, 0, 10_000, By::Memory, 1).unwrap();
     assert_eq!((mem[0].task.as_str(), mem[0].avg_mem_rss_bytes), ("y", Some(1000.0)));
-    assert!(node_memory(&data, 5_000, 10_000, Order::Least, 10).is_empty(), "nothing in that range");
+    assert!(node_memory(&data, 5_000, 10_000, Order::Least, 10).unwrap().is_empty(), "nothing in that range");
 }
 
 #[test]

@@ -167,15 +167,15 @@ fn aggregations_matching_and_names() {
 #[test]
 fn range_queries_step_and_limits() {
     let data = vec![series("g", &[], &(0..10).map(|i| (i * 10_000, i as f64)).collect::<Vec<_>>())];
-    let out = eval_range(&parse("g * 2").unwrap(), &data, 0, 90_000, 30_000).unwrap();
+    let out = eval_range(&parse("g * 2").unwrap(), &data, 0, 90_000, 30_000, usize::MAX).unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(
         out[0].samples.iter().map(|s| (s.t, s.v)).collect::<Vec<_>>(),
         vec![(0, 0.0), (30_000, 6.0), (60_000, 12.0), (90_000, 18.0)]
     );
-    let err = eval_range(&parse("g").unwrap(), &data, 0, 20_000_000, 1_000).unwrap_err().to_string();
+    let err = eval_range(&parse("g").unwrap(), &data, 0, 20_000_000, 1_000, usize::MAX).unwrap_err().to_string();
     assert!(err.contains("11,000 points"), "{err}");
-    let err = eval_range(&parse("g[1m]").unwrap(), &data, 0, 10, 1).unwrap_err().to_string();
+    let err = eval_range(&parse("g[1m]").unwrap(), &data, 0, 10, 1, usize::MAX).unwrap_err().to_string();
     assert!(err.contains("range vector"), "{err}");
 }
 
@@ -216,7 +216,7 @@ proptest! {
         }).collect();
         let (start, end, step) = (start * 1000, (start + len) * 1000, step * 1000);
         for (q, over_time) in [("sum by (g) (avg_over_time(m[30s]))", true), ("m", false)] {
-            let got: Vec<(String, Vec<(i64, f64)>)> = eval_range(&parse(q).unwrap(), &data, start, end, step).unwrap()
+            let got: Vec<(String, Vec<(i64, f64)>)> = eval_range(&parse(q).unwrap(), &data, start, end, step, usize::MAX).unwrap()
                 .into_iter().map(|s| (s.labels.to_string(), s.samples.iter().map(|x| (x.t, x.v)).collect())).collect();
             let want = naive(&data, start, end, step, over_time);
             prop_assert_eq!(got.len(), want.len(), "{}", q);

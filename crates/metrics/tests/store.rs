@@ -48,7 +48,7 @@ fn sorted(mut v: Vec<Series>) -> Vec<Series> {
 }
 
 fn assert_same(store: &Store, model: &Model, matchers: &[Matcher], start: i64, end: i64) {
-    let got = sorted(store.select(matchers, start, end));
+    let got = sorted(store.select(matchers, start, end).unwrap());
     let want = model.select(matchers, start, end);
     assert_eq!(got.len(), want.len(), "series count for {matchers:?} [{start}, {end}]");
     for (g, w) in got.iter().zip(&want) {
@@ -166,7 +166,7 @@ fn flushed_data_is_compressed_and_survives_reopen() {
     assert!(per_sample < 1.5, "{per_sample} bytes per sample");
     drop(store);
     let store = Store::open(c).unwrap();
-    let got = store.select(&[Matcher::eq("host", "node-007")], i64::MIN, i64::MAX);
+    let got = store.select(&[Matcher::eq("host", "node-007")], i64::MIN, i64::MAX).unwrap();
     assert_eq!(got.len(), 1);
     let want: Vec<Sample> = batch.iter().filter(|(l, _)| l.get("host") == Some("node-007")).map(|(_, s)| *s).collect();
     assert_eq!(got[0].samples, want);
@@ -187,13 +187,13 @@ fn a_torn_wal_tail_loses_only_the_torn_record() {
     let len = std::fs::metadata(&wal).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(len - 3).unwrap();
     let store = Store::open(config(dir.path())).unwrap();
-    let got = store.select(&[Matcher::eq("__name__", "a")], 0, 10);
+    let got = store.select(&[Matcher::eq("__name__", "a")], 0, 10).unwrap();
     assert_eq!(got[0].samples, vec![Sample { t: 1, v: 1.0 }]);
     // And the store goes on accepting writes after the torn record.
     store.write(vec![(labels("a", "x"), Sample { t: 3, v: 3.0 })]).unwrap();
     drop(store);
     let store = Store::open(config(dir.path())).unwrap();
-    assert_eq!(store.select(&[Matcher::eq("__name__", "a")], 0, 10)[0].samples.len(), 2);
+    assert_eq!(store.select(&[Matcher::eq("__name__", "a")], 0, 10).unwrap()[0].samples.len(), 2);
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn retention_drops_old_blocks_and_old_head_samples() {
         ])
         .unwrap();
     store.flush().unwrap();
-    let got = store.select(&[Matcher::eq("__name__", "a")], i64::MIN, i64::MAX);
+    let got = store.select(&[Matcher::eq("__name__", "a")], i64::MIN, i64::MAX).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].labels.get("host"), Some("new"));
 }
@@ -249,4 +249,47 @@ fn tempdir() -> TempDir {
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();
     TempDir(p)
+}
+
+#[test]
+fn a_write_over_a_limit_is_refused_whole_and_leaves_no_series_behind() {
+    let dir = tempdir();
+    let mut c = config(dir.path());
+    c.limits.max_series = 3;
+    c.limits.max_labels = 3;
+    c.limits.max_query_samples = 4;
+    let store = Store::open(c.clone()).unwrap();
+    store.write(vec![(labels("a", "x"), Sample { t: 1, v: 1.0 })]).unwrap();
+    let five: Vec<_> = (0..5).map(|i| (labels("b", &format!("h{i}")), Sample { t: 1, v: 1.0 })).collect();
+    let err = store.write(five).unwrap_err().to_string();
+    assert!(err.contains("--metrics-max-series"), "{err}");
+    assert_eq!(store.stats().series, 1, "the refused write's series are gone");
+    assert!(store.select(&[Matcher::eq("__name__", "b")], 0, 10).unwrap().is_empty());
+    // The same through line protocol, whose series are found by their raw key.
+    let points = metrics::line::parse_batch(
+        b"c,h=1 v=1 1000000\nc,h=2 v=1 1000000\nc,h=3 v=1 1000000\n",
+        metrics::line::Precision::Ns,
+    );
+    let err = store.write_points(&points.points, 0).unwrap_err().to_string();
+    assert!(err.contains("--metrics-max-series"), "{err}");
+    assert_eq!(store.stats().series, 1);
+    let wide = Labels::new((0..4).map(|i| (format!("k{i}"), "v".to_owned())).collect());
+    assert!(
+        store.write(vec![(wide, Sample { t: 1, v: 1.0 })]).unwrap_err().to_string().contains("--metrics-max-labels")
+    );
+    let two = metrics::line::parse_batch(b"c,h=1 v=1 1000000\nc,h=2 v=1 1000000\n", metrics::line::Precision::Ns);
+    assert_eq!(store.write_points(&two.points, 0).unwrap(), 2, "room for two is room for two");
+    let far = Sample { t: metrics::store::now_ms() + 2 * 86_400_000, v: 1.0 };
+    assert!(store.write(vec![(labels("a", "x"), far)]).unwrap_err().to_string().contains("--metrics-max-future"));
+    // A query reading more samples than allowed is refused before decoding anything.
+    store.write((2..8).map(|t| (labels("a", "x"), Sample { t, v: 1.0 })).collect::<Vec<_>>()).unwrap();
+    store.flush().unwrap();
+    let err = store.select(&[Matcher::eq("__name__", "a")], 0, 10).unwrap_err().to_string();
+    assert!(err.contains("--metrics-max-query-samples"), "{err}");
+    // (Whole chunks count: a chunk is decoded whole.) A smaller series still answers.
+    assert_eq!(store.select(&[Matcher::eq("__name__", "c_v")], 0, i64::MAX).unwrap().len(), 2);
+    // Series refused once are not written by a later flush or reopen either.
+    drop(store);
+    let store = Store::open(c).unwrap();
+    assert_eq!(store.stats().series, 3);
 }

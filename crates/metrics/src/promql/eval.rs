@@ -35,7 +35,7 @@ impl std::error::Error for EvalError {}
 
 /// Evaluates at one instant (the Prometheus `/api/v1/query`).
 pub fn eval_instant(expr: &Expr, source: &dyn Source, t: i64) -> Result<Value, EvalError> {
-    let data = fetch(expr, source, t, t);
+    let data = fetch(expr, source, t, t)?;
     let mut ev = Evaluator { data: &data, next_selector: 0 };
     Ok(match ev.eval(expr, t)? {
         Val::Scalar(v) => Value::Scalar { t, v },
@@ -56,9 +56,20 @@ pub fn eval_instant(expr: &Expr, source: &dyn Source, t: i64) -> Result<Value, E
     })
 }
 
+/// Default of the points a range query may answer in all: about 30 MB of JSON.
+pub const DEFAULT_MAX_ANSWER_POINTS: usize = 1_000_000;
+
 /// Evaluates at every step from `start` to `end` (the Prometheus `/api/v1/query_range`):
-/// one series per label set, sorted by labels.
-pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: i64) -> Result<Vec<Series>, EvalError> {
+/// one series per label set, sorted by labels. An answer growing past
+/// `max_points` points is given up as soon as it does.
+pub fn eval_range(
+    expr: &Expr,
+    source: &dyn Source,
+    start: i64,
+    end: i64,
+    step: i64,
+    max_points: usize,
+) -> Result<Vec<Series>, EvalError> {
     if step <= 0 {
         return Err(EvalError("zero or negative query resolution step widths are not accepted".into()));
     }
@@ -68,30 +79,45 @@ pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: 
                 .into(),
         ));
     }
-    let data = fetch(expr, source, start, end);
+    let data = fetch(expr, source, start, end)?;
+    let too_many = || {
+        EvalError(format!(
+            "the answer would have more than {max_points} points (--metrics-max-query-points): \
+             narrow the selector, aggregate, or raise the step"
+        ))
+    };
     if let Expr::Selector(sel) = expr {
-        return Ok(range_selector(sel, &data[0], start, end, step));
+        return range_selector(sel, &data[0], start, end, step, max_points).ok_or_else(too_many);
     }
     // Output series by label set; the same label sets come back at every step.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
     let steps = ((end - start) / step + 1) as usize;
+    let mut points = 0usize;
     let mut push = |l: Labels, sample: Sample| {
+        points += 1;
         let i = *index.entry(l.clone()).or_insert_with(|| {
             out.push((l, Vec::with_capacity(steps)));
             out.len() - 1
         });
         out[i].1.push(sample);
+        points <= max_points
     };
     let mut t = start;
     while t <= end {
         let mut ev = Evaluator { data: &data, next_selector: 0 };
         match ev.eval(expr, t)? {
-            Val::Scalar(v) => push(Labels::default(), Sample { t, v }),
+            Val::Scalar(v) => {
+                if !push(Labels::default(), Sample { t, v }) {
+                    return Err(too_many());
+                }
+            }
             Val::Vector(v) => {
                 check_unique(&v)?;
                 for (l, v) in v {
-                    push(l, Sample { t, v });
+                    if !push(l, Sample { t, v }) {
+                        return Err(too_many());
+                    }
                 }
             }
             Val::Matrix(_) => {
@@ -112,32 +138,44 @@ pub fn eval_range(expr: &Expr, source: &dyn Source, start: i64, end: i64, step: 
 }
 
 /// A plain selector over a range (what dashboards ask most): one pass per series
-/// with a cursor, instead of a search per step.
-fn range_selector(sel: &Selector, series: &[Series], start: i64, end: i64, step: i64) -> Vec<Series> {
-    let mut out: Vec<Series> = series
-        .iter()
-        .filter_map(|s| {
-            let mut samples = Vec::new();
-            let mut i = 0;
-            let mut t = start;
-            while t <= end {
-                let at = t - sel.offset;
-                while i < s.samples.len() && s.samples[i].t <= at {
-                    i += 1;
-                }
-                if let Some(last) = i.checked_sub(1).map(|j| s.samples[j])
-                    && last.t >= at - LOOKBACK_MS
-                    && last.v.to_bits() != STALE_NAN
-                {
-                    samples.push(Sample { t, v: last.v });
-                }
-                t += step;
+/// with a cursor, instead of a search per step. `None` past `max_points` points.
+fn range_selector(
+    sel: &Selector,
+    series: &[Series],
+    start: i64,
+    end: i64,
+    step: i64,
+    max_points: usize,
+) -> Option<Vec<Series>> {
+    let mut points = 0usize;
+    let mut out: Vec<Series> = Vec::new();
+    for s in series {
+        let mut samples = Vec::new();
+        let mut i = 0;
+        let mut t = start;
+        while t <= end {
+            let at = t - sel.offset;
+            while i < s.samples.len() && s.samples[i].t <= at {
+                i += 1;
             }
-            (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
-        })
-        .collect();
+            if let Some(last) = i.checked_sub(1).map(|j| s.samples[j])
+                && last.t >= at - LOOKBACK_MS
+                && last.v.to_bits() != STALE_NAN
+            {
+                samples.push(Sample { t, v: last.v });
+            }
+            t += step;
+        }
+        points += samples.len();
+        if points > max_points {
+            return None;
+        }
+        if !samples.is_empty() {
+            out.push(Series { labels: s.labels.clone(), samples });
+        }
+    }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    out
+    Some(out)
 }
 
 fn check_unique(v: &[(Labels, f64)]) -> Result<(), EvalError> {
@@ -157,19 +195,30 @@ fn is_ordered(expr: &Expr) -> bool {
 
 /// Each selector's series, fetched once for the whole query, in the order a
 /// depth-first walk meets the selectors (the evaluator walks the same way).
-fn fetch(expr: &Expr, source: &dyn Source, start: i64, end: i64) -> Vec<Vec<Series>> {
+fn fetch(expr: &Expr, source: &dyn Source, start: i64, end: i64) -> Result<Vec<Vec<Series>>, EvalError> {
     let mut out = Vec::new();
+    let mut failed = None;
     walk_selectors(expr, &mut |sel, range| {
-        let back = range.unwrap_or(LOOKBACK_MS);
-        let mut series = source.select(&sel.matchers, start - sel.offset - back, end - sel.offset);
-        for s in &mut series {
-            if range.is_some() {
-                s.samples.retain(|x| x.v.to_bits() != STALE_NAN);
-            }
+        if failed.is_some() {
+            return;
         }
-        out.push(series);
+        let back = range.unwrap_or(LOOKBACK_MS);
+        match source.select(&sel.matchers, start - sel.offset - back, end - sel.offset) {
+            Ok(mut series) => {
+                for s in &mut series {
+                    if range.is_some() {
+                        s.samples.retain(|x| x.v.to_bits() != STALE_NAN);
+                    }
+                }
+                out.push(series);
+            }
+            Err(e) => failed = Some(EvalError(e.0)),
+        }
     });
-    out
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 fn walk_selectors(expr: &Expr, f: &mut dyn FnMut(&Selector, Option<i64>)) {

@@ -26,7 +26,7 @@ mod parser;
 
 use std::fmt;
 
-pub use eval::{EvalError, Value, eval_instant, eval_range};
+pub use eval::{DEFAULT_MAX_ANSWER_POINTS, EvalError, Value, eval_instant, eval_range};
 pub use json::{format_float, to_prometheus_json, write_prometheus_json};
 pub use lexer::parse_duration;
 pub use parser::{AggOp, BinOp, Expr, Func, Grouping, Selector, VectorMatching, parse, parse_selector};

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::model::{Labels, Matcher, Point, Sample, Series, Source};
+use crate::model::{Labels, Matcher, Point, Sample, SelectError, Series, Source};
 use block::{Block, ChunkRef, EncodedChunk};
 use series::{SeriesId, SeriesIndex, SeriesLog};
 use wal::Wal;
@@ -44,6 +44,43 @@ pub struct StoreConfig {
     pub fsync: bool,
     /// Above this many block files a flush merges some (each is an open file).
     pub max_blocks: usize,
+    /// What a write or a query may ask of the store.
+    pub limits: Limits,
+}
+
+/// Caps on what one client can make the store hold or read, each refused
+/// with an error naming it and the flag that raises it. The defaults keep a
+/// small machine safe: 100,000 series cost about 100 to 400 MB of index and
+/// head, 5 million samples about 80 MB while a query runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Series in the store (`--metrics-max-series`).
+    pub max_series: usize,
+    /// Labels of one series, its name included (`--metrics-max-labels`).
+    pub max_labels: usize,
+    /// Bytes of a label name (`--metrics-max-label-name`).
+    pub max_label_name: usize,
+    /// Bytes of a label value (`--metrics-max-label-value`).
+    pub max_label_value: usize,
+    /// Samples one query may read (`--metrics-max-query-samples`).
+    pub max_query_samples: usize,
+    /// How far past this machine's clock a sample may be, in milliseconds
+    /// (`--metrics-max-future`): a clock a day wrong, or a unit mistake (seconds
+    /// written as nanoseconds), should not create data years ahead.
+    pub max_future_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 100_000,
+            max_labels: 30,
+            max_label_name: 256,
+            max_label_value: 4096,
+            max_query_samples: 5_000_000,
+            max_future_ms: 24 * 3600 * 1000,
+        }
+    }
 }
 
 impl StoreConfig {
@@ -56,6 +93,7 @@ impl StoreConfig {
             flush_interval: Duration::from_secs(15 * 60),
             fsync: false,
             max_blocks: 8,
+            limits: Limits::default(),
         }
     }
 }
@@ -66,6 +104,9 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("metrics store: a chunk of block {block} is corrupt")]
     Corrupt { block: u64 },
+    /// A write or query over one of the [`Limits`]; nothing of it was written.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Counters for `/metrics` and the flush report.
@@ -111,17 +152,94 @@ struct Inner {
 }
 
 impl Inner {
-    fn series_id(&mut self, labels: Labels) -> SeriesId {
+    /// The id of a series, created when new and within the limits.
+    fn series_id(&mut self, labels: Labels, limits: &Limits) -> Result<SeriesId, StoreError> {
         match self.index.get(&labels) {
-            Some(id) => id,
+            Some(id) => Ok(id),
             None => {
+                check_new_series(&labels, self.index.len(), limits)?;
                 let id = self.index.insert(labels);
                 self.head.push(Vec::new());
                 self.chunks.push(Vec::new());
-                id
+                Ok(id)
             }
         }
     }
+}
+
+impl Inner {
+    /// Undoes the series a refused write created (those after the first `len`).
+    fn forget_series_after(&mut self, len: usize) {
+        if self.index.len() <= len {
+            return;
+        }
+        self.index.truncate(len);
+        self.head.truncate(len);
+        self.chunks.truncate(len);
+        self.raw_ids.retain(|_, id| (*id as usize) < len);
+    }
+}
+
+/// Samples far ahead of this machine's clock are refused (see [`Limits::max_future_ms`]).
+fn check_time(t: i64, now: i64, limits: &Limits) -> Result<(), StoreError> {
+    if t > now.saturating_add(limits.max_future_ms) {
+        return Err(StoreError::Limit(format!(
+            "a sample at {} ms is more than {} s ahead of this machine's clock (--metrics-max-future)",
+            t,
+            limits.max_future_ms / 1000
+        )));
+    }
+    Ok(())
+}
+
+/// A new series is checked once, when it is first written: what is known is
+/// never refused again.
+fn check_new_series(labels: &Labels, series: usize, limits: &Limits) -> Result<(), StoreError> {
+    let name = || {
+        let mut s = labels.to_string();
+        if s.len() > 120 {
+            let mut end = 117;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push_str("...");
+        }
+        s
+    };
+    if series >= limits.max_series {
+        return Err(StoreError::Limit(format!(
+            "new series {} refused: the store holds {series} series, its limit (--metrics-max-series)",
+            name()
+        )));
+    }
+    if labels.len() > limits.max_labels {
+        return Err(StoreError::Limit(format!(
+            "series {} has {} labels, more than the limit of {} (--metrics-max-labels)",
+            name(),
+            labels.len(),
+            limits.max_labels
+        )));
+    }
+    for (k, v) in labels.iter() {
+        if k.len() > limits.max_label_name {
+            return Err(StoreError::Limit(format!(
+                "series {}: a label name of {} bytes is longer than the limit of {} (--metrics-max-label-name)",
+                name(),
+                k.len(),
+                limits.max_label_name
+            )));
+        }
+        if v.len() > limits.max_label_value {
+            return Err(StoreError::Limit(format!(
+                "series {}: label {k} has a value of {} bytes, longer than the limit of {} (--metrics-max-label-value)",
+                name(),
+                v.len(),
+                limits.max_label_value
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -190,9 +308,24 @@ impl Store {
     /// Writes samples durably (see the module comment) and returns how many.
     pub fn write(&self, samples: impl IntoIterator<Item = (Labels, Sample)>) -> Result<usize, StoreError> {
         let mut inner = self.lock();
-        let batch: Vec<(SeriesId, Sample)> =
-            samples.into_iter().map(|(labels, sample)| (inner.series_id(labels), sample)).collect();
-        self.commit(&mut inner, &batch)
+        let limits = self.config.limits;
+        let now = now_ms();
+        let known = inner.index.len();
+        let batch = samples
+            .into_iter()
+            .map(|(labels, sample)| {
+                check_time(sample.t, now, &limits)?;
+                Ok((inner.series_id(labels, &limits)?, sample))
+            })
+            .collect::<Result<Vec<(SeriesId, Sample)>, StoreError>>();
+        match batch {
+            Ok(batch) => self.commit(&mut inner, &batch),
+            Err(e) => {
+                // Refused whole: the series it would have created are not kept either.
+                inner.forget_series_after(known);
+                Err(e)
+            }
+        }
     }
 
     /// Writes line-protocol points (named `{measurement}_{field}`, see `Point::samples`).
@@ -200,10 +333,30 @@ impl Store {
     /// measurement, tags and field, without building its label set.
     pub fn write_points(&self, points: &[Point], now_ms: i64) -> Result<usize, StoreError> {
         let mut inner = self.lock();
+        let known = inner.index.len();
+        match self.points_batch(&mut inner, points, now_ms) {
+            Ok(batch) => self.commit(&mut inner, &batch),
+            Err(e) => {
+                // Refused whole: the series it would have created are not kept either.
+                inner.forget_series_after(known);
+                Err(e)
+            }
+        }
+    }
+
+    /// The samples of line-protocol points by series id, creating the new series.
+    fn points_batch(
+        &self,
+        inner: &mut Inner,
+        points: &[Point],
+        now_ms: i64,
+    ) -> Result<Vec<(SeriesId, Sample)>, StoreError> {
+        let limits = self.config.limits;
         let mut batch: Vec<(SeriesId, Sample)> = Vec::with_capacity(points.len() * 4);
         let mut key = String::with_capacity(128);
         for point in points {
             let t = point.timestamp.map(|ns| ns.div_euclid(1_000_000)).unwrap_or(now_ms);
+            check_time(t, now_ms, &limits)?;
             key.clear();
             key.push_str(&point.measurement);
             for (k, v) in &point.tags {
@@ -222,7 +375,7 @@ impl Store {
                     Some(&id) => id,
                     None => {
                         let labels = point.labels_of(field);
-                        let id = inner.series_id(labels);
+                        let id = inner.series_id(labels, &limits)?;
                         inner.raw_ids.insert(key.clone(), id);
                         id
                     }
@@ -230,7 +383,7 @@ impl Store {
                 batch.push((id, Sample { t, v }));
             }
         }
-        self.commit(&mut inner, &batch)
+        Ok(batch)
     }
 
     /// Makes a batch durable (series definitions first, then the WAL record), then visible.
@@ -582,6 +735,23 @@ impl Store {
                 })
                 .collect()
         };
+        // Counted from chunk headers before anything is decoded: a query over
+        // the limit costs nothing.
+        let samples: usize = wanted
+            .iter()
+            .map(|(_, p)| {
+                p.chunks.iter().map(|(_, c)| c.samples as usize).sum::<usize>()
+                    + p.memory.iter().map(Vec::len).sum::<usize>()
+            })
+            .sum();
+        let max = self.config.limits.max_query_samples;
+        if samples > max {
+            return Err(StoreError::Limit(format!(
+                "the query would read {samples} samples of {} series, more than the limit of {max} \
+                 (--metrics-max-query-samples): narrow the selector or the time range",
+                wanted.len()
+            )));
+        }
         // Many chunks are decoded on two threads (the machines m3s targets have few cores).
         let chunks: usize = wanted.iter().map(|(_, p)| p.chunks.len()).sum();
         let read = |part: Vec<(Labels, SeriesParts)>| -> Result<Vec<Series>, StoreError> {
@@ -610,10 +780,12 @@ impl Store {
 }
 
 impl Source for Store {
-    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<Series> {
-        self.try_select(matchers, start, end).unwrap_or_else(|e| {
-            tracing::error!("metrics query: {e}");
-            Vec::new()
+    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, SelectError> {
+        self.try_select(matchers, start, end).map_err(|e| {
+            if !matches!(e, StoreError::Limit(_)) {
+                tracing::error!("metrics query: {e}");
+            }
+            SelectError(e.to_string())
         })
     }
 }

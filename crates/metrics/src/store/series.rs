@@ -44,6 +44,28 @@ impl SeriesIndex {
         id
     }
 
+    /// Forgets the series added after the first `len` (newest first), as if
+    /// they had never been inserted.
+    pub fn truncate(&mut self, len: usize) {
+        while self.labels.len() > len {
+            let labels = self.labels.pop().expect("longer than len");
+            for (k, v) in labels.iter() {
+                if let Some(values) = self.postings.get_mut(k) {
+                    if let Some(ids) = values.get_mut(v) {
+                        ids.pop(); // the newest id is the last
+                        if ids.is_empty() {
+                            values.remove(v);
+                        }
+                    }
+                    if values.is_empty() {
+                        self.postings.remove(k);
+                    }
+                }
+            }
+            self.ids.remove(&labels);
+        }
+    }
+
     /// Ids of the series matching every matcher, ascending. Equality matchers
     /// narrow through postings; the others filter.
     pub fn select(&self, matchers: &[Matcher]) -> Vec<SeriesId> {

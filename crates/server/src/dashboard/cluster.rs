@@ -27,8 +27,11 @@ pub(super) async fn latest(state: &Dashboard, name: &'static str, extra: Vec<Mat
         let now = metrics::store::now_ms();
         let mut matchers = vec![Matcher::eq(NAME_LABEL, name)];
         matchers.extend(extra);
-        store
-            .select(&matchers, now - 60_000, now)
+        let series = store.select(&matchers, now - 60_000, now).unwrap_or_else(|e| {
+            tracing::warn!(metric = name, error = %e, "dashboard: newest samples");
+            Vec::new()
+        });
+        series
             .into_iter()
             .filter_map(|s| Some((s.labels.clone(), s.samples.last()?.v)))
             .filter(|(_, v)| v.is_finite())

@@ -120,15 +120,22 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
     let most = q.get("order").is_some_and(|o| o == "most");
     let store = state.metrics.store().clone();
     let (start, end) = (range.start_ms, range.end_ms);
-    let (nodes, by_cpu, by_mem) = blocking(move || {
+    let reports = blocking(move || {
         let order = if most { Order::Most } else { Order::Least };
-        (
-            metrics::report::node_memory(&*store, start, end, order, 50),
-            metrics::report::top_tasks(&*store, start, end, By::Cpu, 20),
-            metrics::report::top_tasks(&*store, start, end, By::Memory, 20),
-        )
+        Ok::<_, metrics::model::SelectError>((
+            metrics::report::node_memory(&*store, start, end, order, 50)?,
+            metrics::report::top_tasks(&*store, start, end, By::Cpu, 20)?,
+            metrics::report::top_tasks(&*store, start, end, By::Memory, 20)?,
+        ))
     })
     .await;
+    let (nodes, by_cpu, by_mem) = match reports {
+        Ok(reports) => reports,
+        Err(e) => {
+            b.push_str(&html::notice("bad", &e.to_string()));
+            Default::default()
+        }
+    };
     b.push_str(r##"<form method="get" action="/ui/report" class="controls">"##);
     b.push_str(&range.picker());
     let _ = write!(

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::line::Precision;
 use metrics::model::{Labels, Point, Sample};
+use metrics::store::StoreError;
 use serde_json::json;
 
 use super::MetricsState;
@@ -100,6 +101,7 @@ fn write_lines(state: &MetricsState, api: Api, body: &[u8], precision: Precision
     }
     let now = metrics::store::now_ms();
     let floor = state.store().config().retention.map(|r| now - r.as_millis() as i64);
+    let ceiling = now.saturating_add(state.store().config().limits.max_future_ms);
     let mut accepted: Vec<Point> = Vec::with_capacity(batch.points.len());
     let mut rejected: Vec<String> = Vec::new();
     let mut rejected_count = 0usize;
@@ -108,6 +110,8 @@ fn write_lines(state: &MetricsState, api: Api, body: &[u8], precision: Precision
             Some("only string fields, which are not stored")
         } else if floor.is_some_and(|f| point.timestamp.map_or(now, |ns| ns.div_euclid(1_000_000)) < f) {
             Some("beyond the retention period")
+        } else if point.timestamp.is_some_and(|ns| ns.div_euclid(1_000_000) > ceiling) {
+            Some("too far in the future: more than --metrics-max-future ahead of this machine's clock")
         } else {
             None
         };
@@ -122,9 +126,20 @@ fn write_lines(state: &MetricsState, api: Api, body: &[u8], precision: Precision
         }
     }
     let written = accepted.len();
-    if let Err(e) = state.store().write_points(&accepted, now) {
-        tracing::error!("metrics write failed: {e}");
-        return error(api, StatusCode::INTERNAL_SERVER_ERROR, "internal error", e.to_string(), None);
+    match state.store().write_points(&accepted, now) {
+        Ok(_) => {}
+        // Nothing of the request was written: the client must not retry it as it is.
+        Err(StoreError::Limit(message)) => return error(api, StatusCode::BAD_REQUEST, "invalid", message, None),
+        Err(e) => {
+            tracing::error!("metrics write failed: {e}");
+            return error(
+                api,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                "the store could not write".into(),
+                None,
+            );
+        }
     }
     state.counters().points(written, rejected_count);
     if rejected_count > 0 {
@@ -201,7 +216,12 @@ pub async fn remote_write(State(state): State<MetricsState>, body: Bytes) -> Res
                 st.counters().points(count, 0);
                 StatusCode::NO_CONTENT.into_response()
             }
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            // 4xx: Prometheus drops the batch instead of retrying it forever.
+            Err(StoreError::Limit(message)) => (StatusCode::BAD_REQUEST, message).into_response(),
+            Err(e) => {
+                tracing::error!("metrics write failed: {e}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "the store could not write").into_response()
+            }
         }
     })
     .await;

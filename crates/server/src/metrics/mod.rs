@@ -37,6 +37,8 @@ struct Inner {
     store: Arc<Store>,
     auth: Auth,
     max_body_bytes: usize,
+    /// Points a range query may answer in all (`--metrics-max-query-points`).
+    max_answer_points: usize,
     errors: Option<Arc<metrics::errors::ErrorLog>>,
     counters: Counters,
 }
@@ -48,6 +50,7 @@ impl MetricsState {
                 store,
                 auth,
                 max_body_bytes: DEFAULT_MAX_BODY,
+                max_answer_points: metrics::promql::DEFAULT_MAX_ANSWER_POINTS,
                 errors: None,
                 counters: Counters::default(),
             }),
@@ -57,6 +60,11 @@ impl MetricsState {
     /// The largest write body accepted, after decompression (413 beyond).
     pub fn with_max_body(self, bytes: usize) -> MetricsState {
         self.map(|i| Inner { max_body_bytes: bytes, ..i })
+    }
+
+    /// The most points a range query may answer (422 beyond).
+    pub fn with_max_answer_points(self, points: usize) -> MetricsState {
+        self.map(|i| Inner { max_answer_points: points, ..i })
     }
 
     /// Serves the error log at `/api/m3trics/v1/errors`.

@@ -18,6 +18,11 @@ fn bad(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// A well-formed request the store refuses (a limit it would pass).
+fn unprocessable(e: impl std::fmt::Display) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
 /// `GET /api/m3trics/v1/query?measurement=&field=&tag=k=v&tag=k=~re&start=&end=&step=&agg=&group_by=a,b`
 pub async fn query(State(state): State<MetricsState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
     let p = Params::new(raw.as_deref(), &headers, &Bytes::new());
@@ -116,8 +121,10 @@ pub async fn report_nodes(State(state): State<MetricsState>, RawQuery(raw): RawQ
         Err(e) => return bad(e),
     };
     let store = state.store().clone();
-    let rows = super::blocking(move || metrics::report::node_memory(&*store, start, end, order, limit)).await;
-    Json(json!({ "start": start, "end": end, "nodes": rows })).into_response()
+    match super::blocking(move || metrics::report::node_memory(&*store, start, end, order, limit)).await {
+        Ok(rows) => Json(json!({ "start": start, "end": end, "nodes": rows })).into_response(),
+        Err(e) => unprocessable(e),
+    }
 }
 
 /// `GET /api/m3trics/v1/reports/tasks?by=cpu|memory&start=&end=&limit=`: top tasks.
@@ -133,8 +140,10 @@ pub async fn report_tasks(State(state): State<MetricsState>, RawQuery(raw): RawQ
         Err(e) => return bad(e),
     };
     let store = state.store().clone();
-    let rows = super::blocking(move || metrics::report::top_tasks(&*store, start, end, by, limit)).await;
-    Json(json!({ "start": start, "end": end, "tasks": rows })).into_response()
+    match super::blocking(move || metrics::report::top_tasks(&*store, start, end, by, limit)).await {
+        Ok(rows) => Json(json!({ "start": start, "end": end, "tasks": rows })).into_response(),
+        Err(e) => unprocessable(e),
+    }
 }
 
 /// `GET /api/m3trics/v1/errors?start=&end=&limit=`: task failures and lost agents, newest first.

@@ -114,8 +114,11 @@ async fn range(state: &MetricsState, p: &Params) -> Response {
     }
     state.counters().query();
     let store = state.store().clone();
-    let answer =
-        move || promql::eval_range(&expr, &*store, start, end, step).map(|m| success_value(&promql::Value::Matrix(m)));
+    let max_points = state.inner.max_answer_points;
+    let answer = move || {
+        promql::eval_range(&expr, &*store, start, end, step, max_points)
+            .map(|m| success_value(&promql::Value::Matrix(m)))
+    };
     match super::blocking(answer).await {
         Ok(response) => response,
         Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, "execution", e.to_string()),

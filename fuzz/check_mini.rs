@@ -37,6 +37,7 @@ pub fn check(data: &[u8]) -> bool {
         version: "1.11.0".into(),
         heartbeat_interval: Duration::from_secs(15),
         seed: 7,
+        allowed_users: mini::master::AllowedUsers::Any,
     };
     let mut master = Master::new(config, clock);
     let info = FrameworkInfo { user: "u".into(), name: "fuzz".into(), ..Default::default() };

@@ -51,9 +51,16 @@ impl Checkpoint {
         write_atomic(&self.framework_dir(id).join("framework.json"), &serde_json::to_vec(record)?)
     }
 
+    /// Writes a task without the values of its command's environment: they
+    /// may be secrets, and nothing needs them once the task is launched (a
+    /// restored task is re-adopted, never launched again).
     pub fn write_task(&self, id: &FrameworkId, task: &Task) -> std::io::Result<()> {
         let path = self.framework_dir(id).join("tasks").join(format!("{}.json", safe_name(&task.id().value)));
-        write_atomic(&path, &serde_json::to_vec(task)?)
+        let mut task = task.clone();
+        if let Some(env) = task.info.command.as_mut().and_then(|c| c.environment.as_mut()) {
+            env.variables.iter_mut().for_each(|v| v.value = None);
+        }
+        write_atomic(&path, &serde_json::to_vec(&task)?)
     }
 
     pub fn remove_task(&self, id: &FrameworkId, task_id: &TaskId) -> std::io::Result<()> {

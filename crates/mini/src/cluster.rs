@@ -20,7 +20,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::agent::health::{HealthChecker, HealthEvent, HealthTask};
 use crate::agent::runtime::{LaunchSpec, Runtime, RuntimeConfig, RuntimeEvent, TaskCommand, TaskExit};
 use crate::checkpoint::{Checkpoint, FrameworkRecord};
-use crate::master::{Action, Clock, Exit, Master, MasterConfig};
+use crate::master::{Action, AllowedUsers, Clock, Exit, Master, MasterConfig};
 use crate::resources::Resources;
 
 /// Settings of one embedded cluster.
@@ -35,6 +35,8 @@ pub struct ClusterConfig {
     pub heartbeat_interval: Duration,
     /// The program run as each task's supervisor (`<exe> supervise --run-dir DIR`).
     pub supervisor_exe: PathBuf,
+    /// Users tasks may run as.
+    pub allowed_users: AllowedUsers,
 }
 
 /// The running cluster; cheap to clone.
@@ -91,6 +93,7 @@ impl Cluster {
             version: crate::MESOS_VERSION.to_owned(),
             heartbeat_interval: config.heartbeat_interval,
             seed,
+            allowed_users: config.allowed_users.clone(),
         };
         let now = clock();
         let mut master = Master::new(master_config, now);

@@ -348,6 +348,7 @@ fn master_reports_health_and_an_unhealthy_kill_as_mesos_does() {
         version: "1.11.0".into(),
         heartbeat_interval: Duration::from_secs(15),
         seed: 1,
+        allowed_users: mini::master::AllowedUsers::Any,
     };
     let mut m = Master::new(config, now());
     let (fid, stream) =
@@ -437,6 +438,7 @@ impl Mini {
             attributes: Vec::new(),
             heartbeat_interval: Duration::from_secs(15),
             supervisor_exe: env!("CARGO_BIN_EXE_mini-supervise").into(),
+            allowed_users: mini::master::AllowedUsers::Any,
         };
         let cluster = Cluster::start(config).await.unwrap();
         let info = FrameworkInfo { id: framework_id.clone(), ..framework_info() };

@@ -118,6 +118,7 @@ async fn setup(dir: &Path) -> Ctx {
         attributes: Vec::new(),
         heartbeat_interval: Duration::from_secs(15),
         supervisor_exe: std::env::current_exe().unwrap(),
+        allowed_users: mini::master::AllowedUsers::Any,
     })
     .await
     .unwrap();
@@ -129,7 +130,9 @@ async fn setup(dir: &Path) -> Ctx {
     let master = format!("127.0.0.1:{mesos_port}");
     let store = Store::open(&StoreConfig::Redb { path: dir.join("framework.redb") }).await.unwrap();
     let info = FrameworkInfo { name: "m3s-server-test".into(), ..Default::default() };
-    let framework = Framework::start(SchedulerConfig::new(master.clone(), info), store, "t".into()).await.unwrap();
+    let framework = Framework::start(SchedulerConfig::new(master.clone(), info), store, "t".into(), Default::default())
+        .await
+        .unwrap();
     let files = AgentFiles::new(&master, false, TransportConfig::default()).unwrap();
     let state = ApiState::new(framework, Auth::basic_or_token("admin", "s3cret", "t0ken"), Default::default())
         .with_files(files);

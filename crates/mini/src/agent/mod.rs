@@ -3,3 +3,4 @@
 pub mod fetcher;
 pub mod health;
 pub mod runtime;
+pub mod sandbox;

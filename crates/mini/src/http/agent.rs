@@ -3,7 +3,7 @@
 //! sandboxes: no path escapes, symlinks included) and the agent operator API.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -14,7 +14,8 @@ use mesos::v1::operator::agent::{Call as AgentCall, Response as AgentResponse, r
 use mesos::v1::{ContainerId, ExecutorId};
 
 use super::views;
-use super::{AppState, HttpError, json, parse_json, require_json, require_post, text};
+use super::{AppState, HttpError, authenticate, json, parse_json, require_json, require_post, text};
+use crate::agent::sandbox::{self, OpenError, Opened};
 use crate::master::{Master, operator_framework, operator_task};
 
 type Params = Query<HashMap<String, String>>;
@@ -50,21 +51,27 @@ pub(crate) async fn statistics(State(state): State<AppState>) -> Response {
     json(&entries, None)
 }
 
-/// Resolves `path` to a file inside the agent's sandboxes, or refuses.
-fn confine(state: &AppState, path: &str) -> Result<PathBuf, HttpError> {
-    let root = state.cluster.config().work_dir.join("slaves");
-    let root = root.canonicalize().map_err(|_| HttpError::new(StatusCode::NOT_FOUND, "File not found"))?;
-    let requested = Path::new(path);
-    if !requested.is_absolute() {
+/// Opens `path` inside the agent's sandboxes (see [`sandbox::open_beneath`]:
+/// no symbolic link is followed, so a task cannot swap one in), after the
+/// caller proved who it is when the cluster has credentials.
+fn open(state: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<(String, Opened), HttpError> {
+    authenticate(state, headers, "mesos-agent-readonly")?;
+    let path = path_param(q)?;
+    if !Path::new(path).is_absolute() {
         return Err(HttpError::new(StatusCode::BAD_REQUEST, "Expecting an absolute 'path' inside a task sandbox"));
     }
-    // canonicalize resolves `..` and symlinks, so a link in a sandbox that
-    // points at /etc ends up outside the root and is refused.
-    let resolved = requested.canonicalize().map_err(|_| HttpError::new(StatusCode::NOT_FOUND, "File not found"))?;
-    if !resolved.starts_with(&root) {
-        return Err(HttpError::new(StatusCode::FORBIDDEN, "Path is outside the task sandboxes"));
-    }
-    Ok(resolved)
+    let root = state.cluster.config().work_dir.join("slaves");
+    let opened = sandbox::open_beneath(&root, Path::new(path)).map_err(|e| match e {
+        OpenError::NotFound(_) => HttpError::new(StatusCode::NOT_FOUND, "File not found"),
+        OpenError::Outside(_) => HttpError::new(StatusCode::FORBIDDEN, "Path is outside the task sandboxes"),
+        OpenError::Symlink(_) => HttpError::new(StatusCode::FORBIDDEN, "Symbolic links in sandboxes are not followed"),
+        OpenError::NotRegular(_) => HttpError::new(StatusCode::BAD_REQUEST, "Not a regular file or directory"),
+        OpenError::Io { .. } => {
+            tracing::warn!(error = %e, "files API");
+            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "Cannot open the file")
+        }
+    })?;
+    Ok((path.trim_end_matches('/').to_owned(), opened))
 }
 
 fn path_param(q: &HashMap<String, String>) -> Result<&str, HttpError> {
@@ -73,18 +80,14 @@ fn path_param(q: &HashMap<String, String>) -> Result<&str, HttpError> {
         .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "Expecting 'path' query parameter"))
 }
 
-pub(crate) async fn read(State(state): State<AppState>, Query(q): Params) -> Response {
-    match read_inner(&state, &q).await {
+pub(crate) async fn read(State(state): State<AppState>, headers: HeaderMap, Query(q): Params) -> Response {
+    match read_inner(&state, &headers, &q).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn read_inner(state: &AppState, q: &HashMap<String, String>) -> Result<Response, HttpError> {
-    let path = confine(state, path_param(q)?)?;
-    if path.is_dir() {
-        return Err(HttpError::new(StatusCode::BAD_REQUEST, "Cannot read a directory"));
-    }
+async fn read_inner(state: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Response, HttpError> {
     let offset: i64 = match q.get("offset") {
         None => -1,
         Some(o) => {
@@ -97,59 +100,59 @@ async fn read_inner(state: &AppState, q: &HashMap<String, String>) -> Result<Res
             l.parse().map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, format!("Failed to parse length: {l:?}")))?,
         ),
     };
-    let size =
-        tokio::fs::metadata(&path).await.map_err(|_| HttpError::new(StatusCode::NOT_FOUND, "File not found"))?.len();
+    let file = match open(state, headers, q)?.1 {
+        Opened::File(file) => file,
+        Opened::Dir(_) => return Err(HttpError::new(StatusCode::BAD_REQUEST, "Cannot read a directory")),
+    };
+    let internal = |e: std::io::Error| {
+        tracing::warn!(error = %e, "files API read");
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "Cannot read the file")
+    };
+    let size = file.metadata().map_err(internal)?.len();
     if offset < 0 {
         return Ok(json(&FileChunk { data: String::new(), offset: size }, q.get("jsonp").map(String::as_str)));
     }
     let offset = (offset as u64).min(size);
     let want = length.unwrap_or(MAX_READ).min(MAX_READ).min(size - offset);
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file =
-        tokio::fs::File::open(&path).await.map_err(|_| HttpError::new(StatusCode::NOT_FOUND, "File not found"))?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mut buf = vec![0; want as usize];
-    file.read_exact(&mut buf).await.map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut file = tokio::fs::File::from_std(file);
+    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(internal)?;
+    // The file may have shrunk since its size was read: take what is there.
+    let mut buf = Vec::with_capacity(want as usize);
+    file.take(want).read_to_end(&mut buf).await.map_err(internal)?;
     let data = String::from_utf8_lossy(&buf).into_owned();
     Ok(json(&FileChunk { data, offset }, q.get("jsonp").map(String::as_str)))
 }
 
-pub(crate) async fn browse(State(state): State<AppState>, Query(q): Params) -> Response {
-    let dir = match path_param(&q).and_then(|p| confine(&state, p)) {
-        Ok(d) => d,
+pub(crate) async fn browse(State(state): State<AppState>, headers: HeaderMap, Query(q): Params) -> Response {
+    let (dir, entries) = match open(&state, &headers, &q) {
+        Ok((dir, Opened::Dir(entries))) => (dir, entries),
+        Ok((_, Opened::File(_))) => return text(StatusCode::NOT_FOUND, "Directory not found"),
         Err(e) => return e.into_response(),
     };
-    let Ok(entries) = std::fs::read_dir(&dir) else { return text(StatusCode::NOT_FOUND, "Directory not found") };
-    let mut out: Vec<FileEntry> = entries
-        .flatten()
-        .filter_map(|e| {
-            use std::os::unix::fs::MetadataExt;
-            let meta = e.metadata().ok()?;
-            Some(FileEntry {
-                path: e.path().display().to_string(),
-                size: meta.len(),
-                mtime: meta.mtime() as f64,
-                mode: mode_string(meta.mode(), meta.is_dir()),
-                nlink: meta.nlink() as i64,
-                uid: meta.uid().to_string(),
-                gid: meta.gid().to_string(),
-            })
+    let out: Vec<FileEntry> = entries
+        .into_iter()
+        .map(|e| FileEntry {
+            path: format!("{dir}/{}", e.name),
+            size: e.size,
+            mtime: e.mtime as f64,
+            mode: mode_string(e.mode, e.is_dir),
+            nlink: e.nlink as i64,
+            uid: e.uid.to_string(),
+            gid: e.gid.to_string(),
         })
         .collect();
-    out.sort_by(|a, b| a.path.cmp(&b.path));
     json(&out, q.get("jsonp").map(String::as_str))
 }
 
-pub(crate) async fn download(State(state): State<AppState>, Query(q): Params) -> Response {
-    let path = match path_param(&q).and_then(|p| confine(&state, p)) {
-        Ok(p) => p,
+pub(crate) async fn download(State(state): State<AppState>, headers: HeaderMap, Query(q): Params) -> Response {
+    let (path, file) = match open(&state, &headers, &q) {
+        Ok((path, Opened::File(file))) => (path, file),
+        Ok((_, Opened::Dir(_))) => return text(StatusCode::BAD_REQUEST, "Cannot download a directory"),
         Err(e) => return e.into_response(),
     };
-    let Ok(file) = tokio::fs::File::open(&path).await else { return text(StatusCode::NOT_FOUND, "File not found") };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file").replace('"', "");
-    let body = Body::from_stream(tokio_util_stream(file));
+    let name = Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("file").replace('"', "");
+    let body = Body::from_stream(tokio_util_stream(tokio::fs::File::from_std(file)));
     let mut res = Response::builder().status(StatusCode::OK).body(body).expect("static response");
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {

@@ -32,7 +32,7 @@ async fn handle(state: AppState, method: Method, headers: HeaderMap, body: Bytes
     let value = parse_json(&body)?;
     let call = validate(&value)?;
     let stream_id = headers.get("Mesos-Stream-Id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let CallKind::Subscribe(subscribe) = call.kind {
+    if let CallKind::Subscribe(mut subscribe) = call.kind {
         if !accepts_json(&headers) {
             return Err(HttpError::new(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json"));
         }
@@ -42,13 +42,20 @@ async fn handle(state: AppState, method: Method, headers: HeaderMap, body: Bytes
                 "Subscribe calls should not include the 'Mesos-Stream-Id' header",
             ));
         }
-        if let (Some(p), Some(given)) = (&principal, &subscribe.framework_info.principal)
-            && p != given
-        {
-            return Err(HttpError::new(
-                StatusCode::BAD_REQUEST,
-                format!("Authenticated principal '{p}' does not match principal '{given}' set in `FrameworkInfo`"),
-            ));
+        if let Some(p) = &principal {
+            match &subscribe.framework_info.principal {
+                Some(given) if given != p => {
+                    return Err(HttpError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "Authenticated principal '{p}' does not match principal '{given}' set in `FrameworkInfo`"
+                        ),
+                    ));
+                }
+                // The framework is bound to the principal that authenticated it, so
+                // that no other principal can subscribe with its id.
+                _ => subscribe.framework_info.principal = Some(p.clone()),
+            }
         }
         return Ok(subscribe_stream(&state.cluster, call.framework_id, subscribe));
     }

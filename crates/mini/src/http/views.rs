@@ -1076,6 +1076,7 @@ mod tests {
             version: "1.11.0".into(),
             heartbeat_interval: Duration::from_secs(15),
             seed: 7,
+            allowed_users: crate::master::AllowedUsers::Any,
         }
     }
 

@@ -57,6 +57,18 @@ impl Master {
         {
             return Err(SubscribeRefusal("Framework has been removed".into()));
         }
+        if let Some(id) = &info.id
+            && let Some(existing) = self.frameworks.get(id)
+            && existing.info.principal != info.principal
+        {
+            // Mesos binds a framework to its principal: another principal (or none)
+            // subscribing with this id would take over its tasks.
+            return Err(SubscribeRefusal(format!(
+                "Changing framework's principal is not allowed: framework {id} belongs to principal '{}', not '{}'",
+                existing.info.principal.as_deref().unwrap_or(""),
+                info.principal.as_deref().unwrap_or("")
+            )));
+        }
         let stream_id = self.ids.uuid_string();
         let (fid, resubscribed) = match info.id.clone() {
             Some(id) => {
@@ -396,6 +408,17 @@ impl Master {
             ..Default::default()
         };
         let framework = &self.frameworks[fid];
+        let user = task.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| framework.info.user.clone());
+        if !self.config.allowed_users.allows(&user) {
+            let mut status = error(format!(
+                "Not authorized to launch as user '{user}': this agent runs tasks only as {} (--allowed-users)",
+                self.config.allowed_users
+            ));
+            status.reason = Some(TaskStatusReason::TaskUnauthorized);
+            self.counters.count_terminal(&TaskState::Error);
+            self.master_update(clock, fid, status);
+            return;
+        }
         let problem = if task.command.is_some() == task.executor.is_some() {
             Some("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_owned())
         } else if task.task_id.value.is_empty() {

@@ -56,6 +56,34 @@ pub struct MasterConfig {
     pub heartbeat_interval: Duration,
     /// Seed for stream ids and update uuids (sans-IO: no unseeded randomness).
     pub seed: u64,
+    /// Users tasks may run as.
+    pub allowed_users: AllowedUsers,
+}
+
+/// Which users tasks may run as: Mesos's `run_tasks` ACL reduced to users.
+/// A task asking for another gets TASK_ERROR (REASON_TASK_UNAUTHORIZED).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowedUsers {
+    Any,
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl AllowedUsers {
+    pub fn allows(&self, user: &str) -> bool {
+        match self {
+            AllowedUsers::Any => true,
+            AllowedUsers::Only(users) => users.contains(user),
+        }
+    }
+}
+
+impl std::fmt::Display for AllowedUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllowedUsers::Any => f.write_str("*"),
+            AllowedUsers::Only(users) => f.write_str(&users.iter().map(String::as_str).collect::<Vec<_>>().join(",")),
+        }
+    }
 }
 
 /// Something for the IO layer to do.

@@ -11,7 +11,7 @@ use mesos::v1::{
 };
 
 use super::updates::Exit;
-use super::{Action, Clock, Master, MasterConfig};
+use super::{Action, AllowedUsers, Clock, Master, MasterConfig};
 use crate::resources::Resources;
 
 struct Check {
@@ -31,6 +31,7 @@ fn check() -> Check {
         version: "1.11.0".into(),
         heartbeat_interval: Duration::from_secs(15),
         seed: 1,
+        allowed_users: AllowedUsers::Any,
     };
     let now = Instant::now();
     Check { master: Master::new(config, Clock { mono: now, unix: 1e9 }), now, unix: 1e9 }
@@ -421,4 +422,43 @@ fn teardown_kills_tasks_and_frees_resources() {
     assert!(actions.iter().any(|a| matches!(a, Action::CloseStream { stream_id } if *stream_id == stream)));
     assert!(c.master.used_resources().is_empty());
     assert_eq!(c.master.completed_frameworks().count(), 1);
+}
+
+#[test]
+fn a_framework_id_is_bound_to_its_principal() {
+    let mut c = check();
+    let mut owner = info("fw", ALL);
+    owner.principal = Some("m3s".into());
+    let (fid, _) = c.subscribe(owner.clone());
+    for thief in [Some("other".to_owned()), None] {
+        let mut hijack = owner.clone();
+        hijack.id = Some(fid.clone());
+        hijack.principal = thief.clone();
+        let refusal = c
+            .master
+            .subscribe(c.clock(), Some(fid.clone()), Subscribe { framework_info: hijack, ..Default::default() })
+            .unwrap_err();
+        assert!(refusal.0.starts_with("Changing framework's principal is not allowed"), "{thief:?}: {}", refusal.0);
+    }
+    owner.id = Some(fid.clone());
+    assert_eq!(c.subscribe(owner).0, fid, "the owner fails over as before");
+}
+
+#[test]
+fn tasks_for_users_the_operator_did_not_allow_are_refused_as_unauthorized() {
+    let mut c = check();
+    let mut config = c.master.config().clone();
+    config.allowed_users = AllowedUsers::Only(["alice".to_owned()].into());
+    c.master = Master::new(config, c.clock());
+    let (fid, stream) = c.subscribe(info("fw", ALL)); // FrameworkInfo.user is root
+    let offer = c.offer(&fid);
+    let mut as_alice = task("alice", "true", 0.1, 10.0);
+    as_alice.command.as_mut().unwrap().user = Some("alice".into());
+    c.launch(&fid, &stream, &offer.id, vec![task("root", "id", 0.1, 10.0), as_alice]);
+    let sent = updates(&c.events(&fid));
+    let root = sent.iter().find(|s| s.task_id.value == "root").expect("an update for the root task");
+    assert_eq!(root.state, TaskState::Error);
+    assert_eq!(root.reason, Some(TaskStatusReason::TaskUnauthorized));
+    assert!(root.message.as_deref().unwrap().contains("Not authorized to launch as user 'root'"), "{root:?}");
+    assert!(c.master.framework(&fid).unwrap().tasks.contains_key(&TaskId::new("alice")), "alice's task launched");
 }

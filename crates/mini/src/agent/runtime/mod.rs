@@ -62,12 +62,14 @@ mod user;
 pub use cgroups::CgroupsStatus;
 pub(crate) use records::{RunAs, write_atomic};
 pub use supervisor::supervise;
+pub use user::current_user_name;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -789,6 +791,15 @@ impl Inner {
         };
         let sandbox = self.sandbox_path(&spec.framework_id, &spec.executor_id, &spec.container_id);
         fs::create_dir_all(&sandbox).map_err(io_error("creating the sandbox", &sandbox))?;
+        if run_as.is_some() {
+            // Another user must reach the sandbox through directories m3s made
+            // private (umask 077): traversable, not listable.
+            let slaves = self.work_dir.join("slaves");
+            for dir in sandbox.ancestors().skip(1).take_while(|d| d.starts_with(&slaves)) {
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o711))
+                    .map_err(io_error("making traversable", dir))?;
+            }
+        }
         for path in [sandbox.join("stdout"), sandbox.join("stderr"), sandbox.clone()] {
             if path != sandbox {
                 OpenOptions::new().create(true).append(true).open(&path).map_err(io_error("creating", &path))?;

@@ -105,6 +105,13 @@ fn supervise_run_dir(run_dir: &Path) -> i32 {
     if let Err(e) = records::write_json(&run_dir.join(records::TASK), &task, false) {
         log(&format!("writing {}: {e}", records::TASK));
     }
+    // The task has its environment now: the values (passwords, tokens) leave
+    // the disk; the names stay for whoever reads the record.
+    let mut redacted = record.clone();
+    redacted.spec.env.iter_mut().for_each(|(_, value)| value.clear());
+    if let Err(e) = records::write_json(&launch_path, &redacted, false) {
+        log(&format!("writing {} without the environment's values: {e}", records::LAUNCH));
+    }
     report(&format!("ready {pid}\n"));
 
     wait_for_leader(pid);
@@ -210,11 +217,13 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
     let join_failed_fd = join_failed_tx.as_ref().map(AsRawFd::as_raw_fd);
     let run_as = record.run_as.clone();
     // SAFETY: the closure runs in the forked child of this single-threaded
-    // process and only makes async-signal-safe system calls (setsid, signal,
-    // write, setgroups/setgid/setuid); it allocates nothing.
+    // process and only makes async-signal-safe system calls (setsid, umask,
+    // signal, write, setgroups/setgid/setuid); it allocates nothing.
     unsafe {
         command.pre_exec(move || {
             rustix::process::setsid()?;
+            // m3s keeps its own files private (umask 077); a task gets the usual default.
+            libc::umask(0o022);
             for signal in HANDLED_SIGNALS {
                 libc::signal(signal, libc::SIG_DFL);
             }

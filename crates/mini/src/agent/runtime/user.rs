@@ -29,6 +29,26 @@ pub(crate) fn lookup(name: &str) -> io::Result<Option<(u32, u32)>> {
     }
 }
 
+/// `getpwuid_r` of the effective uid: the name of the user this process runs as.
+pub fn current_user_name() -> Option<String> {
+    let uid = rustix::process::geteuid().as_raw();
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        // SAFETY: as in `lookup`.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's real size.
+        let rc = unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut result) };
+        match rc {
+            0 if result.is_null() => return None,
+            // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buf`.
+            0 => return unsafe { std::ffi::CStr::from_ptr(entry.pw_name) }.to_str().ok().map(str::to_owned),
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            _ => return None,
+        }
+    }
+}
+
 /// `getgrouplist`: the user's supplementary groups (including `gid`).
 pub(crate) fn group_list(name: &str, gid: u32) -> Vec<u32> {
     let Ok(c_name) = CString::new(name) else { return vec![gid] };
@@ -72,6 +92,13 @@ pub(crate) fn switch_to(run_as: &RunAs) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_user_this_process_runs_as() {
+        let name = current_user_name().expect("a name");
+        let uid = lookup(&name).unwrap().expect("the user exists").0;
+        assert_eq!(uid, rustix::process::geteuid().as_raw());
+    }
 
     #[test]
     fn looks_up_root_and_misses_unknown_users() {

@@ -78,6 +78,9 @@ def parse_args(argv):
                         "killed (its stdout and stderr go to stderr); a non-zero exit fails "
                         "the scenario. Its environment has SCENARIO_MASTER and "
                         "SCENARIO_FRAMEWORK_ID")
+    parser.add_argument("--principal", metavar="NAME",
+                        help="authenticate as this principal (HTTP Basic, with --secret)")
+    parser.add_argument("--secret", metavar="SECRET", help="the principal's secret")
     parser.add_argument("--quiet", action="store_true", help="silence pymesos' log")
     args = parser.parse_args(argv)
     if ":" not in args.master:
@@ -415,7 +418,8 @@ class Scenario:
         }
         Scheduler = make_scheduler_class(self.pymesos.Scheduler)
         self.driver = self.pymesos.MesosSchedulerDriver(
-            Scheduler(self.rec), framework, self.args.master)
+            Scheduler(self.rec), framework, self.args.master,
+            principal=self.args.principal, secret=self.args.secret)
         observe_driver(self.driver, self.rec)
         # start() GETs /version synchronously (HTTP timeout: a day) before the IO thread connects
         self.bounded("subscribe", "driver.start() (GET /version)", self.driver.start,

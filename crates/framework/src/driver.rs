@@ -12,7 +12,7 @@ use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHand
 use mesos::v1::scheduler::{CallKind, Event, Suppress};
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::{Action, CommandError, DeployOutcome, Engine, Input};
+use crate::engine::{Action, CommandError, DeployOutcome, Engine, Input, Limits};
 use crate::spec::ProjectSpec;
 use crate::store::{Store, StoreWriter};
 
@@ -49,12 +49,18 @@ struct Inner {
 impl Framework {
     /// Restores the engine from the store and starts subscribing. `instance`
     /// (a few random characters) keeps this run's task ids unique.
-    pub async fn start(mut config: SchedulerConfig, store: Store, instance: String) -> Result<Framework, StartError> {
+    pub async fn start(
+        mut config: SchedulerConfig,
+        store: Store,
+        instance: String,
+        limits: Limits,
+    ) -> Result<Framework, StartError> {
         let describe = store.describe();
         let records =
             store.load().await.map_err(|e| StartError::Restore { store: describe.clone(), message: e.to_string() })?;
         let engine = Engine::restore(instance, &records)
-            .map_err(|message| StartError::Restore { store: describe.clone(), message })?;
+            .map_err(|message| StartError::Restore { store: describe.clone(), message })?
+            .with_limits(limits);
         config.subscription.framework_info.id = engine.framework_id().cloned();
         let writer = StoreWriter::spawn(store, records);
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
@@ -71,8 +77,9 @@ impl Framework {
             master,
         });
         let framework = Framework { inner };
-        tokio::spawn(execute(actions_rx, writer, scheduler.handle().clone(), framework.clone()));
-        tokio::spawn(event_loop(scheduler, config, resubscribe_rx, framework.clone()));
+        let (handle_tx, handle_rx) = watch::channel(scheduler.handle().clone());
+        tokio::spawn(execute(actions_rx, writer, handle_rx, framework.clone()));
+        tokio::spawn(event_loop(scheduler, config, resubscribe_rx, handle_tx, framework.clone()));
         Ok(framework)
     }
 
@@ -149,12 +156,20 @@ impl Framework {
     }
 }
 
+/// What the master says when it refuses a framework id it has removed (torn
+/// down, or past its failover timeout): Mesos 1.11's and m3s mini's wording.
+const REMOVED: &str = "Framework has been removed";
+
+/// Feeds the engine from the subscription, and starts a new subscription when
+/// one ends; every new one's handle goes to the executor through `handles`.
 async fn event_loop(
     mut scheduler: Scheduler,
     mut config: SchedulerConfig,
     mut resubscribe: mpsc::UnboundedReceiver<()>,
+    handles: watch::Sender<SchedulerHandle>,
     framework: Framework,
 ) {
+    let mut refusals = 0u32;
     loop {
         let wakeup = framework.read(|e| e.next_wakeup());
         let sleep = match wakeup {
@@ -164,43 +179,60 @@ async fn event_loop(
         tokio::select! {
             event = scheduler.next() => match event {
                 Some(Ok(event)) => {
-                    let restart = matches!(event, SchedulerEvent::Event(Event::Error(_)));
+                    if matches!(event, SchedulerEvent::Subscribed { .. }) {
+                        refusals = 0;
+                    }
                     if let Some(input) = to_input(event) {
                         framework.input(input);
                     }
-                    if restart {
-                        // The master dropped the framework; subscribe as a new one.
-                        config.subscription.framework_info.id = None;
-                        scheduler = restart_scheduler(&config, scheduler).await;
-                    }
+                }
+                Some(Err(mesos::error::Error::FrameworkRemoved(message))) if message.contains(REMOVED) => {
+                    // Torn down (by an operator, or past the failover timeout): the tasks
+                    // are gone. Register as a new framework; the engine starts every
+                    // replica again.
+                    tracing::error!(%message, "the master removed the framework; registering anew and redeploying");
+                    framework.input(Input::Error { message });
+                    config.subscription.framework_info.id = None;
+                    scheduler = restart_scheduler(&config, scheduler, &handles).await;
                 }
                 Some(Err(e)) => {
-                    tracing::error!(error = %e, "the Mesos subscription failed; retrying in 5 s");
+                    // Refusals (credentials, principal, a FrameworkInfo the master rejects) may
+                    // be fixed by an operator: keep the id, back off from 5 s to 40 s.
+                    refusals = refusals.saturating_add(1);
+                    let wait = Duration::from_secs(5 << (refusals.min(4) - 1));
+                    tracing::error!(error = %e, "the Mesos subscription failed; retrying in {} s", wait.as_secs());
                     framework.input(Input::Disconnected);
-                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    tokio::time::sleep(wait).await;
                     config.subscription.framework_info.id = framework.read(|e| e.framework_id().cloned());
-                    scheduler = restart_scheduler(&config, scheduler).await;
+                    scheduler = restart_scheduler(&config, scheduler, &handles).await;
                 }
                 None => {
                     config.subscription.framework_info.id = framework.read(|e| e.framework_id().cloned());
-                    scheduler = restart_scheduler(&config, scheduler).await;
+                    scheduler = restart_scheduler(&config, scheduler, &handles).await;
                 }
             },
             Some(()) = resubscribe.recv() => {
                 framework.input(Input::Disconnected);
                 config.subscription.framework_info.id = framework.read(|e| e.framework_id().cloned());
-                scheduler = restart_scheduler(&config, scheduler).await;
+                scheduler = restart_scheduler(&config, scheduler, &handles).await;
             }
             _ = tokio::time::sleep(sleep) => framework.input(Input::Tick),
         }
     }
 }
 
-async fn restart_scheduler(config: &SchedulerConfig, old: Scheduler) -> Scheduler {
+async fn restart_scheduler(
+    config: &SchedulerConfig,
+    old: Scheduler,
+    handles: &watch::Sender<SchedulerHandle>,
+) -> Scheduler {
     drop(old);
     loop {
         match Scheduler::start(config.clone()) {
-            Ok(s) => return s,
+            Ok(s) => {
+                handles.send_replace(s.handle().clone());
+                return s;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the Mesos scheduler client; retrying in 5 s");
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -221,10 +253,6 @@ fn to_input(event: SchedulerEvent) -> Option<Input> {
         }
         SchedulerEvent::Event(Event::Offers(offers)) => Some(Input::Offers(offers.offers)),
         SchedulerEvent::Event(Event::Update(update)) => Some(Input::Update(Box::new(update.status))),
-        SchedulerEvent::Event(Event::Error(error)) => {
-            tracing::error!(message = %error.message, "the master dropped the framework");
-            Some(Input::Error { message: error.message })
-        }
         SchedulerEvent::Event(Event::Failure(failure)) => {
             // Lost agents and executors: their tasks' updates (LOST, GONE) follow.
             tracing::warn!(agent = ?failure.agent_id, executor = ?failure.executor_id, status = ?failure.status, "failure");
@@ -244,11 +272,13 @@ fn to_input(event: SchedulerEvent) -> Option<Input> {
 async fn execute(
     mut rx: mpsc::UnboundedReceiver<Vec<Action>>,
     writer: StoreWriter,
-    handle: SchedulerHandle,
+    handles: watch::Receiver<SchedulerHandle>,
     framework: Framework,
 ) {
     while let Some(batch) = rx.recv().await {
         for action in batch {
+            // The current subscription's handle: a new one replaces it after every restart.
+            let handle = handles.borrow().clone();
             match action {
                 Action::Persist(writes) => {
                     if let Err(e) = writer.write(writes).await {

@@ -14,6 +14,23 @@ pub struct ProjectSpec {
     pub services: BTreeMap<String, ServiceSpec>,
 }
 
+/// Compose's rule for project names: 1-63 lowercase letters, digits, `-` or
+/// `_`, starting with a letter or digit. Names become task names, directory
+/// names and URL segments, so anything else is refused, never rewritten.
+pub fn check_project_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "project name '{name}' must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     pub replicas: u32,

@@ -28,11 +28,6 @@ pub struct ApiClient {
     auth: Option<String>,
 }
 
-/// The file where `m3s up` and `m3s serve` keep the token they generate.
-pub fn token_file(work_dir: &std::path::Path) -> PathBuf {
-    work_dir.join("api-token")
-}
-
 impl ApiClient {
     pub fn new(args: &ApiArgs) -> anyhow::Result<ApiClient> {
         let auth = if let Some(t) = &args.token {
@@ -41,8 +36,8 @@ impl ApiClient {
             use base64::Engine as _;
             Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))))
         } else {
-            let dir = args.work_dir.clone().unwrap_or_else(crate::serve_cmd::default_work_dir);
-            std::fs::read_to_string(token_file(&dir)).ok().map(|t| format!("Bearer {}", t.trim()))
+            let dir = args.work_dir.clone().unwrap_or_else(crate::paths::default_work_dir);
+            std::fs::read_to_string(crate::paths::token_file(&dir)).ok().map(|t| format!("Bearer {}", t.trim()))
         };
         let mut builder = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
         if let Some(path) = &args.ca_file {

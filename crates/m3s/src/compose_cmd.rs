@@ -50,6 +50,9 @@ pub enum ComposeCommand {
         /// Return once removal has started.
         #[arg(short = 'd', long)]
         detach: bool,
+        /// Seconds to wait for the tasks to end.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
     },
     /// List the services and tasks of the project (or of every project).
     Ps {
@@ -106,7 +109,7 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             }
             wait_up(&api, &path, Duration::from_secs(*timeout)).await
         }
-        ComposeCommand::Down { detach } => {
+        ComposeCommand::Down { detach, timeout } => {
             let name = project_name(&args)?;
             let api = ApiClient::new(&args.api)?;
             let path = format!("/api/v1/projects/{name}");
@@ -114,11 +117,21 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             if *detach {
                 return Ok(());
             }
-            loop {
-                match api.get_opt(&path).await? {
-                    None => break,
-                    Some(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(*timeout);
+            while api.get_opt(&path).await?.is_some() {
+                if tokio::time::Instant::now() >= deadline {
+                    let health = api.get("/api/v1/health").await.unwrap_or_default();
+                    let why = if health["subscribed"] == false {
+                        format!(
+                            "m3s is not subscribed to the Mesos master at {}, so its tasks cannot be killed yet (see m3s's log)",
+                            health["master"].as_str().unwrap_or("?")
+                        )
+                    } else {
+                        "some tasks have not ended yet (see `m3s compose ps`)".to_owned()
+                    };
+                    bail!("project {name} is still being removed after {timeout}s: {why}; removal goes on");
                 }
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
             eprintln!("project {name} removed");
             Ok(())
@@ -212,11 +225,21 @@ pub fn load_files(
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "default".to_owned());
-    let raw = explicit_name.map(str::to_owned).or_else(|| project.name.clone()).unwrap_or(dir_name);
-    let name = framework::translate::normalize_project_name(&raw);
-    if name.is_empty() {
-        bail!("project name '{raw}' has no usable characters: pass -p NAME");
-    }
+    let name = match explicit_name {
+        // Given by the user: used as it is, or refused (docker compose does the same).
+        Some(name) => {
+            framework::spec::check_project_name(name).map_err(|m| anyhow::anyhow!("-p: {m}"))?;
+            name.to_owned()
+        }
+        None => {
+            let raw = project.name.clone().unwrap_or(dir_name);
+            let name = framework::translate::normalize_project_name(&raw);
+            if name.is_empty() {
+                bail!("project name '{raw}' has no usable characters: pass -p NAME");
+            }
+            name
+        }
+    };
     let normalized = serde_json::to_string_pretty(&compose::normalize(&project)).expect("JSON values serialize");
     Ok(Loaded { name, project, normalized })
 }
@@ -245,7 +268,8 @@ fn load(args: &ComposeArgs, strict: bool) -> anyhow::Result<Loaded> {
 
 fn project_name_opt(args: &ComposeArgs) -> anyhow::Result<Option<String>> {
     if let Some(p) = &args.project {
-        return Ok(Some(framework::translate::normalize_project_name(p)));
+        framework::spec::check_project_name(p).map_err(|m| anyhow::anyhow!("-p: {m}"))?;
+        return Ok(Some(p.clone()));
     }
     if args.files.is_empty() && !DEFAULT_FILES.iter().any(|f| Path::new(f).exists()) {
         return Ok(None);

@@ -25,6 +25,11 @@ pub struct MesosArgs {
     #[arg(global = true, long = "mesos-secret", env = "MESOS_SECRET", hide_env_values = true)]
     #[serde(serialize_with = "redacted")]
     pub secret: Option<String>,
+    /// Mesos credentials file (`{"credentials":[{"principal":..,"secret":..}]}`): its first entry is
+    /// used when no principal is given. For a master on this machine, the embedded cluster's
+    /// (<work-dir>/mini/credentials.json) is used by default.
+    #[arg(global = true, long = "mesos-credentials", env = "MESOS_CREDENTIALS")]
+    pub credentials_file: Option<PathBuf>,
     /// Use https for masters given without a scheme.
     #[arg(global = true, long = "mesos-ssl", env = "MESOS_SSL", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub ssl: bool,
@@ -41,15 +46,33 @@ pub struct MesosArgs {
 }
 
 impl MesosArgs {
-    /// Fills in values the original frameworks read under other names.
-    pub fn resolve(mut self) -> Self {
+    /// Fills in values the original frameworks read under other names, and
+    /// the principal and secret from a credentials file.
+    pub fn resolve(mut self) -> anyhow::Result<Self> {
         if self.principal.is_none() {
             self.principal = env_nonempty("MESOS_USERNAME");
         }
         if self.secret.is_none() {
             self.secret = env_nonempty("MESOS_PASSWORD");
         }
-        self
+        if self.principal.is_some() || self.secret.is_some() {
+            return Ok(self);
+        }
+        let file = match &self.credentials_file {
+            Some(path) => Some(path.clone()),
+            // Never offered to a remote master: it would learn the local secret.
+            None if is_local_master(&self.master) => {
+                Some(crate::paths::credentials_file(&crate::paths::mini_dir(&crate::paths::default_work_dir())))
+                    .filter(|p| p.exists())
+            }
+            None => None,
+        };
+        if let Some(path) = file {
+            let first = crate::mini_cmd::read_credentials(&path)?.into_iter().next().expect("a non-empty list");
+            self.principal = Some(first.principal);
+            self.secret = Some(first.secret);
+        }
+        Ok(self)
     }
 
     pub fn transport(&self) -> anyhow::Result<TransportConfig> {
@@ -156,8 +179,23 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The user this process runs as (the embedded agent allows only it by default).
 fn current_user() -> String {
-    env_nonempty("USER").unwrap_or_else(|| "root".to_owned())
+    mini::agent::runtime::current_user_name().or_else(|| env_nonempty("USER")).unwrap_or_else(|| "root".to_owned())
+}
+
+/// Whether a `--master` value names one master on this machine.
+pub fn is_local_master(master: &str) -> bool {
+    let rest = master.strip_prefix("http://").or_else(|| master.strip_prefix("https://")).unwrap_or(master);
+    if rest.contains(',') || rest.starts_with("zk://") {
+        return false;
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Maps LOGLEVEL values of the original frameworks (`info`, `DEBUG`, `warning`)
@@ -201,22 +239,15 @@ pub fn resolve_auth(args: &AuthArgs, work_dir: &Path) -> anyhow::Result<(server:
     if let Some(t) = &args.api_token {
         return Ok((server::Auth::token(t), "bearer token from M3S_API_TOKEN".into()));
     }
-    let path = crate::api_client::token_file(work_dir);
+    let path = crate::paths::token_file(work_dir);
     let token = match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
         _ => {
             let token = uuid::Uuid::new_v4().simple().to_string();
-            write_private(&path, &token)
+            crate::paths::write_private(&path, &token)
                 .with_context(|| format!("cannot write the API token to {}", path.display()))?;
             token
         }
     };
     Ok((server::Auth::token(&token), format!("bearer token in {}", path.display())))
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(content.as_bytes())
 }

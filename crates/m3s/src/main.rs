@@ -7,6 +7,7 @@ mod config;
 mod mesos_cmd;
 mod metrics_cmd;
 mod mini_cmd;
+mod paths;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,20 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Work directories hold tokens, credentials and task environments: private by default.
+    paths::private_umask();
+    let client = match &cli.command {
+        Command::Config { .. } | Command::Mesos { .. } | Command::Compose(_) => true,
+        Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
+        _ => false,
+    };
+    if client {
+        // Client commands end quietly when their reader goes away (`m3s mesos get tasks | head`),
+        // as Unix tools do; Rust's runtime ignores SIGPIPE, which makes `println!` panic instead.
+        // The servers keep ignoring it: a closed log pipe must not stop the platform.
+        // SAFETY: setting a signal's disposition to the default before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // The supervisor stays tiny: no logging setup, no async runtime.
     if let Command::Supervise { run_dir } = &cli.command {
         return std::process::ExitCode::from(mini::agent::runtime::supervise(run_dir).clamp(0, 255) as u8);
@@ -81,9 +96,11 @@ fn main() -> std::process::ExitCode {
         .init();
 
     let result = match cli.command {
-        Command::Config { mesos, framework, service } => print_config(mesos.resolve(), framework, service),
+        Command::Config { mesos, framework, service } => {
+            mesos.resolve().and_then(|mesos| print_config(mesos, framework, service))
+        }
         Command::Mesos { mesos, command } => {
-            runtime().and_then(|rt| rt.block_on(mesos_cmd::run(mesos.resolve(), command)))
+            mesos.resolve().and_then(|mesos| runtime().and_then(|rt| rt.block_on(mesos_cmd::run(mesos, command))))
         }
         Command::Mini(args) => runtime().and_then(|rt| rt.block_on(mini_cmd::run(args))),
         Command::Up(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::up(args))),

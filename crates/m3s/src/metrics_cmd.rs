@@ -29,6 +29,27 @@ pub struct MetricsStoreArgs {
     /// Largest write request, in bytes after decompression.
     #[arg(long = "metrics-max-body", env = "M3S_METRICS_MAX_BODY", default_value_t = server::metrics::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// Most series the store holds; writes that would add more are refused (400).
+    #[arg(long = "metrics-max-series", env = "M3S_METRICS_MAX_SERIES", default_value_t = metrics::store::Limits::default().max_series)]
+    pub max_series: usize,
+    /// Most labels of one series, its name included.
+    #[arg(long = "metrics-max-labels", env = "M3S_METRICS_MAX_LABELS", default_value_t = metrics::store::Limits::default().max_labels)]
+    pub max_labels: usize,
+    /// Longest label name, in bytes.
+    #[arg(long = "metrics-max-label-name", env = "M3S_METRICS_MAX_LABEL_NAME", default_value_t = metrics::store::Limits::default().max_label_name)]
+    pub max_label_name: usize,
+    /// Longest label value, in bytes.
+    #[arg(long = "metrics-max-label-value", env = "M3S_METRICS_MAX_LABEL_VALUE", default_value_t = metrics::store::Limits::default().max_label_value)]
+    pub max_label_value: usize,
+    /// Most samples one query may read (422 beyond).
+    #[arg(long = "metrics-max-query-samples", env = "M3S_METRICS_MAX_QUERY_SAMPLES", default_value_t = metrics::store::Limits::default().max_query_samples)]
+    pub max_query_samples: usize,
+    /// Most points one range query may answer (422 beyond).
+    #[arg(long = "metrics-max-query-points", env = "M3S_METRICS_MAX_QUERY_POINTS", default_value_t = metrics::promql::DEFAULT_MAX_ANSWER_POINTS)]
+    pub max_query_points: usize,
+    /// How far ahead of this machine's clock a sample may be, e.g. 1d, 1h.
+    #[arg(long = "metrics-max-future", env = "M3S_METRICS_MAX_FUTURE", default_value = "1d", value_parser = parse_duration)]
+    pub max_future: Duration,
     /// How often the built-in collectors read the node and the Mesos master and agents (0: never).
     #[arg(long = "collect-interval", env = "M3S_COLLECT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub collect_interval: Duration,
@@ -154,9 +175,19 @@ pub fn start(
     config.retention = (!args.retention.is_zero()).then_some(args.retention);
     config.fsync = args.fsync;
     config.head_max_samples = args.head_max_samples.max(1024);
+    config.limits = metrics::store::Limits {
+        max_series: args.max_series,
+        max_labels: args.max_labels,
+        max_label_name: args.max_label_name,
+        max_label_value: args.max_label_value,
+        max_query_samples: args.max_query_samples,
+        max_future_ms: i64::try_from(args.max_future.as_millis()).unwrap_or(i64::MAX),
+    };
     let store = Store::open(config).with_context(|| format!("opening the metrics store in {}", dir.display()))?;
     store.start_flusher();
-    let mut state = server::metrics::MetricsState::new(store.clone(), auth).with_max_body(args.max_body);
+    let mut state = server::metrics::MetricsState::new(store.clone(), auth)
+        .with_max_body(args.max_body)
+        .with_max_answer_points(args.max_query_points);
     if let Some((url, transport)) = &master {
         let log = metrics::errors::ErrorLog::open(&dir.join("errors"))
             .with_context(|| format!("opening the error log in {}", dir.display()))?;
@@ -191,8 +222,9 @@ pub async fn run(args: MetricsArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: MetricsServeArgs) -> anyhow::Result<()> {
-    let work_dir = args.work_dir.clone().unwrap_or_else(crate::serve_cmd::default_work_dir);
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let work_dir = args.work_dir.clone().unwrap_or_else(crate::paths::default_work_dir);
+    crate::paths::prepare_work_dir(&work_dir)
+        .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
     let (auth, note) = crate::config::resolve_auth(&args.auth, &work_dir)?;
     if !args.listen.is_loopback() && matches!(auth, server::Auth::Open) {
         bail!("refusing an open API on {}: drop --insecure-open-api or listen on 127.0.0.1", args.listen);

@@ -1,21 +1,24 @@
 //! `m3s mini`: the embedded single-node cluster as its own process.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use mini::cluster::{Cluster, ClusterConfig};
 use mini::http::{Credential, HttpConfig};
+use mini::master::AllowedUsers;
 use mini::resources::Resources;
+
+use crate::paths;
 
 #[derive(Debug, Clone, Args)]
 pub struct MiniArgs {
     /// Port for the master, scheduler, operator and agent endpoints.
     #[arg(long, env = "M3S_MINI_PORT", default_value_t = 5050)]
     pub port: u16,
-    /// Address to listen on. Anything but loopback needs --credentials or --insecure-open.
+    /// Address to listen on.
     #[arg(long, env = "M3S_MINI_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
     /// Where checkpoints and task sandboxes live (default: /var/lib/m3s/mini as root, else ~/.local/share/m3s/mini).
@@ -33,31 +36,49 @@ pub struct MiniArgs {
     /// Agent attributes, e.g. `rack:r1;zone:a`.
     #[arg(long, env = "M3S_MINI_ATTRIBUTES", default_value = "")]
     pub attributes: String,
-    /// JSON file `{"credentials":[{"principal":..,"secret":..}]}`: frameworks must authenticate (HTTP Basic).
+    /// JSON file `{"credentials":[{"principal":..,"secret":..}]}` of who may use the scheduler API,
+    /// the operator's changes and the sandboxes (HTTP Basic). Default: <work-dir>/credentials.json,
+    /// generated once (principal `m3s`, mode 0600).
     #[arg(long, env = "M3S_MINI_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+    /// Users tasks may run as, comma-separated, or `*` for any (default: the user m3s runs as).
+    #[arg(long, env = "M3S_MINI_ALLOWED_USERS", value_delimiter = ',')]
+    pub allowed_users: Vec<String>,
     /// Seconds between HEARTBEAT events on subscription streams.
     #[arg(long, env = "M3S_MINI_HEARTBEAT", default_value_t = 15.0)]
     pub heartbeat_interval: f64,
-    /// Allow a non-loopback bind address without credentials: anyone who can reach the port can run commands.
+    /// Serve without authentication: anyone who can reach the port can run commands as
+    /// the allowed users.
     #[arg(long, default_value_t = false)]
     pub insecure_open: bool,
 }
 
+/// A built cluster and what its clients need.
+pub struct Built {
+    pub cluster: Cluster,
+    pub http: HttpConfig,
+    /// The credential m3s's own clients use (the first of the list); `None` when open.
+    pub client_credential: Option<Credential>,
+    /// How the port is protected, for the start message.
+    pub auth_note: String,
+}
+
 pub async fn run(args: MiniArgs) -> anyhow::Result<()> {
-    let (cluster, http) = build(&args).await?;
+    let built = build(&args).await?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    let c = cluster.config();
+    let c = built.cluster.config();
     eprintln!(
-        "m3s mini: Mesos {} master and agent on http://{}:{} (work dir {}, resources {})",
+        "m3s mini: Mesos {} master and agent on http://{}:{} (work dir {}, resources {}; {})",
         mini::MESOS_VERSION,
         c.ip,
         args.port,
         c.work_dir.display(),
-        describe(&c.resources)
+        describe(&c.resources),
+        built.auth_note
     );
-    let app = mini::http::app(cluster.clone(), http);
+    let cluster = built.cluster.clone();
+    let app = mini::http::app(built.cluster, built.http);
     // Subscription streams never end by themselves, so a graceful drain would
     // wait forever: stop at once, as a Mesos master does; clients reconnect.
     tokio::select! {
@@ -79,22 +100,21 @@ pub async fn shutdown_signal() {
 
 /// The cluster and HTTP settings from the flags, with the checks a
 /// misconfiguration deserves.
-pub async fn build(args: &MiniArgs) -> anyhow::Result<(Cluster, HttpConfig)> {
-    let credentials = match &args.credentials {
-        Some(path) => Some(read_credentials(path)?),
-        None => None,
-    };
-    if !args.bind.is_loopback() && credentials.is_none() && !args.insecure_open {
-        bail!(
-            "refusing to listen on {} without --credentials: anyone reaching the port could run commands on this machine \
-             (pass --insecure-open to accept that)",
-            args.bind
-        );
-    }
+pub async fn build(args: &MiniArgs) -> anyhow::Result<Built> {
     if !args.heartbeat_interval.is_finite() || args.heartbeat_interval <= 0.0 {
         bail!("--heartbeat-interval must be a positive number of seconds");
     }
-    let work_dir = args.work_dir.clone().unwrap_or_else(default_work_dir);
+    let work_dir = args.work_dir.clone().unwrap_or_else(|| paths::mini_dir(&paths::default_work_dir()));
+    paths::prepare_work_dir(&work_dir)
+        .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
+    let (credentials, auth_note) = if args.insecure_open {
+        (None, "open: no authentication (--insecure-open)".to_owned())
+    } else {
+        let path = args.credentials.clone().unwrap_or_else(|| paths::credentials_file(&work_dir));
+        let list = if args.credentials.is_none() { local_credentials(&path)? } else { read_credentials(&path)? };
+        (Some(list), format!("frameworks authenticate with the credentials in {}", path.display()))
+    };
+    let allowed_users = allowed_users(&args.allowed_users)?;
     let resources = match &args.resources {
         Some(spec) => Resources::parse(spec).context("--resources")?,
         None => detect_resources(&work_dir),
@@ -120,6 +140,7 @@ pub async fn build(args: &MiniArgs) -> anyhow::Result<(Cluster, HttpConfig)> {
         attributes,
         heartbeat_interval: Duration::from_secs_f64(args.heartbeat_interval),
         supervisor_exe: std::env::current_exe().context("cannot find the m3s executable to run task supervisors")?,
+        allowed_users: allowed_users.clone(),
     };
     let cluster =
         Cluster::start(config).await.with_context(|| format!("starting the cluster in {}", work_dir.display()))?;
@@ -129,27 +150,46 @@ pub async fn build(args: &MiniArgs) -> anyhow::Result<(Cluster, HttpConfig)> {
         ("work_dir".to_owned(), work_dir.display().to_string()),
         ("resources".to_owned(), describe(&resources)),
         ("authenticate_http_frameworks".to_owned(), credentials.is_some().to_string()),
+        ("authenticate_http_readwrite".to_owned(), credentials.is_some().to_string()),
+        ("allowed_users".to_owned(), allowed_users.to_string()),
         ("heartbeat_interval".to_owned(), format!("{}secs", args.heartbeat_interval)),
         ("allocation_interval".to_owned(), "0secs".to_owned()),
         ("min_allocatable_resources".to_owned(), "cpus:0.01|mem:32".to_owned()),
     ];
-    Ok((cluster, HttpConfig { credentials, flags }))
+    let client_credential = credentials.as_ref().and_then(|list| list.first().cloned());
+    Ok(Built { cluster, http: HttpConfig { credentials, flags }, client_credential, auth_note })
 }
 
-fn default_work_dir() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        return PathBuf::from("/var/lib/m3s/mini");
+/// `--allowed-users`: the names given, `*` for anyone, or by default the user m3s runs as.
+fn allowed_users(given: &[String]) -> anyhow::Result<AllowedUsers> {
+    let given: Vec<&str> = given.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).collect();
+    if given.contains(&"*") {
+        return Ok(AllowedUsers::Any);
     }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("m3s/mini")
+    if given.is_empty() {
+        let me = mini::agent::runtime::current_user_name()
+            .context("cannot find the name of the user m3s runs as; pass --allowed-users")?;
+        return Ok(AllowedUsers::Only([me].into()));
+    }
+    Ok(AllowedUsers::Only(given.into_iter().map(str::to_owned).collect()))
+}
+
+/// The default credentials file: read, or generated once with principal `m3s`.
+fn local_credentials(path: &Path) -> anyhow::Result<Vec<Credential>> {
+    if path.exists() {
+        return read_credentials(path);
+    }
+    let credential = Credential { principal: "m3s".into(), secret: uuid::Uuid::new_v4().simple().to_string() };
+    let json =
+        serde_json::json!({ "credentials": [{ "principal": credential.principal, "secret": credential.secret }] });
+    paths::write_private(path, &format!("{json:#}\n"))
+        .with_context(|| format!("cannot write the Mesos credentials to {}", path.display()))?;
+    Ok(vec![credential])
 }
 
 /// What the machine has, as Mesos's agent computes its defaults: every CPU,
 /// memory less min(1 GiB, half), disk less min(5 GiB, half), ports 31000-32000.
-fn detect_resources(work_dir: &std::path::Path) -> Resources {
+fn detect_resources(work_dir: &Path) -> Resources {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mem_mb = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -172,7 +212,8 @@ fn describe(r: &Resources) -> String {
     parts.join(";")
 }
 
-fn read_credentials(path: &std::path::Path) -> anyhow::Result<Vec<Credential>> {
+/// A Mesos credentials file (`{"credentials":[{"principal":..,"secret":..}]}`).
+pub fn read_credentials(path: &Path) -> anyhow::Result<Vec<Credential>> {
     #[derive(serde::Deserialize)]
     struct File {
         credentials: Vec<Credential>,

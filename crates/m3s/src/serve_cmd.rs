@@ -11,6 +11,7 @@ use framework::store::{Store, StoreConfig};
 use mesos::scheduler::SchedulerConfig;
 
 use crate::config::{FrameworkArgs, MesosArgs, ServiceArgs};
+use crate::paths;
 
 /// What `serve` and `up` share: the framework, its store and its API.
 #[derive(Debug, Clone, Args)]
@@ -48,6 +49,12 @@ pub struct FrameworkServeArgs {
     /// Disk (MB) of a service (0: none reserved).
     #[arg(long = "default-disk", env = "DEFAULT_DISK", default_value_t = 0.0)]
     pub default_disk: f64,
+    /// Most replicas of one service (`deploy.replicas`, `scale`); more is refused with 422.
+    #[arg(long = "max-replicas", env = "M3S_MAX_REPLICAS", default_value_t = framework::engine::DEFAULT_MAX_REPLICAS)]
+    pub max_replicas: u32,
+    /// Most replicas of all services of all projects together.
+    #[arg(long = "max-total-replicas", env = "M3S_MAX_TOTAL_REPLICAS", default_value_t = framework::engine::DEFAULT_MAX_TOTAL_REPLICAS)]
+    pub max_total_replicas: u32,
     /// Containerizer for services with an image: docker or mesos (per service: `container_type`).
     #[arg(long = "container-type", env = "M3S_CONTAINER_TYPE", default_value = "docker")]
     pub container_type: String,
@@ -80,24 +87,22 @@ pub struct UpArgs {
     /// Resources of the embedded agent, e.g. `cpus:2;mem:8192;disk:20000;ports:[31000-32000]` (default: the machine's).
     #[arg(long = "resources", env = "M3S_MINI_RESOURCES")]
     pub resources: Option<String>,
+    /// Users the embedded agent runs tasks as, comma-separated, or `*` (default: the user m3s runs as).
+    #[arg(long = "allowed-users", env = "M3S_MINI_ALLOWED_USERS", value_delimiter = ',')]
+    pub allowed_users: Vec<String>,
+    /// Serve the embedded cluster's Mesos port without authentication: any local process could
+    /// then run commands there as the allowed users.
+    #[arg(long = "insecure-open-mesos", default_value_t = false)]
+    pub insecure_open_mesos: bool,
     #[command(flatten)]
     pub common: FrameworkServeArgs,
 }
 
-pub fn default_work_dir() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        return PathBuf::from("/var/lib/m3s");
-    }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("m3s")
-}
-
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mesos = args.mesos.resolve();
-    let work_dir = args.common.work_dir.clone().unwrap_or_else(default_work_dir);
+    let mesos = args.mesos.resolve()?;
+    let work_dir = args.common.work_dir.clone().unwrap_or_else(paths::default_work_dir);
+    paths::prepare_work_dir(&work_dir)
+        .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
     let mut config =
         SchedulerConfig::new(mesos.master.clone(), args.common.framework.framework_info(mesos.principal.as_deref()));
     config.tls = mesos.ssl;
@@ -112,8 +117,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let work_dir = args.common.work_dir.clone().unwrap_or_else(default_work_dir);
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let work_dir = args.common.work_dir.clone().unwrap_or_else(paths::default_work_dir);
+    paths::prepare_work_dir(&work_dir)
+        .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
     // Check the files before anything starts, so a typo costs nothing.
     let loaded = if args.files.is_empty() {
         None
@@ -124,21 +130,23 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mini_args = crate::mini_cmd::MiniArgs {
         port: args.mesos_port,
         bind: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        work_dir: Some(work_dir.join("mini")),
+        work_dir: Some(paths::mini_dir(&work_dir)),
         hostname: None,
         advertise_ip: None,
         resources: args.resources.clone(),
         attributes: String::new(),
         credentials: None,
+        allowed_users: args.allowed_users.clone(),
         heartbeat_interval: 15.0,
-        insecure_open: false,
+        insecure_open: args.insecure_open_mesos,
     };
     let mesos_addr = SocketAddr::new(mini_args.bind, mini_args.port);
     let listener = tokio::net::TcpListener::bind(mesos_addr).await.with_context(|| {
         format!("cannot listen on {mesos_addr} for the embedded cluster (another m3s up or a Mesos master? pass --mesos-port)")
     })?;
-    let (cluster, http) = crate::mini_cmd::build(&mini_args).await?;
-    let app = mini::http::app(cluster.clone(), http);
+    let built = crate::mini_cmd::build(&mini_args).await?;
+    let cluster = built.cluster.clone();
+    let app = mini::http::app(built.cluster, built.http);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the embedded cluster's HTTP server stopped");
@@ -146,9 +154,16 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     });
 
     let master = format!("http://{mesos_addr}");
-    let config = SchedulerConfig::new(master.clone(), args.common.framework.framework_info(None));
+    let principal = built.client_credential.as_ref().map(|c| c.principal.as_str());
+    let mut config = SchedulerConfig::new(master.clone(), args.common.framework.framework_info(principal));
+    config.transport.credentials =
+        built.client_credential.as_ref().map(|c| mesos::transport::Credentials::new(&c.principal, &c.secret));
     let running = start_framework(&args.common, &work_dir, config).await?;
-    eprintln!("m3s up: embedded Mesos master and agent on {master} (work dir {})", work_dir.display());
+    eprintln!(
+        "m3s up: embedded Mesos master and agent on {master} (work dir {}; {})",
+        work_dir.display(),
+        built.auth_note
+    );
     eprintln!("m3s up: compose API and M3trics on {}", running.describe_api());
     eprintln!("m3s up: dashboard on {}/ui/ (sign in with the same credentials)", running.api_url);
 
@@ -199,7 +214,6 @@ async fn start_framework(
     config: SchedulerConfig,
 ) -> anyhow::Result<Running> {
     let files = server::AgentFiles::new(&config.master, config.tls, config.transport.clone())?;
-    std::fs::create_dir_all(work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
     let default_container = match args.container_type.as_str() {
         "docker" => compose::ContainerType::Docker,
         "mesos" => compose::ContainerType::Mesos,
@@ -239,7 +253,9 @@ async fn start_framework(
         tracing::warn!(master = %config.master, "M3trics collects from http(s) masters only; not collecting cluster metrics");
         None
     };
-    let framework = Framework::start(config, store, instance).await?;
+    let limits =
+        framework::engine::Limits { max_replicas: args.max_replicas, max_total_replicas: args.max_total_replicas };
+    let framework = Framework::start(config, store, instance, limits).await?;
 
     let tls = match (&args.tls_cert_base64, &args.tls_key_base64) {
         (Some(cert), Some(key)) => {
@@ -260,7 +276,11 @@ async fn start_framework(
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, true)?;
     let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
-    let dashboard = server::dashboard::router(state.clone(), metrics.state.clone(), tls.is_some());
+    let dashboard = server::dashboard::router(
+        state.clone(),
+        metrics.state.clone(),
+        server::dashboard::DashboardConfig { secure: tls.is_some(), sign_in_hint: auth_note.clone() },
+    );
     let app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {

@@ -291,7 +291,7 @@ fn with_redis_state_a_redis_restart_loses_nothing() {
 fn serve_runs_the_same_framework_against_a_separate_master() {
     let dir = tempdir("serve");
     let mini = support::Mini::start(&dir.join("mini"));
-    let serve = Up::serve(&dir.join("serve"), &mini.url());
+    let serve = Up::serve(&dir.join("serve"), &mini);
     let marker = 700_000 + std::process::id() % 1000;
     let file = write(&dir, "compose.yaml", &format!("services:\n  s:\n    command: [\"sleep\", \"{marker}.1\"]\n"));
     serve.compose_ok(&["-f", &file, "-p", "remote", "up"]);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use mesos::legacy::{MasterState, MonitorEntry, Slaves, Tasks};
 use mesos::operator::{AgentClient, OperatorClient};
 use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
-use mesos::transport::{Credentials, TransportConfig};
+use mesos::transport::Credentials;
 use mesos::v1::operator::Event as OperatorEvent;
 use mesos::v1::scheduler::{Accept, CallKind, Event};
 use mesos::v1::{CommandInfo, FrameworkInfo, Operation, Resource, TaskId, TaskInfo, TaskState};
@@ -64,12 +64,12 @@ async fn operator_legacy_and_agent_endpoints_describe_the_cluster() {
     support::init_tls();
     let dir = tempdir("mini-operator");
     let mini = Mini::start(&dir);
-    let operator = OperatorClient::new(&mini.authority(), false, TransportConfig::default()).unwrap();
+    let operator = OperatorClient::new(&mini.authority(), false, mini.transport()).unwrap();
     let mut events = operator.subscribe().await.unwrap();
     let Some(Ok(OperatorEvent::Subscribed(first))) = events.next().await else { panic!("SUBSCRIBED first") };
     assert!(first.get_state.is_some());
 
-    let mut s = Scheduler::start(SchedulerConfig::new(mini.authority(), framework("operator-e2e"))).unwrap();
+    let mut s = Scheduler::start(mini.scheduler_config(framework("operator-e2e"))).unwrap();
     run_sleeper(&mut s, "watched").await;
 
     // The operator stream saw the framework and the task arrive and run.
@@ -121,7 +121,7 @@ async fn operator_legacy_and_agent_endpoints_describe_the_cluster() {
     assert_eq!(redirect.headers()["location"], format!("//localhost:{}", mini.port));
 
     // The agent: usage of the running task, and its sandbox.
-    let agent = AgentClient::new(mini.url(), TransportConfig::default()).unwrap();
+    let agent = AgentClient::new(mini.url(), mini.transport()).unwrap();
     let stats: Vec<MonitorEntry> = agent.monitor_statistics().await.unwrap();
     let watched = stats.iter().find(|e| e.executor_id == "watched").expect("the running task in /monitor/statistics");
     assert!(watched.statistics.mem_rss_bytes.unwrap_or(0) > 0, "{watched:?}");

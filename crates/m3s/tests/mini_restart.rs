@@ -8,7 +8,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
+use mesos::scheduler::{Scheduler, SchedulerEvent};
 use mesos::v1::scheduler::{Accept, CallKind, Event, Kill, Reconcile, ReconcileTask};
 use mesos::v1::{
     CommandInfo, FrameworkCapability, FrameworkCapabilityType, FrameworkInfo, Operation, Resource, TaskId, TaskInfo,
@@ -87,7 +87,7 @@ async fn tasks_survive_restarts_and_crashes_and_are_reported_truthfully() {
         capabilities: vec![FrameworkCapability { kind: FrameworkCapabilityType::PartitionAware }],
         ..Default::default()
     };
-    let mut config = SchedulerConfig::new(mini.authority(), info);
+    let mut config = mini.scheduler_config(info);
     config.subscription.backoff.initial = Duration::from_millis(50);
     config.subscription.backoff.max = Duration::from_millis(300);
     let mut d =

@@ -7,7 +7,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
+use mesos::scheduler::{Scheduler, SchedulerEvent};
 use mesos::v1::scheduler::{Accept, CallKind, Event, Kill, Reconcile, ReconcileTask};
 use mesos::v1::{
     CommandInfo, ContainerInfo, ContainerType, DockerInfo, FrameworkCapability, FrameworkCapabilityType, FrameworkId,
@@ -35,7 +35,7 @@ fn framework(id: Option<FrameworkId>) -> FrameworkInfo {
 }
 
 fn start(mini: &Mini, id: Option<FrameworkId>) -> Scheduler {
-    Scheduler::start(SchedulerConfig::new(mini.authority(), framework(id))).unwrap()
+    Scheduler::start(mini.scheduler_config(framework(id))).unwrap()
 }
 
 /// Collects events (acknowledging updates) until `done` says stop.
@@ -157,18 +157,16 @@ async fn scheduler_client_runs_tasks_on_m3s_mini() {
 
     // The task's output is in its sandbox, readable through /files/read.
     let sandbox = sandbox_of(&mini, "t-ok").await;
-    let read: serde_json::Value = reqwest::get(format!("{}/files/read?path={sandbox}/stdout&offset=0", mini.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let http = mini.http();
+    let get = |url: String| http.get(url).send();
+    let read: serde_json::Value =
+        get(format!("{}/files/read?path={sandbox}/stdout&offset=0", mini.url())).await.unwrap().json().await.unwrap();
     assert_eq!(read["data"], "hello from t-ok\n");
     let escape =
-        reqwest::get(format!("{}/files/read?path={sandbox}/{}etc/passwd&offset=0", mini.url(), "../".repeat(30)))
-            .await
-            .unwrap();
+        get(format!("{}/files/read?path={sandbox}/{}etc/passwd&offset=0", mini.url(), "../".repeat(30))).await.unwrap();
     assert_eq!(escape.status(), 403, "no path escapes from the sandbox");
+    let anonymous = reqwest::get(format!("{}/files/read?path={sandbox}/stdout&offset=0", mini.url())).await.unwrap();
+    assert_eq!(anonymous.status(), 401, "sandboxes are read with the credentials only");
 
     // Kill: KILLING (TASK_KILLING_STATE), then KILLED.
     d.s.handle().call(CallKind::Kill(Kill { task_id: TaskId::new("t-long"), ..Default::default() })).await.unwrap();

@@ -31,6 +31,7 @@ fn pymesos_scheduler_and_avmesos_cli_work_against_m3s_mini() {
     venv_python("avmesos");
     let dir = tempdir("python-clients");
     let mini = Mini::start(&dir);
+    let (principal, secret) = mini.credential();
     let check = format!(
         "{} --master {} --expect-framework pymesos-scenario --expect-task task-long",
         repo().join("tests/python/avmesos_check.sh").display(),
@@ -39,6 +40,7 @@ fn pymesos_scheduler_and_avmesos_cli_work_against_m3s_mini() {
     let out = Command::new(python)
         .arg(repo().join("tests/python/pymesos_scenario.py"))
         .args(["--master", &mini.authority(), "--timeout", "90", "--on-running", &check])
+        .args(["--principal", &principal, "--secret", &secret])
         .output()
         .expect("python");
     let stdout = String::from_utf8_lossy(&out.stdout);

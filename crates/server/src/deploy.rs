@@ -13,18 +13,23 @@ pub struct Deployed {
     pub normalized: serde_json::Value,
 }
 
-/// Loads (interpolating from m3s's own environment, as mesos-compose does),
-/// translates and deploys. Load and translation problems are 422 with every diagnostic.
+/// Loads, translates and deploys. Load and translation problems are 422 with
+/// every diagnostic.
+///
+/// Interpolation belongs to the client that reads the files (`m3s compose`
+/// does it with the user's environment and sends the result): the server
+/// fills `${VAR}` from an empty environment, never from its own, which holds
+/// its secrets. mesos-compose interpolated from its own; m3s does not.
 pub fn deploy(state: &ApiState, name: &str, text: &str, strict: bool) -> Result<Deployed, ApiError> {
     let invalid = |message: &str, diagnostics: Vec<Diagnostic>| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).with(diagnostics)
     };
-    let env = Env::new(std::env::vars().collect());
+    let env = Env::new(Default::default());
     let project = compose::load(&[SourceFile::new("compose.yaml", text)], &env)
         .map_err(|e| invalid("the compose file is invalid", e.0.iter().map(Diagnostic::from).collect()))?;
     let mut warnings: Vec<Diagnostic> = project.warnings.iter().map(Diagnostic::from).collect();
-    let name = framework::translate::normalize_project_name(name);
-    let translated = framework::translate::translate(&name, &project, &state.inner.translate).map_err(|problems| {
+    framework::spec::check_project_name(name).map_err(|m| invalid(&m, Vec::new()))?;
+    let translated = framework::translate::translate(name, &project, &state.inner.translate).map_err(|problems| {
         invalid("the project cannot run on Mesos", problems.iter().map(Diagnostic::from).collect())
     })?;
     warnings.extend(translated.warnings.iter().map(Diagnostic::from));

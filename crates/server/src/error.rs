@@ -73,7 +73,7 @@ impl From<CommandError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             CommandError::Removing(_) => StatusCode::CONFLICT,
-            CommandError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CommandError::Invalid(_) | CommandError::Limit(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e.to_string())
     }

@@ -81,11 +81,10 @@ async fn put_project(
     body: String,
 ) -> Result<Response, ApiError> {
     let strict = flag(&q, "strict")?;
-    let name = framework::translate::normalize_project_name(&project);
-    let deployed = crate::deploy::deploy(&state, &name, &body, strict)?;
+    let deployed = crate::deploy::deploy(&state, &project, &body, strict)?;
     let o = deployed.outcome;
     Ok(Json(json!({
-        "project": name,
+        "project": project,
         "created": o.created,
         "updated": o.updated,
         "unchanged": o.unchanged,

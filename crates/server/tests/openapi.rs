@@ -18,7 +18,7 @@ async fn app(name: &str) -> axum::Router {
     let store = Store::open(&StoreConfig::Redb { path: dir.join("framework.redb") }).await.unwrap();
     // No master listens there: the API must answer anyway.
     let config = SchedulerConfig::new("127.0.0.1:1", FrameworkInfo { name: "t".into(), ..Default::default() });
-    let framework = Framework::start(config, store, "t".into()).await.unwrap();
+    let framework = Framework::start(config, store, "t".into(), Default::default()).await.unwrap();
     router(ApiState::new(framework, Auth::token("tok"), Default::default()))
 }
 

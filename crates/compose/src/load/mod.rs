@@ -591,6 +591,11 @@ impl Cx<'_> {
                     self.err(k, &path, "invalid service name (allowed: letters, digits, '.', '_', '-')");
                     continue;
                 }
+                if name.chars().all(|c| c == '.') {
+                    // They would name directories: `.` and `..` are the directories themselves.
+                    self.err(k, &path, "invalid service name: '.' and '..' are not names");
+                    continue;
+                }
                 let profiles: Vec<String> = s
                     .get("profiles")
                     .and_then(|n| match &n.value {

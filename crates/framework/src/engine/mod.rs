@@ -35,6 +35,28 @@ pub const DECLINE_IDLE_SECONDS: f64 = 120.0;
 pub const DECLINE_BUSY_SECONDS: f64 = 5.0;
 /// Ended tasks kept per replica for `ps` and the API.
 const ENDED_KEPT_PER_REPLICA: usize = 1;
+/// Default of [`Limits::max_replicas`]: far above what one service needs on a
+/// small cluster, far below what would exhaust m3s's memory (each replica costs
+/// a few hundred bytes of bookkeeping, each task about a kilobyte).
+pub const DEFAULT_MAX_REPLICAS: u32 = 1000;
+/// Default of [`Limits::max_total_replicas`].
+pub const DEFAULT_MAX_TOTAL_REPLICAS: u32 = 10_000;
+
+/// Caps on what a request or a compose file can ask of the engine, checked
+/// before anything is allocated in proportion to the count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Replicas of one service (`deploy.replicas`, `scale`); `--max-replicas`.
+    pub max_replicas: u32,
+    /// Replicas of every service of every project together; `--max-total-replicas`.
+    pub max_total_replicas: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_replicas: DEFAULT_MAX_REPLICAS, max_total_replicas: DEFAULT_MAX_TOTAL_REPLICAS }
+    }
+}
 
 pub const KEY_FRAMEWORK_ID: &str = "framework_id";
 const PROJECT_PREFIX: &str = "project/";
@@ -84,6 +106,9 @@ pub enum CommandError {
     Removing(String),
     #[error("invalid project: {0}")]
     Invalid(String),
+    /// A count above one of the [`Limits`]; the message names the limit and its flag.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// What a deploy changed, service by service.
@@ -98,6 +123,7 @@ pub struct DeployOutcome {
 pub struct Engine {
     /// Distinguishes task ids of this process from those of earlier runs.
     instance: String,
+    limits: Limits,
     next_seq: u64,
     framework_id: Option<FrameworkId>,
     subscribed: bool,
@@ -118,6 +144,7 @@ impl Engine {
     pub fn new(instance: impl Into<String>) -> Engine {
         Engine {
             instance: instance.into(),
+            limits: Limits::default(),
             next_seq: 0,
             framework_id: None,
             subscribed: false,
@@ -148,6 +175,16 @@ impl Engine {
             }
         }
         Ok(engine)
+    }
+
+    /// The same engine with other limits (checked by later commands, not against what is deployed).
+    pub fn with_limits(mut self, limits: Limits) -> Engine {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     pub fn framework_id(&self) -> Option<&FrameworkId> {
@@ -489,6 +526,12 @@ impl Engine {
     pub fn deploy(&mut self, now: u64, spec: ProjectSpec) -> Result<DeployOutcome, CommandError> {
         self.now = now;
         validate_project(&spec)?;
+        for (service, s) in &spec.services {
+            self.check_replicas(&spec.name, service, s.replicas, &format!("services.{service}.deploy.replicas"))?;
+        }
+        let others = self.total_replicas_except(&spec.name, None);
+        let total = others + spec.services.values().map(|s| u64::from(s.replicas)).sum::<u64>();
+        self.check_total(total)?;
         let mut outcome = DeployOutcome::default();
         let name = spec.name.clone();
         let (mut generations, old) = match self.projects.get(&name) {
@@ -538,6 +581,9 @@ impl Engine {
 
     pub fn scale(&mut self, now: u64, project: &str, service: &str, replicas: u32) -> Result<(), CommandError> {
         self.now = now;
+        self.project_mut(project, service)?;
+        self.check_replicas(project, service, replicas, "replicas")?;
+        self.check_total(self.total_replicas_except(project, Some(service)) + u64::from(replicas))?;
         let p = self.project_mut(project, service)?;
         p.scale.insert(service.to_owned(), replicas);
         self.dirty.insert(format!("{PROJECT_PREFIX}{project}"));
@@ -590,6 +636,41 @@ impl Engine {
             return Err(CommandError::UnknownService { project: project.into(), service: service.into() });
         }
         Ok(p)
+    }
+
+    fn check_replicas(&self, project: &str, service: &str, replicas: u32, key: &str) -> Result<(), CommandError> {
+        let max = self.limits.max_replicas;
+        if replicas > max {
+            return Err(CommandError::Limit(format!(
+                "{key}: {replicas} replicas of service '{service}' in project '{project}' is above the limit of \
+                 {max} per service (--max-replicas)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_total(&self, total: u64) -> Result<(), CommandError> {
+        let max = self.limits.max_total_replicas;
+        if total > u64::from(max) {
+            return Err(CommandError::Limit(format!(
+                "this would make {total} replicas in all projects, above the limit of {max} (--max-total-replicas)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Desired replicas of every project but `project` (or, with `service`, of
+    /// everything but that one service of `project`).
+    fn total_replicas_except(&self, project: &str, service: Option<&str>) -> u64 {
+        self.projects
+            .iter()
+            .flat_map(|(name, p)| p.spec.services.keys().map(move |s| (name, s, p)))
+            .filter(|(name, s, _)| match service {
+                None => name.as_str() != project,
+                Some(service) => !(name.as_str() == project && s.as_str() == service),
+            })
+            .map(|(_, s, p)| u64::from(p.replicas(s)))
+            .sum()
     }
 
     fn reset_replicas(&mut self, project: &str, service: &str) {
@@ -861,18 +942,7 @@ fn ordered(spec: &ProjectSpec) -> Result<Vec<String>, Vec<String>> {
 }
 
 fn validate_project(spec: &ProjectSpec) -> Result<(), CommandError> {
-    let valid_name = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            && s.as_bytes()[0].is_ascii_alphanumeric()
-    };
-    if !valid_name(&spec.name) {
-        return Err(CommandError::Invalid(format!(
-            "project name '{}' must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
-            spec.name
-        )));
-    }
+    crate::spec::check_project_name(&spec.name).map_err(CommandError::Invalid)?;
     for (name, s) in &spec.services {
         for dep in s.depends_on.keys() {
             if !spec.services.contains_key(dep) {

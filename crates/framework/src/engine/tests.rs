@@ -316,6 +316,38 @@ fn scaling_down_kills_the_highest_replicas_and_scaling_up_launches_more() {
 }
 
 #[test]
+fn replica_counts_above_the_limits_are_refused_before_anything_changes() {
+    let mut w = World::new();
+    w.engine = std::mem::replace(&mut w.engine, Engine::new("x"))
+        .with_limits(Limits { max_replicas: 5, max_total_replicas: 8 });
+    w.subscribe();
+    w.deploy(project(vec![("web", replicas(2))]));
+    w.take();
+    let err = w.engine.scale(w.now, "demo", "web", 1_000_000_000).unwrap_err();
+    assert!(
+        matches!(&err, CommandError::Limit(m) if m.contains("limit of 5") && m.contains("--max-replicas")),
+        "{err}"
+    );
+    assert_eq!(w.engine.projects()["demo"].replicas("web"), 2, "nothing changed");
+    assert!(w.engine.take_actions().is_empty(), "no action for a refused command");
+    // The total counts every service of every project, the changed one at its new count.
+    w.engine.scale(w.now, "demo", "web", 5).unwrap();
+    let mut other = project(vec![("a", replicas(3)), ("b", replicas(1))]);
+    other.name = "other".into();
+    let err = w.engine.deploy(w.now, other.clone()).unwrap_err();
+    assert!(
+        matches!(&err, CommandError::Limit(m) if m.contains("9 replicas") && m.contains("--max-total-replicas")),
+        "{err}"
+    );
+    other.services.remove("b");
+    w.engine.deploy(w.now, other).unwrap();
+    let err = w.engine.deploy(w.now, project(vec![("web", replicas(6))])).unwrap_err();
+    assert!(matches!(&err, CommandError::Limit(m) if m.contains("services.web.deploy.replicas")), "{err}");
+    // Redeploying a project replaces its own count rather than adding to it.
+    w.engine.deploy(w.now, project(vec![("web", replicas(5))])).unwrap();
+}
+
+#[test]
 fn a_changed_service_is_replaced_one_replica_at_a_time_and_an_unchanged_one_keeps_its_tasks() {
     let mut w = World::new();
     w.subscribe();

@@ -50,6 +50,10 @@ impl MetricsServer {
         super::wait_listening(self.child.as_mut().unwrap(), self.port, &self.log, "m3s metrics serve");
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

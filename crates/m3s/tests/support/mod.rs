@@ -82,6 +82,42 @@ impl Mini {
         self.child.as_ref().unwrap().id()
     }
 
+    /// The principal and secret `m3s mini` generated into its work directory.
+    pub fn credential(&self) -> (String, String) {
+        let path = self.work_dir.join("credentials.json");
+        let file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("credentials.json")).expect("credentials.json is JSON");
+        let first = &file["credentials"][0];
+        (first["principal"].as_str().unwrap().to_owned(), first["secret"].as_str().unwrap().to_owned())
+    }
+
+    /// Transport settings with the generated credentials.
+    pub fn transport(&self) -> mesos::transport::TransportConfig {
+        let (principal, secret) = self.credential();
+        mesos::transport::TransportConfig {
+            credentials: Some(mesos::transport::Credentials::new(principal, secret)),
+            ..Default::default()
+        }
+    }
+
+    /// A scheduler configuration for this master, authenticated as its generated principal.
+    pub fn scheduler_config(&self, mut info: mesos::v1::FrameworkInfo) -> mesos::scheduler::SchedulerConfig {
+        info.principal = Some(self.credential().0);
+        let mut config = mesos::scheduler::SchedulerConfig::new(self.authority(), info);
+        config.transport = self.transport();
+        config
+    }
+
+    /// An HTTP client that sends the generated credentials with every request.
+    pub fn http(&self) -> reqwest::Client {
+        use base64::Engine as _;
+        let (principal, secret) = self.credential();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {basic}").parse().unwrap());
+        reqwest::Client::builder().default_headers(headers).build().unwrap()
+    }
+
     /// kill -9, as a crash.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

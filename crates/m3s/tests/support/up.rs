@@ -20,6 +20,8 @@ pub struct Up {
     envs: Vec<(String, String)>,
     /// `m3s serve --master URL` instead of `m3s up`.
     master: Option<String>,
+    /// Its Mesos credentials file.
+    credentials: Option<PathBuf>,
 }
 
 impl Up {
@@ -38,13 +40,14 @@ impl Up {
             args: args.iter().map(|s| s.to_string()).collect(),
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             master: None,
+            credentials: None,
         };
         up.spawn();
         up
     }
 
-    /// `m3s serve`: the framework and its API against the master at `master`.
-    pub fn serve(work_dir: &Path, master: &str) -> Up {
+    /// `m3s serve`: the framework and its API against `mini`, with its credentials.
+    pub fn serve(work_dir: &Path, mini: &super::Mini) -> Up {
         let mut up = Up {
             work_dir: work_dir.to_owned(),
             mesos_port: 0,
@@ -53,7 +56,8 @@ impl Up {
             log: work_dir.join("m3s-serve.log"),
             args: Vec::new(),
             envs: Vec::new(),
-            master: Some(master.to_owned()),
+            master: Some(mini.url()),
+            credentials: Some(mini.work_dir.join("credentials.json")),
         };
         up.spawn();
         up
@@ -68,7 +72,9 @@ impl Up {
                 .arg("up")
                 .args(["--mesos-port", &self.mesos_port.to_string()])
                 .args(["--resources", "cpus:8;mem:16384;disk:10000;ports:[31000-31999]"]),
-            Some(master) => command.args(["serve", "--master", master]),
+            Some(master) => {
+                command.args(["serve", "--master", master]).arg("--mesos-credentials").args(&self.credentials)
+            }
         };
         let child = command
             .args(["--work-dir"])

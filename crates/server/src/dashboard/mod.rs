@@ -16,6 +16,8 @@ mod range;
 mod stacks;
 mod tasks;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Form, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -34,14 +36,24 @@ pub struct Dashboard {
     metrics: MetricsState,
     /// Served over HTTPS: session cookies are marked Secure.
     secure: bool,
+    sign_in_hint: Arc<str>,
 }
 
 /// Set by `require_session` for the handlers: the token the page's forms send back.
 #[derive(Clone)]
 struct Csrf(String);
 
-pub fn router(api: ApiState, metrics: MetricsState, secure: bool) -> Router {
-    let state = Dashboard { api, metrics, secure };
+/// How the dashboard is served.
+#[derive(Clone, Debug, Default)]
+pub struct DashboardConfig {
+    /// Served over HTTPS: session cookies are `Secure`.
+    pub secure: bool,
+    /// Where the credentials are, for the sign-in page (e.g. "bearer token in /var/lib/m3s/api-token").
+    pub sign_in_hint: String,
+}
+
+pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> Router {
+    let state = Dashboard { api, metrics, secure: config.secure, sign_in_hint: Arc::from(config.sign_in_hint) };
     let pages = Router::new()
         .route("/ui/", get(cluster::overview))
         .route("/ui/nodes", get(cluster::nodes))
@@ -141,7 +153,7 @@ fn safe_next(next: &str) -> &str {
     if next.starts_with("/ui/") && !next.starts_with("/ui//") && !next.contains('\\') { next } else { "/ui/" }
 }
 
-fn login_form(auth: &Auth, next: &str, error: Option<&str>) -> Html<String> {
+fn login_form(auth: &Auth, hint: &str, next: &str, error: Option<&str>) -> Html<String> {
     let (token, basic) = match auth {
         Auth::Open => (false, false),
         Auth::Required { basic, token } => (token.is_some(), basic.is_some()),
@@ -154,9 +166,12 @@ fn login_form(auth: &Auth, next: &str, error: Option<&str>) -> Html<String> {
     body.push_str(&format!(r##"<input type="hidden" name="next" value="{}">"##, html::Esc(safe_next(next))));
     if token {
         body.push_str(
-            r##"<p><label for="token">API token</label><input id="token" name="token" type="password" autocomplete="current-password" autofocus>
-<small>In <code>&lt;work-dir&gt;/api-token</code> (for <code>m3s up</code>: <code>~/.local/share/m3s/api-token</code>) or <code>M3S_API_TOKEN</code>.</small></p>"##,
+            r##"<p><label for="token">API token</label><input id="token" name="token" type="password" autocomplete="current-password" autofocus>"##,
         );
+        if !hint.is_empty() {
+            body.push_str(&format!("<small>This m3s accepts the {}.</small>", html::Esc(hint)));
+        }
+        body.push_str("</p>");
     }
     if basic {
         if token {
@@ -175,7 +190,7 @@ async fn login_page(State(state): State<Dashboard>, Query(q): Query<LoginQuery>)
     if is_open(state.auth()) {
         return Redirect::to(safe_next(&q.next)).into_response();
     }
-    login_form(state.auth(), &q.next, None).into_response()
+    login_form(state.auth(), &state.sign_in_hint, &q.next, None).into_response()
 }
 
 async fn login(State(state): State<Dashboard>, Form(form): Form<LoginForm>) -> Response {
@@ -189,7 +204,8 @@ async fn login(State(state): State<Dashboard>, Form(form): Form<LoginForm>) -> R
         // Slows guessing; tokens are long, but passwords may not be.
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         tracing::warn!("dashboard sign-in refused");
-        let mut r = login_form(auth, &form.next, Some("Wrong token or credentials.")).into_response();
+        let mut r =
+            login_form(auth, &state.sign_in_hint, &form.next, Some("Wrong token or credentials.")).into_response();
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
     };

@@ -123,7 +123,7 @@ pub async fn deploy(
                     "ok",
                     &format!(
                         "Project {} deployed: {} new, {} changed, {} unchanged, {} removed.",
-                        framework::translate::normalize_project_name(&name),
+                        name,
                         o.created.len(),
                         o.updated.len(),
                         o.unchanged.len(),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use mesos::legacy::{LegacyFramework, LegacyTask, MasterState};
@@ -108,16 +109,12 @@ pub async fn detail(
     let master = match super::cluster::master_state(&state).await {
         Ok(m) => m,
         Err(e) => {
-            return html::page(&shell, &html::notice("bad", &format!("The master did not answer: {e}")))
-                .into_response();
+            return error_page(&shell, StatusCode::BAD_GATEWAY, &format!("The master did not answer: {e}"));
         }
     };
     let Some((f, t)) = find(&master, &framework_id, &task_id) else {
-        return html::page(
-            &shell,
-            &html::notice("bad", &format!("The master knows no task {task_id} of framework {framework_id}.")),
-        )
-        .into_response();
+        let message = format!("The master knows no task {task_id} of framework {framework_id}.");
+        return error_page(&shell, StatusCode::NOT_FOUND, &message);
     };
     let agent = master.slaves.iter().find(|a| a.id == t.slave_id).map_or(t.slave_id.as_str(), |a| a.hostname.as_str());
     let mut b = format!(
@@ -217,13 +214,11 @@ pub async fn file(
     let agent = match super::cluster::master_state(&state).await {
         Ok(m) => find(&m, &framework_id, &task_id).map(|(_, t)| t.slave_id.clone()),
         Err(e) => {
-            return html::page(&shell, &html::notice("bad", &format!("The master did not answer: {e}")))
-                .into_response();
+            return error_page(&shell, StatusCode::BAD_GATEWAY, &format!("The master did not answer: {e}"));
         }
     };
     let Some(agent) = agent else {
-        return html::page(&shell, &html::notice("bad", &format!("The master knows no task {task_id}.")))
-            .into_response();
+        return error_page(&shell, StatusCode::NOT_FOUND, &format!("The master knows no task {task_id}."));
     };
     let mut b =
         format!(r##"<p><a href="/ui/tasks/{}/{}">Back to the task</a></p>"##, Url(&framework_id), Url(&task_id));
@@ -239,9 +234,24 @@ pub async fn file(
             }
             let _ = write!(b, r##"<pre class="log" tabindex="0">{}</pre>"##, Esc(&chunk.data));
         }
-        Err(e) => b.push_str(&html::notice("bad", &e.to_string())),
+        Err(e) => {
+            b.push_str(&html::notice("bad", &e.to_string()));
+            return (log_error_status(&e), html::page(&shell, &b)).into_response();
+        }
     }
     html::page(&shell, &b).into_response()
+}
+
+/// A page that only says what went wrong, with the status that says it too.
+fn error_page(shell: &Shell, status: StatusCode, message: &str) -> Response {
+    (status, html::page(shell, &html::notice("bad", message))).into_response()
+}
+
+fn log_error_status(e: &LogError) -> StatusCode {
+    match e {
+        LogError::NotFound(_) => StatusCode::NOT_FOUND,
+        LogError::Agent(_) => StatusCode::BAD_GATEWAY,
+    }
 }
 
 async fn read_chunk(
@@ -257,8 +267,8 @@ async fn read_chunk(
     files.read_path(&SandboxFile { agent_id: agent, framework_id, task_id, path }, offset, length).await
 }
 
-/// For the tail: `{data, offset, eof}` from `offset` (absent: the last 64 KiB), or `{error}`.
-/// Errors are answered with 200 so that the page shows them instead of the browser logging them.
+/// For the tail: `{data, offset, eof}` from `offset` (absent: the last 64 KiB), or `{error}`
+/// with 400 (bad request), 404 (no such task or file) or 502 (the agent did not answer).
 pub async fn read(
     State(state): State<Dashboard>,
     Path((framework_id, task_id)): Path<(String, String)>,
@@ -269,13 +279,15 @@ pub async fn read(
     let offset = match q.get("offset").map(|o| o.parse::<i64>()) {
         None => -1,
         Some(Ok(o)) => o,
-        Some(Err(_)) => return Json(json!({"error": "offset: expected a number"})).into_response(),
+        Some(Err(_)) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({"error": "offset: expected a number"}))).into_response();
+        }
     };
     match read_chunk(&state, agent, &framework_id, &task_id, path, offset, VIEW).await {
         Ok(chunk) => {
             let next = chunk.end();
             Json(json!({"data": chunk.data, "offset": next, "eof": chunk.data.is_empty()})).into_response()
         }
-        Err(e) => Json(json!({"error": e.to_string()})).into_response(),
+        Err(e) => (log_error_status(&e), Json(json!({"error": e.to_string()}))).into_response(),
     }
 }

@@ -156,20 +156,10 @@ impl Cx {
             return None;
         }
 
-        let mut env = BTreeMap::new();
-        for (k, v) in &s.environment {
-            match v {
-                Some(v) => {
-                    env.insert(k.clone(), v.clone());
-                }
-                // `- NAME` without a value takes it from m3s's environment, as compose takes it from the shell.
-                None => {
-                    if let Ok(v) = std::env::var(k) {
-                        env.insert(k.clone(), v);
-                    }
-                }
-            }
-        }
+        // `- NAME` without a value was filled from the environment of whoever read the
+        // file (the loader did it); still without one, it is unset, as in compose.
+        let env: BTreeMap<String, String> =
+            s.environment.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
 
         let reservations = &s.deploy.resources.reservations;
         let cpu_limit = s.cpu_limit();

@@ -160,6 +160,15 @@ impl RunningMetrics {
     }
 }
 
+/// Whether this machine's own metrics are collected, and under which `host` tag.
+pub enum NodeMetrics {
+    Skip,
+    /// `host`: the name to tag them with (default: the machine's name).
+    Collect {
+        host: Option<String>,
+    },
+}
+
 /// Opens the store under `<work_dir>/metrics`, starts its flusher, the
 /// collectors (node; and the master's and agents' metrics when `master` is
 /// given) and the error log of the master's events.
@@ -168,7 +177,7 @@ pub fn start(
     work_dir: &Path,
     auth: server::Auth,
     master: Option<(String, mesos::transport::TransportConfig)>,
-    collect_node: bool,
+    node: NodeMetrics,
 ) -> anyhow::Result<RunningMetrics> {
     let dir = work_dir.join("metrics");
     let mut config = StoreConfig::new(&dir);
@@ -206,7 +215,11 @@ pub fn start(
         let config = metrics::collect::CollectorConfig {
             interval: args.collect_interval,
             master: master.clone(),
-            node: collect_node,
+            node: matches!(node, NodeMetrics::Collect { .. }),
+            node_host: match node {
+                NodeMetrics::Collect { host } => host,
+                NodeMetrics::Skip => None,
+            },
             disk_paths: vec![work_dir.to_owned()],
         };
         metrics::collect::spawn_collectors(config, sink);
@@ -233,7 +246,8 @@ async fn serve(args: MetricsServeArgs) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (pass --port)"))?;
     let master = args.master.clone().map(|m| (m, mesos::transport::TransportConfig::default()));
-    let running = start(&args.store, &work_dir, auth, master, args.collect_node)?;
+    let node = if args.collect_node { NodeMetrics::Collect { host: None } } else { NodeMetrics::Skip };
+    let running = start(&args.store, &work_dir, auth, master, node)?;
     eprintln!("m3s metrics: listening on http://{addr} ({note}); store in {}", work_dir.join("metrics").display());
     let app = running.router.clone();
     axum::serve(listener, app).with_graceful_shutdown(crate::mini_cmd::shutdown_signal()).await?;
@@ -273,25 +287,42 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
         println!("no data between {start} and {end}");
         return Ok(());
     }
-    let columns: Vec<String> = rows[0].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|c| match &r[c] {
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Number(n) => match n.as_f64() {
-                        Some(f) if f.fract() != 0.0 => format!("{f:.3}"),
-                        _ => n.to_string(),
-                    },
-                    serde_json::Value::Null => "-".into(),
-                    other => other.to_string(),
+    let num = |v: &serde_json::Value, decimals: usize| v.as_f64().map_or("-".to_owned(), |f| format!("{f:.decimals$}"));
+    let bytes = |v: &serde_json::Value| v.as_f64().map_or("-".to_owned(), server::dashboard::format_bytes);
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    // The host first, then what was measured, with its unit.
+    let (header, cells): (Vec<&str>, Vec<Vec<String>>) = match &args.report {
+        Report::Nodes { .. } => (
+            vec!["HOST", "AVG USED %", "AVG USED", "TOTAL", "SAMPLES"],
+            rows.iter()
+                .map(|r| {
+                    vec![
+                        text(&r["host"]),
+                        num(&r["avg_used_percent"], 1),
+                        bytes(&r["avg_used_bytes"]),
+                        bytes(&r["total_bytes"]),
+                        num(&r["samples"], 0),
+                    ]
                 })
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = columns
+                .collect(),
+        ),
+        Report::Tasks { .. } => (
+            vec!["HOST", "TASK", "CPUS AVG", "CPUS MAX", "RSS AVG", "RSS MAX"],
+            rows.iter()
+                .map(|r| {
+                    vec![
+                        text(&r["host"]),
+                        text(&r["task"]),
+                        num(&r["avg_cpus_used"], 3),
+                        num(&r["max_cpus_used"], 3),
+                        bytes(&r["avg_mem_rss_bytes"]),
+                        bytes(&r["max_mem_rss_bytes"]),
+                    ]
+                })
+                .collect(),
+        ),
+    };
+    let widths: Vec<usize> = header
         .iter()
         .enumerate()
         .map(|(i, c)| cells.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
@@ -299,7 +330,7 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let line = |vals: &[String]| {
         vals.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
     };
-    println!("{}", line(&columns.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()));
+    println!("{}", line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>()));
     for r in &cells {
         println!("{}", line(r));
     }

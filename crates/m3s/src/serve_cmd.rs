@@ -107,7 +107,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         SchedulerConfig::new(mesos.master.clone(), args.common.framework.framework_info(mesos.principal.as_deref()));
     config.tls = mesos.ssl;
     config.transport = mesos.transport()?;
-    let running = start_framework(&args.common, &work_dir, config).await?;
+    let node = crate::metrics_cmd::NodeMetrics::Collect { host: None };
+    let running = start_framework(&args.common, &work_dir, config, node).await?;
     eprintln!("m3s serve: compose framework on Mesos master {}; API {}", mesos.master, running.describe_api());
     eprintln!("m3s serve: dashboard on {}/ui/ (sign in with the same credentials)", running.api_url);
     crate::mini_cmd::shutdown_signal().await;
@@ -158,7 +159,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut config = SchedulerConfig::new(master.clone(), args.common.framework.framework_info(principal));
     config.transport.credentials =
         built.client_credential.as_ref().map(|c| mesos::transport::Credentials::new(&c.principal, &c.secret));
-    let running = start_framework(&args.common, &work_dir, config).await?;
+    // This machine is the embedded agent: its metrics carry the agent's hostname.
+    let node = crate::metrics_cmd::NodeMetrics::Collect { host: Some(cluster.config().hostname.clone()) };
+    let running = start_framework(&args.common, &work_dir, config, node).await?;
     eprintln!(
         "m3s up: embedded Mesos master and agent on {master} (work dir {}; {})",
         work_dir.display(),
@@ -177,11 +180,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         let outcome = running.framework.deploy(translated.spec)?;
         eprintln!(
-            "m3s up: project {} deployed ({} new, {} changed, {} unchanged); `m3s compose -p {} ps` shows it",
+            "m3s up: project {} deployed ({} new, {} changed, {} unchanged); `{} -p {} ps` shows it",
             loaded.name,
             outcome.created.len(),
             outcome.updated.len(),
             outcome.unchanged.len(),
+            compose_command(&running.api_url, &work_dir),
             loaded.name
         );
     }
@@ -192,6 +196,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         "m3s up: stopped; tasks keep running and are re-adopted at the next `m3s up` (`m3s compose down` removes a project)"
     );
     Ok(())
+}
+
+/// `m3s compose` as this m3s must be addressed: the program as it was started,
+/// with `--api` and `--work-dir` where they are not the defaults.
+fn compose_command(api_url: &str, work_dir: &Path) -> String {
+    let program = std::env::args().next().unwrap_or_else(|| "m3s".to_owned());
+    let mut command = format!("{program} compose");
+    if api_url != "http://127.0.0.1:10000" {
+        command.push_str(&format!(" --api {api_url}"));
+    }
+    if work_dir != paths::default_work_dir() {
+        command.push_str(&format!(" --work-dir {}", work_dir.display()));
+    }
+    command
 }
 
 struct Running {
@@ -212,6 +230,7 @@ async fn start_framework(
     args: &FrameworkServeArgs,
     work_dir: &Path,
     config: SchedulerConfig,
+    node: crate::metrics_cmd::NodeMetrics,
 ) -> anyhow::Result<Running> {
     let files = server::AgentFiles::new(&config.master, config.tls, config.transport.clone())?;
     let default_container = match args.container_type.as_str() {
@@ -274,7 +293,7 @@ async fn start_framework(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
-    let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, true)?;
+    let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, node)?;
     let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
     let dashboard = server::dashboard::router(
         state.clone(),

@@ -57,6 +57,13 @@ fn the_example_stack_comes_up_health_gated_and_down_leaves_nothing_running() {
     });
     let ps = up.compose_ok(&["-p", "demo", "ps"]);
     assert!(ps.contains("web") && ps.contains("healthy") && ps.contains("31080"), "{ps}");
+    // The start message names the exact command for this instance (its port and work dir).
+    let log = std::fs::read_to_string(dir.join("m3s-up.log")).unwrap();
+    let hint = log.split('`').nth(1).filter(|c| c.ends_with("-p demo ps")).unwrap_or_else(|| panic!("{log}"));
+    assert!(hint.contains(&format!("--api http://127.0.0.1:{}", up.api_port)), "{hint}");
+    let out =
+        std::process::Command::new("sh").arg("-c").arg(hint).env("M3S_API_TOKEN", support::up::TOKEN).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("healthy"), "{hint}: {out:?}");
 
     up.compose_ok(&["-p", "demo", "down"]);
     assert!(up.get("/api/v1/projects/demo").is_none(), "the project is forgotten after down");

@@ -46,9 +46,10 @@ fn up_collects_node_cluster_and_task_metrics_and_records_failures() {
     .unwrap();
     let up = Up::start(&dir, &["-f", compose.to_str().unwrap(), "--collect-interval", "1s"]);
 
-    eventually(&up, "/api/v1/query?query=mem_used_percent", "the node's memory", |v| {
+    let node = eventually(&up, "/api/v1/query?query=mem_used_percent", "the node's memory", |v| {
         result_len(v) == 1 && v["data"]["result"][0]["metric"]["host"].is_string()
     });
+    let node_host = node["data"]["result"][0]["metric"]["host"].clone();
     eventually(&up, "/api/v1/query?query=mesos_master_cpus_total", "the master's snapshot", |v| result_len(v) >= 1);
     let usage = eventually(&up, "/api/v1/query?query=mesos_task_cpus_used", "task CPU usage", |v| {
         v["data"]["result"].as_array().into_iter().flatten().any(|s| {
@@ -56,6 +57,12 @@ fn up_collects_node_cluster_and_task_metrics_and_records_failures() {
         })
     });
     assert!(usage.to_string().contains("framework_id"), "{usage}");
+    // One node, one name: the agent's hostname on node, agent and task metrics alike.
+    let (_, agents) = http("GET", up.api_port, "/api/v1/query?query=mesos_task_cpus_used", None);
+    let agent_host: Value =
+        serde_json::from_str::<Value>(&agents).unwrap()["data"]["result"][0]["metric"]["host"].clone();
+    assert_eq!(node_host, agent_host, "{usage}");
+    assert_eq!(node_host, "localhost", "the embedded agent on loopback is `localhost`");
 
     let errors = eventually(&up, "/api/m3trics/v1/errors?limit=10", "the failed task in the error log", |v| {
         v["errors"].as_array().into_iter().flatten().any(|e| e.to_string().contains("broken"))
@@ -79,7 +86,17 @@ fn up_collects_node_cluster_and_task_metrics_and_records_failures() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("AVG_USED_PERCENT"), "{text}");
+    let header = text.lines().next().unwrap_or_default();
+    assert!(header.starts_with("HOST") && header.contains("AVG USED %"), "{text}");
+    // Bytes with their unit, not raw counts with decimals.
+    assert!(text.lines().nth(1).is_some_and(|row| row.contains("iB")), "{text}");
+    // The same for the tasks.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3s"))
+        .args(["metrics", "report", "tasks", "--by", "memory", "--api", &up.api(), "--api-token", TOKEN])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HOST") && text.contains("RSS AVG") && text.contains("MiB"), "{text}");
 
     // Metrics share the API's authentication.
     let (status, _) = support::metrics::request(up.api_port, "GET", "/api/v1/query?query=up", &[], b"");

@@ -34,6 +34,21 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// The first file named `name` below `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = e.path();
+        if e.file_type().ok()?.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if e.file_name() == name {
+            return Some(path);
+        }
+    }
+    None
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
@@ -299,14 +314,14 @@ fn secrets_stay_private_on_disk_and_out_of_task_checkpoints() {
     let file = write(
         &dir,
         "compose.yaml",
-        "services:\n  s:\n    command: [\"sh\", \"-c\", \"echo pw=$$DB_PASSWORD; sleep 600\"]\n    environment:\n      DB_PASSWORD: hunter2-secret\n",
+        "services:\n  s:\n    command: [\"sh\", \"-c\", \"echo pw=$$DB_PASSWORD; sleep 600\"]\n    environment:\n      DB_PASSWORD: hunter2-secret\n    healthcheck:\n      test: [\"CMD-SHELL\", \"if [ $${#DB_PASSWORD} = 14 ]; then echo ok >> health.log; else echo bad >> health.log; false; fi\"]\n      interval: 1s\n      retries: 3\n",
     );
-    let up = Up::start(&dir.join("up"), &["-f", &file, "-p", "modes"]);
-    up.wait_project("modes", "s running", |v| state(v, "s") == "running");
+    let mut up = Up::start(&dir.join("up"), &["-f", &file, "-p", "modes"]);
+    up.wait_project("modes", "s healthy", |v| state(v, "s") == "healthy");
     eventually("the task to print its password", || {
         up.compose_ok(&["-p", "modes", "logs", "s"]).contains("pw=hunter2-secret")
     });
-    let work = &up.work_dir;
+    let work = &up.work_dir.clone();
     assert_eq!(mode(work), 0o711, "the work dir: traversable to the sandboxes, not listable");
     for private in ["framework.redb", "mini/credentials.json"] {
         assert_eq!(mode(&work.join(private)), 0o600, "{private}");
@@ -332,6 +347,20 @@ fn secrets_stay_private_on_disk_and_out_of_task_checkpoints() {
         let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
         assert!(!text.contains("hunter2-secret"), "{} holds the secret", f.display());
     }
+    // After kill -9 and a restart, the re-adopted task's health check still has its
+    // environment (taken from the running task, since launch.json has no values).
+    let health_log = || {
+        let path = find_file(&work.join("mini/slaves"), "health.log").expect("health.log in the sandbox");
+        std::fs::read_to_string(path).unwrap()
+    };
+    let checks_before = health_log().lines().count();
+    let task = live_tasks(&up.get("/api/v1/projects/modes").unwrap(), "s");
+    up.restart();
+    eventually("three more health checks after the restart", || health_log().lines().count() >= checks_before + 3);
+    assert!(!health_log().contains("bad"), "{}", health_log());
+    let view = up.get("/api/v1/projects/modes").unwrap();
+    assert_eq!(live_tasks(&view, "s"), task, "the same task, re-adopted");
+    assert_eq!(state(&view, "s"), "healthy");
     up.compose_ok(&["-p", "modes", "down"]);
 }
 
@@ -339,7 +368,9 @@ fn secrets_stay_private_on_disk_and_out_of_task_checkpoints() {
 fn a_file_sent_to_the_api_cannot_read_m3s_own_environment() {
     let dir = tempdir("sec-interp");
     let up = Up::start(&dir.join("up"), &[]);
-    let compose = "services:\n  s:\n    command: [\"sh\", \"-c\", \"echo \\\"[$$T][$$H]\\\"; sleep 600\"]\n    environment:\n      T: ${M3S_API_TOKEN}\n      H: ${HOME}\n";
+    // m3s runs with M3S_API_TOKEN set (see support::up): neither interpolation nor
+    // inheritance may hand it to a task.
+    let compose = "services:\n  s:\n    command: [\"sh\", \"-c\", \"echo \\\"[$$T][$$H][$$M3S_API_TOKEN]\\\"; sleep 600\"]\n    environment:\n      T: ${M3S_API_TOKEN}\n      H: ${HOME}\n";
     let (status, body) = http("PUT", up.api_port, "/api/v1/projects/interp", Some(compose));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("M3S_API_TOKEN is not set"), "the variable is reported unset: {body}");
@@ -347,7 +378,7 @@ fn a_file_sent_to_the_api_cannot_read_m3s_own_environment() {
     up.wait_project("interp", "s running", |v| state(v, "s") == "running");
     eventually("the task's output", || up.compose_ok(&["-p", "interp", "logs", "s"]).contains("[]"));
     let logs = up.compose_ok(&["-p", "interp", "logs", "s"]);
-    assert!(logs.contains("[][]") && !logs.contains(TOKEN), "{logs}");
+    assert!(logs.contains("[][][]") && !logs.contains(TOKEN), "{logs}");
     up.compose_ok(&["-p", "interp", "down"]);
 }
 

@@ -890,7 +890,18 @@ impl Cx<'_> {
                 "image" => s.image = self.opt_string(v, &p),
                 "command" => s.command = self.command(v, &p),
                 "entrypoint" => s.entrypoint = self.command(v, &p),
-                "environment" => s.environment = self.key_values(v, &p, true),
+                "environment" => {
+                    // `- NAME` without a value takes it from the environment of whoever
+                    // reads the file (the user's shell for `m3s compose`), as compose does.
+                    let env = self.key_values(v, &p, true);
+                    s.environment = env
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let v = v.or_else(|| self.env.get(&k).map(str::to_owned));
+                            (k, v)
+                        })
+                        .collect();
+                }
                 "env_file" => s.env_file = self.env_file(v, &p),
                 "ports" => s.ports = self.ports(v, &p),
                 "volumes" => s.volumes = self.mounts(v, &p),

@@ -24,6 +24,10 @@ pub struct CollectorConfig {
     pub master: Option<(String, TransportConfig)>,
     /// Collect this node from /proc.
     pub node: bool,
+    /// The `host` tag of this node's metrics (default: the machine's name). The
+    /// embedded cluster gives its agent's hostname, which tasks are tagged with
+    /// too, so that a node has one name.
+    pub node_host: Option<String>,
     /// File systems to report as `disk`.
     pub disk_paths: Vec<PathBuf>,
 }
@@ -53,7 +57,7 @@ impl Failures {
 
 pub fn spawn_collectors(config: CollectorConfig, sink: Sink) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut node = node::NodeCollector::new(node::hostname());
+        let mut node = node::NodeCollector::new(config.node_host.clone().unwrap_or_else(node::hostname));
         let mut tasks = mesos::TaskUsageCollector::default();
         let mut failures = Failures::default();
         let master = config.master.as_ref().and_then(|(url, transport)| {
@@ -108,17 +112,19 @@ async fn collect_cluster(
             continue;
         };
         // An embedded cluster serves the master and the agent on one port: one snapshot covers both.
+        // Tagged with the agent's hostname, as the master and the dashboard name it.
+        let host = &agent.agent_info.hostname;
         if address != master_host {
             let snapshot: Option<serde_json::Map<String, serde_json::Value>> = failures
                 .result(&format!("agent {address} /metrics/snapshot"), client.get_json("/metrics/snapshot").await);
             if let Some(s) = snapshot {
-                points.extend(mesos::snapshot_point(&s, "agent", &address, now_ns));
+                points.extend(mesos::snapshot_point(&s, "agent", host, now_ns));
             }
         }
         if let Some(stats) =
             failures.result(&format!("agent {address} /monitor/statistics"), client.monitor_statistics().await)
         {
-            points.extend(tasks.points(&address, &stats, now_ns));
+            points.extend(tasks.points(host, &stats, now_ns));
         }
     }
     points

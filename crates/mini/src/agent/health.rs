@@ -508,7 +508,9 @@ async fn run_command(
         .flat_map(|e| e.variables.iter())
         .filter(|v| v.kind != Some(VariableType::Secret))
         .filter_map(|v| Some((v.name.as_str(), v.value.as_deref()?)));
-    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    cmd.env_clear()
+        .envs(runtime::inherited_env())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs(own)
         .current_dir(sandbox)
         .stdin(Stdio::null())

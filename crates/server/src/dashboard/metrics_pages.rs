@@ -129,13 +129,24 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
         ))
     })
     .await;
-    let (nodes, by_cpu, by_mem) = match reports {
+    let (nodes, mut by_cpu, mut by_mem) = match reports {
         Ok(reports) => reports,
         Err(e) => {
             b.push_str(&html::notice("bad", &e.to_string()));
             Default::default()
         }
     };
+    // Tasks still running come first (each list keeps its order otherwise).
+    let running: std::collections::HashSet<(String, String)> = match super::cluster::master_state(&state).await {
+        Ok(m) => m
+            .all_frameworks()
+            .flat_map(|f| f.all_tasks().filter(|t| !t.state.is_terminal()).map(move |t| (f.id.clone(), t.id.clone())))
+            .collect(),
+        Err(_) => Default::default(),
+    };
+    let is_running = |t: &metrics::report::TaskUsage| running.contains(&(t.framework_id.clone(), t.task.clone()));
+    by_cpu.sort_by_key(|t| !is_running(t));
+    by_mem.sort_by_key(|t| !is_running(t));
     b.push_str(r##"<form method="get" action="/ui/report" class="controls">"##);
     b.push_str(&range.picker());
     let _ = write!(
@@ -170,15 +181,16 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
     {
         let _ = write!(
             b,
-            r##"<section aria-labelledby="{id}"><h2 id="{id}">{title}</h2><table><thead><tr><th scope="col">Task</th><th scope="col">Agent</th><th scope="col">CPUs (avg / max)</th><th scope="col">RSS (avg / max)</th></tr></thead><tbody>"##
+            r##"<section aria-labelledby="{id}"><h2 id="{id}">{title}</h2><table><thead><tr><th scope="col">Task</th><th scope="col">State</th><th scope="col">Agent</th><th scope="col">CPUs (avg / max)</th><th scope="col">RSS (avg / max)</th></tr></thead><tbody>"##
         );
         for t in rows.iter() {
             let _ = write!(
                 b,
-                r##"<tr><td><a href="/ui/tasks/{}/{}">{}</a></td><td>{}</td><td>{} / {}</td><td>{} / {}</td></tr>"##,
+                r##"<tr><td><a href="/ui/tasks/{}/{}">{}</a></td><td>{}</td><td>{}</td><td>{} / {}</td><td>{} / {}</td></tr>"##,
                 Url(&t.framework_id),
                 Url(&t.task),
                 Esc(&t.task),
+                if is_running(t) { "running" } else { "ended" },
                 Esc(&t.host),
                 opt_num(t.avg_cpus_used),
                 opt_num(t.max_cpus_used),
@@ -187,7 +199,7 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
             );
         }
         if rows.is_empty() {
-            b.push_str(r##"<tr><td colspan="4">No task samples in this range.</td></tr>"##);
+            b.push_str(r##"<tr><td colspan="5">No task samples in this range.</td></tr>"##);
         }
         b.push_str("</tbody></table></section>");
     }

@@ -16,6 +16,9 @@ mod range;
 mod stacks;
 mod tasks;
 
+/// Bytes as people read them (`1.5 GiB`), for the CLI as for the pages.
+pub use html::bytes as format_bytes;
+
 use std::sync::Arc;
 
 use axum::Router;

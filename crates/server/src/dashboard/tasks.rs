@@ -26,8 +26,11 @@ fn is_active(t: &LegacyTask) -> bool {
     !t.state.is_terminal()
 }
 
+/// Tasks grouped by name (a compose service's tasks share theirs), running
+/// ones first; ended ones only when asked for (`show=all`) or filtered by state.
 pub async fn list(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>, Query(q): Q) -> Response {
     let wanted = q.get("state").filter(|s| !s.is_empty());
+    let all = wanted.is_some() || q.get("show").is_some_and(|s| s == "all");
     let mut b = String::new();
     match super::cluster::master_state(&state).await {
         Err(e) => b.push_str(&html::notice("bad", &format!("The master did not answer: {e}"))),
@@ -37,37 +40,66 @@ pub async fn list(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
                 .flat_map(|f| f.all_tasks().map(move |t| (f, t)))
                 .filter(|(_, t)| wanted.is_none_or(|w| t.state.as_str() == w))
                 .collect();
-            rows.sort_by_key(|(_, t)| std::cmp::Reverse((is_active(t), last_update_ms(t))));
-            if let Some(w) = wanted {
-                let _ = write!(b, r##"<p>Only {} tasks. <a href="/ui/tasks">All tasks</a></p>"##, html::badge(w));
+            let ended = rows.iter().filter(|(_, t)| !is_active(t)).count();
+            if !all {
+                rows.retain(|(_, t)| is_active(t));
+            }
+            rows.sort_by(|(_, a), (_, b)| {
+                (&a.name, std::cmp::Reverse((is_active(a), last_update_ms(a))))
+                    .cmp(&(&b.name, std::cmp::Reverse((is_active(b), last_update_ms(b)))))
+            });
+            match wanted {
+                Some(w) => {
+                    let _ =
+                        write!(b, r##"<p>Only {} tasks. <a href="/ui/tasks">Running tasks</a></p>"##, html::badge(w));
+                }
+                None if all => {
+                    b.push_str(r##"<p>Running and ended tasks. <a href="/ui/tasks">Running tasks only</a></p>"##)
+                }
+                None => {
+                    let _ = write!(
+                        b,
+                        r##"<p>Running tasks. <a href="/ui/tasks?show=all">Show the {ended} ended ones too</a></p>"##
+                    );
+                }
             }
             let refresh = match wanted {
                 Some(w) => format!("/ui/tasks?state={}", Url(w)),
+                None if all => "/ui/tasks?show=all".to_owned(),
                 None => "/ui/tasks".to_owned(),
             };
             let _ = write!(b, r#"<div id="live" hx-get="{refresh}""#);
-            b.push_str(r##" hx-trigger="every 10s [document.visibilityState=='visible']" hx-select="#live" hx-swap="outerHTML"><table><thead><tr><th scope="col">Task</th><th scope="col">Name</th><th scope="col">Framework</th><th scope="col">State</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Last update (UTC)</th></tr></thead><tbody>"##);
-            for (f, t) in rows.iter().take(500) {
+            b.push_str(r##" hx-trigger="every 10s [document.visibilityState=='visible']" hx-select="#live" hx-swap="outerHTML">"##);
+            let shown = &rows[..rows.len().min(500)];
+            for group in shown.chunk_by(|(_, a), (_, b)| a.name == b.name) {
+                let running = group.iter().filter(|(_, t)| is_active(t)).count();
                 let _ = write!(
                     b,
-                    r##"<tr><td><a href="/ui/tasks/{}/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"##,
-                    Url(&f.id),
-                    Url(&t.id),
-                    Esc(&t.id),
-                    Esc(&t.name),
-                    Esc(&f.name),
-                    html::badge(t.state.as_str()),
-                    html::num(t.resources.cpus, 2),
-                    html::megabytes(t.resources.mem),
-                    html::time_ms(last_update_ms(t)),
+                    r##"<table><caption>{} <small>{running} running, {} ended</small></caption><thead><tr><th scope="col">Task</th><th scope="col">Framework</th><th scope="col">State</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Last update (UTC)</th></tr></thead><tbody>"##,
+                    Esc(&group[0].1.name),
+                    group.len() - running
                 );
+                for (f, t) in group {
+                    let _ = write!(
+                        b,
+                        r##"<tr><td><a href="/ui/tasks/{}/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"##,
+                        Url(&f.id),
+                        Url(&t.id),
+                        Esc(&t.id),
+                        Esc(&f.name),
+                        html::badge(t.state.as_str()),
+                        html::num(t.resources.cpus, 2),
+                        html::megabytes(t.resources.mem),
+                        html::time_ms(last_update_ms(t)),
+                    );
+                }
+                b.push_str("</tbody></table>");
             }
             if rows.is_empty() {
-                b.push_str(r##"<tr><td colspan="7">No tasks.</td></tr>"##);
+                b.push_str("<p>No tasks.</p>");
             }
-            b.push_str("</tbody></table>");
             if rows.len() > 500 {
-                let _ = write!(b, "<p>The newest 500 of {} tasks are shown.</p>", rows.len());
+                let _ = write!(b, "<p>The first 500 of {} tasks are shown.</p>", rows.len());
             }
             b.push_str("</div>");
         }

@@ -29,10 +29,11 @@
 //!
 //! # Environment
 //!
-//! As with Mesos's command executor, a task inherits the environment of the
-//! agent (m3s, as it was when the task was launched), overridden by the
-//! variables of its [`LaunchSpec`]; the caller supplies `MESOS_SANDBOX`,
-//! `MESOS_TASK_ID` and the like. `HOME`, `USER` and `LOGNAME` are not changed
+//! A task gets the variables of its [`LaunchSpec`] (the caller supplies
+//! `MESOS_SANDBOX`, `MESOS_TASK_ID` and the like) over a few of m3s's own:
+//! `PATH`, `HOME`, `USER`, `LOGNAME`, `SHELL`, `LANG`, `LANGUAGE`, `LC_*`, `TZ`,
+//! `TMPDIR` and `TERM`. Mesos's command executor inherits the agent's whole
+//! environment; m3s's holds its secrets, so it does not. `HOME`, `USER` and `LOGNAME` are not changed
 //! by a user switch (Mesos does not either): set them in the spec if wanted.
 //!
 //! # Users
@@ -625,11 +626,22 @@ impl Runtime {
                     ContainerState::Exited(exit)
                 }
             };
+            let mut spec = record.spec;
+            if let (ContainerState::Running, Some(task)) = (&state, task) {
+                // launch.json keeps the names only; the running task has the values
+                // (health checks need them).
+                let environ = procfs::environ(task.pid);
+                for (name, value) in &mut spec.env {
+                    if let Some(v) = environ.get(name.as_str()) {
+                        value.clone_from(v);
+                    }
+                }
+            }
             recovered.push(RecoveredContainer {
                 pid: task.map(|t| t.pid),
                 supervisor_pid: supervisor.map(|s| s.pid),
                 sandbox: record.sandbox,
-                spec: record.spec,
+                spec,
                 state,
             });
         }
@@ -1170,6 +1182,15 @@ fn scan(dir: &Path, known: &HashSet<String>) -> Result<Vec<Found>, RuntimeError>
         found.push(Found { record, run_dir, supervisor, task, state });
     }
     Ok(found)
+}
+
+/// What a task inherits from m3s's own environment: what programs need to run,
+/// nothing else. m3s's environment holds its secrets (`M3S_API_TOKEN`,
+/// `AUTH_PASSWORD`, `REDIS_PASSWORD`, TLS keys), so unlike a Mesos agent,
+/// which passes its whole environment on, m3s passes only these.
+pub(crate) fn inherited_env() -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+    const NAMES: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"];
+    std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(|n| NAMES.contains(&n) || n.starts_with("LC_")))
 }
 
 fn resolve_user(container_id: &str, name: &str) -> Result<Option<RunAs>, RuntimeError> {

@@ -72,6 +72,19 @@ pub(crate) fn read_stat(pid: u32) -> Option<Stat> {
 }
 
 /// The identity of a live (or zombie) process.
+/// The environment a process was started with (`/proc/<pid>/environ`); empty
+/// when it cannot be read.
+pub(crate) fn environ(pid: u32) -> std::collections::HashMap<String, String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = std::str::from_utf8(entry).ok()?;
+            let (name, value) = entry.split_once('=')?;
+            Some((name.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
 pub(crate) fn proc_id(pid: u32) -> Option<ProcId> {
     read_stat(pid).map(|stat| ProcId { pid, start_time: stat.start_time })
 }

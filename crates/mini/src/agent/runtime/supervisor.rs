@@ -195,6 +195,8 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
         return Err(format!("working directory {} does not exist", cwd.display()));
     }
     command
+        .env_clear()
+        .envs(super::inherited_env())
         .envs(spec.env.iter().map(|(name, value)| (name, value)))
         .current_dir(&cwd)
         .stdin(Stdio::null())

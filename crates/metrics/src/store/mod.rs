@@ -50,7 +50,7 @@ pub struct StoreConfig {
 
 /// Caps on what one client can make the store hold or read, each refused
 /// with an error naming it and the flag that raises it. The defaults keep a
-/// small machine safe: 100,000 series cost about 100 to 400 MB of index and
+/// small machine safe: 100,000 series cost about 90 MB of index and
 /// head, 5 million samples about 80 MB while a query runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -51,6 +51,48 @@ pub struct TlsConfig {
     pub insecure: bool,
 }
 
+impl TlsConfig {
+    /// The rustls configuration these settings make (ring, HTTP/1.1): what every
+    /// m3s client that speaks TLS uses, registries included.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+        let mut config = if self.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_no_client_auth()
+        } else {
+            builder.with_root_certificates(self.root_store()?).with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    fn root_store(&self) -> Result<rustls::RootCertStore> {
+        let mut roots = rustls::RootCertStore::empty();
+        // A missing or unreadable system store is not fatal: a private CA
+        // given with ca_file may be all a cluster needs.
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        if let Some(path) = &self.ca_file {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(Error::Config(format!("CA file {}: no PEM certificate in it", path.display())));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+            }
+        }
+        Ok(roots)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
     pub credentials: Option<Credentials>,
@@ -86,7 +128,7 @@ impl TransportConfig {
 
     fn builder(&self) -> Result<reqwest::ClientBuilder> {
         Ok(reqwest::Client::builder()
-            .tls_backend_preconfigured(self.rustls_config()?)
+            .tls_backend_preconfigured(self.tls.client_config()?)
             .http1_only()
             .connect_timeout(self.connect_timeout)
             .tcp_keepalive(Duration::from_secs(30))
@@ -95,44 +137,6 @@ impl TransportConfig {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent(concat!("m3s/", env!("CARGO_PKG_VERSION"))))
-    }
-
-    fn rustls_config(&self) -> Result<rustls::ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-        let mut config = if self.tls.insecure {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth()
-        } else {
-            builder.with_root_certificates(self.root_store()?).with_no_client_auth()
-        };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(config)
-    }
-
-    fn root_store(&self) -> Result<rustls::RootCertStore> {
-        let mut roots = rustls::RootCertStore::empty();
-        // A missing or unreadable system store is not fatal: a private CA
-        // given with ca_file may be all a cluster needs.
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
-        if let Some(path) = &self.tls.ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(Error::Config(format!("CA file {}: no PEM certificate in it", path.display())));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
-            }
-        }
-        Ok(roots)
     }
 
     /// Adds Basic credentials to a request, when configured.

@@ -22,6 +22,42 @@ pub struct Project {
     pub warnings: Warnings,
 }
 
+impl Project {
+    /// Bind-mount sources and `file` secrets and configs, relative to `dir`, made absolute.
+    pub fn make_paths_absolute(&mut self, dir: &std::path::Path) {
+        let absolute = |p: &str| -> String {
+            if p.starts_with('/') || p.starts_with('~') {
+                return p.to_owned();
+            }
+            let mut out = dir.to_path_buf();
+            for part in std::path::Path::new(p).components() {
+                match part {
+                    std::path::Component::CurDir => {}
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    other => out.push(other),
+                }
+            }
+            out.display().to_string()
+        };
+        for s in self.services.values_mut() {
+            for m in &mut s.volumes {
+                if m.kind == MountType::Bind
+                    && let Some(src) = &m.source
+                {
+                    m.source = Some(absolute(src));
+                }
+            }
+        }
+        for o in self.secrets.values_mut().chain(self.configs.values_mut()) {
+            if let Some(f) = &o.file {
+                o.file = Some(absolute(f));
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Service {
     pub image: Option<String>,

@@ -225,6 +225,7 @@ pub(crate) mod tests {
             task_name: "p_s".into(),
             run: RunSpec {
                 command: Some(CommandSpec::Shell("true".into())),
+                entrypoint: None,
                 env: Default::default(),
                 user: None,
                 working_dir: None,

@@ -61,9 +61,14 @@ pub struct ServiceSpec {
 /// How a task runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
-    /// What to execute; `None` runs the image's own command.
+    /// What to execute; `None` runs the image's own command. With an image it
+    /// replaces the image's Cmd (compose's `command`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandSpec>,
+    /// With an image: replaces the image's Entrypoint (compose's `entrypoint`).
+    /// Host processes have `entrypoint` and `command` joined into `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,15 +129,23 @@ pub struct ImageSpec {
     pub hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeSpec>,
+    /// `docker run` flags of the Docker containerizer (`read-only`, `shm-size`,
+    /// `tmpfs`, `sysctl`, `device`), as DockerInfo parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeSpec {
-    /// Absolute host path (bind mounts, and named volumes as per-project directories).
+    /// Absolute host path (bind mounts, and named volumes as per-project directories);
+    /// empty for a secret given by content.
     pub host_path: String,
     pub container_path: String,
     #[serde(default)]
     pub read_only: bool,
+    /// A compose secret or config given by `content`: a Mesos SECRET volume of this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

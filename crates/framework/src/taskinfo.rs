@@ -25,7 +25,11 @@ pub struct TaskIdentity<'a> {
 
 pub fn task_info(spec: &ServiceSpec, id: &TaskIdentity<'_>, taken: &Taken) -> TaskInfo {
     let run = &spec.run;
-    let mut command = command_info(run.command.as_ref(), run.working_dir.as_deref());
+    let mut command = match &run.container {
+        ContainerSpec::Host { .. } => command_info(run.command.as_ref(), run.working_dir.as_deref()),
+        ContainerSpec::Docker(_) => docker_command(run.command.as_ref(), run.entrypoint.as_deref()),
+        ContainerSpec::MesosImage(_) => mesos_image_command(run.command.as_ref(), run.entrypoint.as_deref()),
+    };
     let mut variables: Vec<EnvironmentVariable> = run
         .env
         .iter()
@@ -46,7 +50,11 @@ pub fn task_info(spec: &ServiceSpec, id: &TaskIdentity<'_>, taken: &Taken) -> Ta
     if !variables.is_empty() {
         command.environment = Some(Environment { variables });
     }
-    command.user = run.user.clone();
+    // A Docker task's user is the container's (a `user` parameter); others name a host user, as in Mesos.
+    command.user = match &run.container {
+        ContainerSpec::Docker(_) => None,
+        _ => run.user.clone(),
+    };
     command.uris = run
         .fetch
         .iter()
@@ -171,12 +179,64 @@ fn command_info(command: Option<&CommandSpec>, working_dir: Option<&str>) -> Com
     }
 }
 
+/// A Docker task's command, as Mesos's Docker containerizer passes it to
+/// `docker run IMAGE ARGS...`: no value, the arguments replace the image's
+/// Cmd; an entrypoint's first word goes in the `entrypoint` parameter (see
+/// [`docker_container`]), its other words before the arguments.
+fn docker_command(command: Option<&CommandSpec>, entrypoint: Option<&[String]>) -> CommandInfo {
+    let mut arguments: Vec<String> = entrypoint.map(|e| e.iter().skip(1).cloned().collect()).unwrap_or_default();
+    match command {
+        Some(CommandSpec::Shell(s)) if entrypoint.is_none() => return CommandInfo::shell(s.clone()),
+        Some(CommandSpec::Shell(s)) => arguments.push(s.clone()),
+        Some(CommandSpec::Exec(argv)) => arguments.extend(argv.iter().cloned()),
+        None => {}
+    }
+    CommandInfo { shell: false, value: None, arguments, ..Default::default() }
+}
+
+/// A task with an image under the Mesos containerizer: a value replaces the
+/// image's command (arguments start with argv0); arguments alone replace Cmd.
+fn mesos_image_command(command: Option<&CommandSpec>, entrypoint: Option<&[String]>) -> CommandInfo {
+    match (entrypoint, command) {
+        (Some(e), c) if !e.is_empty() => {
+            let mut arguments = e.to_vec();
+            match c {
+                Some(CommandSpec::Exec(argv)) => arguments.extend(argv.iter().cloned()),
+                Some(CommandSpec::Shell(s)) => arguments.push(s.clone()),
+                None => {}
+            }
+            CommandInfo { shell: false, value: Some(e[0].clone()), arguments, ..Default::default() }
+        }
+        (_, Some(CommandSpec::Shell(s))) => CommandInfo::shell(s.clone()),
+        (_, Some(CommandSpec::Exec(argv))) => {
+            CommandInfo { shell: false, value: None, arguments: argv.clone(), ..Default::default() }
+        }
+        (_, None) => CommandInfo { shell: false, ..Default::default() },
+    }
+}
+
 fn volume(v: &VolumeSpec) -> Volume {
-    Volume {
-        mode: if v.read_only { VolumeMode::Ro } else { VolumeMode::Rw },
-        container_path: v.container_path.clone(),
-        host_path: Some(v.host_path.clone()),
-        ..Default::default()
+    let mode = if v.read_only { VolumeMode::Ro } else { VolumeMode::Rw };
+    match &v.content {
+        // Mesos's `volume/secret` isolator form: the value travels with the task.
+        Some(content) => {
+            use base64::Engine as _;
+            let data = base64::engine::general_purpose::STANDARD.encode(content);
+            Volume {
+                mode,
+                container_path: v.container_path.clone(),
+                source: Some(
+                    serde_json::json!({"type": "SECRET", "secret": {"type": "VALUE", "value": {"data": data}}}),
+                ),
+                ..Default::default()
+            }
+        }
+        None => Volume {
+            mode,
+            container_path: v.container_path.clone(),
+            host_path: Some(v.host_path.clone()),
+            ..Default::default()
+        },
     }
 }
 
@@ -211,6 +271,18 @@ fn docker_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> Con
     }
     for alias in &image.network_aliases {
         parameters.push(Parameter { key: "network-alias".into(), value: alias.clone() });
+    }
+    if let Some(e) = spec.run.entrypoint.as_ref().and_then(|e| e.first()) {
+        parameters.push(Parameter { key: "entrypoint".into(), value: e.clone() });
+    }
+    if let Some(dir) = &spec.run.working_dir {
+        parameters.push(Parameter { key: "workdir".into(), value: dir.clone() });
+    }
+    if let Some(user) = &spec.run.user {
+        parameters.push(Parameter { key: "user".into(), value: user.clone() });
+    }
+    for (key, value) in &image.parameters {
+        parameters.push(Parameter { key: key.clone(), value: value.clone() });
     }
     let mappings = if network == DockerNetwork::Bridge || network == DockerNetwork::User {
         port_mappings(spec, taken)

@@ -111,9 +111,12 @@ impl Cx {
         path: &str,
     ) -> Option<ServiceSpec> {
         let task_name = s.mesos.task_name.clone().unwrap_or_else(|| format!("{project_name}_{name}"));
-        let volumes = self.volumes(project_name, name, s, project, settings, path);
+        let mut volumes = self.volumes(project_name, name, s, project, settings, path);
         let container = match &s.image {
             None => {
+                for key in s.other.keys() {
+                    self.warn(format!("{path}.{key}"), "has no effect on a host process (it needs an image)");
+                }
                 if s.privileged || !s.cap_add.is_empty() || !s.cap_drop.is_empty() {
                     self.warn(
                         path,
@@ -132,7 +135,27 @@ impl Cx {
                     .or_else(|| s.networks.keys().find(|n| *n != "default").cloned())
                     .unwrap_or_else(|| "bridge".to_owned());
                 let aliases = s.networks.get(&network_name).map(|n| n.aliases.clone()).unwrap_or_default();
+                let mut parameters = self.container_options(s, project, settings, path, &mut volumes);
+                match s.pull_policy.as_deref() {
+                    // `docker run --pull`: `always` is also Mesos's force_pull_image.
+                    Some(p @ ("always" | "missing" | "never")) => parameters.push(("pull".into(), p.into())),
+                    Some("build") => {
+                        self.error(format!("{path}.pull_policy"), "build needs a builder, which m3s does not have yet")
+                    }
+                    Some(other) => self.warn(format!("{path}.pull_policy"), format!("{other:?} is taken as `missing`")),
+                    None => {}
+                }
+                if !parameters.is_empty()
+                    && s.container_type.unwrap_or(settings.default_container) == ContainerType::Mesos
+                {
+                    let keys: Vec<&str> = parameters.iter().map(|(k, _)| k.as_str()).collect();
+                    self.warn(
+                        path,
+                        format!("{} need container_type docker; the Mesos containerizer ignores them", keys.join(", ")),
+                    );
+                }
                 let spec = ImageSpec {
+                    parameters,
                     image: image.clone(),
                     network: network_name,
                     network_aliases: aliases,
@@ -150,7 +173,24 @@ impl Cx {
                 }
             }
         };
-        let command = self.command(s, path);
+        let (command, entrypoint) = if s.image.is_some() && s.arguments.is_empty() {
+            // As docker compose runs them: strings are split into words, not run by a shell;
+            // the entrypoint replaces the image's, the command its Cmd.
+            let mut words = |c: &Command, key: &str| -> Option<Vec<String>> {
+                match c {
+                    Command::Exec(v) => Some(v.clone()),
+                    Command::Shell(s) => shlex::split(s).or_else(|| {
+                        self.error(format!("{path}.{key}"), "unbalanced quotes");
+                        None
+                    }),
+                }
+            };
+            let command = s.command.as_ref().and_then(|c| words(c, "command")).map(CommandSpec::Exec);
+            let entrypoint = s.entrypoint.as_ref().and_then(|c| words(c, "entrypoint"));
+            (command, entrypoint)
+        } else {
+            (self.command(s, path), None)
+        };
         if command.is_none() && s.image.is_none() && s.mesos.executor_command.is_none() {
             self.error(path, "nothing to run: a service without `image` needs a `command` (it runs as a host process)");
             return None;
@@ -269,6 +309,7 @@ impl Cx {
             task_name,
             run: RunSpec {
                 command,
+                entrypoint,
                 env,
                 user: s.user.clone(),
                 working_dir: s.working_dir.clone(),
@@ -430,9 +471,118 @@ impl Cx {
             if s.image.is_none() {
                 self.warn(p.clone(), "a host process sees the host's filesystem; the mount applies only where the agent isolates filesystems");
             }
-            out.push(VolumeSpec { host_path, container_path: m.target.clone(), read_only: m.read_only });
+            out.push(VolumeSpec { host_path, container_path: m.target.clone(), read_only: m.read_only, content: None });
         }
         out
+    }
+}
+
+impl Cx {
+    /// The container keys compose keeps untyped: secrets and configs become
+    /// volumes, the `docker run` options DockerInfo parameters; the rest is
+    /// reported, never dropped silently.
+    fn container_options(
+        &mut self,
+        s: &Service,
+        project: &Project,
+        settings: &Settings,
+        path: &str,
+        volumes: &mut Vec<VolumeSpec>,
+    ) -> Vec<(String, String)> {
+        use compose::node::Value;
+        let mut params = Vec::new();
+        let strings = |n: &compose::node::Node| -> Vec<String> {
+            match &n.value {
+                Value::Seq(items) => items.iter().filter_map(|i| i.scalar_text()).collect(),
+                _ => n.scalar_text().into_iter().collect(),
+            }
+        };
+        for (key, node) in &s.other {
+            let p = format!("{path}.{key}");
+            match key.as_str() {
+                "secrets" | "configs" => self.file_objects(key, node, project, settings, &p, volumes),
+                "read_only" => {
+                    if node.scalar_text().as_deref() == Some("true") {
+                        params.push(("read-only".into(), "true".into()));
+                    }
+                }
+                "shm_size" => match node.scalar_text() {
+                    Some(size) => params.push(("shm-size".into(), size)),
+                    None => self.error(p, "must be a size such as 64m"),
+                },
+                "tmpfs" => params.extend(strings(node).into_iter().map(|t| ("tmpfs".to_owned(), t))),
+                "devices" => params.extend(strings(node).into_iter().map(|d| ("device".to_owned(), d))),
+                "sysctls" => match &node.value {
+                    Value::Map(entries) => {
+                        for (k, v) in entries {
+                            if let (Some(k), Some(v)) = (k.scalar_text(), v.scalar_text()) {
+                                params.push(("sysctl".into(), format!("{k}={v}")));
+                            }
+                        }
+                    }
+                    _ => params.extend(strings(node).into_iter().map(|kv| ("sysctl".to_owned(), kv))),
+                },
+                _ => self.warn(p, "is not applied by m3s; the service runs without it"),
+            }
+        }
+        params
+    }
+
+    /// `secrets:` and `configs:` of a service: read-only files at
+    /// `/run/secrets/<name>` (secrets) or `/<name>` (configs), or their target.
+    fn file_objects(
+        &mut self,
+        kind: &str,
+        node: &compose::node::Node,
+        project: &Project,
+        settings: &Settings,
+        path: &str,
+        volumes: &mut Vec<VolumeSpec>,
+    ) {
+        use compose::node::Value;
+        let Value::Seq(items) = &node.value else {
+            self.error(path, "must be a list");
+            return;
+        };
+        let declared = if kind == "secrets" { &project.secrets } else { &project.configs };
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let (source, target) = match &item.value {
+                Value::Map(_) => {
+                    if item.get("mode").is_some() || item.get("uid").is_some() || item.get("gid").is_some() {
+                        self.warn(p.clone(), "mode, uid and gid are not applied: the file keeps its own");
+                    }
+                    (item.get("source").and_then(|n| n.scalar_text()), item.get("target").and_then(|n| n.scalar_text()))
+                }
+                _ => (item.scalar_text(), None),
+            };
+            let Some(source) = source else {
+                self.error(p, "needs a source");
+                continue;
+            };
+            let Some(object) = declared.get(&source) else { continue }; // the loader reported it
+            let target = match (kind, target) {
+                ("secrets", None) => format!("/run/secrets/{source}"),
+                ("secrets", Some(t)) if !t.starts_with('/') => format!("/run/secrets/{t}"),
+                (_, None) => format!("/{source}"),
+                (_, Some(t)) if !t.starts_with('/') => format!("/{t}"),
+                (_, Some(t)) => t,
+            };
+            let (host_path, content) = match (&object.file, &object.content) {
+                (Some(f), _) => (absolute(&settings.project_dir, f), None),
+                (None, Some(c)) => (String::new(), Some(c.clone())),
+                (None, None) => {
+                    self.error(
+                        p,
+                        format!(
+                            "{kind} {source:?}: only `file` and `content` are supported (not environment or external)"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            volumes.push(VolumeSpec { host_path, container_path: target, read_only: true, content });
+        }
     }
 }
 

@@ -177,7 +177,12 @@ fn volumes_bind_named_and_tmpfs() {
     let ContainerSpec::Docker(image) = &t.spec.services["a"].run.container else { panic!() };
     assert_eq!(
         image.volumes[0],
-        VolumeSpec { host_path: "/srv/proj/./conf".into(), container_path: "/etc/conf".into(), read_only: true }
+        VolumeSpec {
+            host_path: "/srv/proj/./conf".into(),
+            container_path: "/etc/conf".into(),
+            read_only: true,
+            content: None
+        }
     );
     assert_eq!(image.volumes[1].host_path, "/var/lib/m3s/volumes/p_data");
     assert_eq!(image.volumes.len(), 2);

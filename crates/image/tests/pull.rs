@@ -130,7 +130,7 @@ async fn an_index_gives_the_manifest_of_this_platform() {
         {"mediaType": support::OCI_MANIFEST, "digest": mine_digest, "size": 100, "platform": {"architecture": arch, "os": "linux"}},
     ]});
     support::push_manifest(
-        &reqwest::Client::new(),
+        &support::http_client(),
         &host,
         None,
         "multi",

@@ -51,6 +51,44 @@ pub struct MiniArgs {
     /// the allowed users.
     #[arg(long, default_value_t = false)]
     pub insecure_open: bool,
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+}
+
+/// How the agent runs tasks with an image.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ContainerArgs {
+    /// The OCI runtime that runs containers (default: crun, else runc, from PATH).
+    #[arg(long = "oci-runtime", env = "M3S_OCI_RUNTIME")]
+    pub oci_runtime: Option<PathBuf>,
+    /// A Docker config.json whose `auths` log in to registries (Mesos's --docker_config).
+    #[arg(long = "docker-config", env = "M3S_DOCKER_CONFIG")]
+    pub docker_config: Option<PathBuf>,
+    /// A registry (host:port) reached over plain HTTP; loopback registries always are. Repeatable.
+    #[arg(long = "insecure-registry", env = "M3S_INSECURE_REGISTRIES", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+}
+
+impl ContainerArgs {
+    fn config(&self, work_dir: &Path) -> anyhow::Result<mini::agent::container::ContainerConfig> {
+        let credentials = match &self.docker_config {
+            Some(path) => image::auth::Credentials::from_docker_config(path)
+                .map_err(|e| anyhow::anyhow!("--docker-config {e}"))?,
+            None => Default::default(),
+        };
+        let tls = mesos::transport::TlsConfig::default().client_config().context("TLS for registries")?;
+        Ok(mini::agent::container::ContainerConfig {
+            work_dir: work_dir.to_owned(),
+            oci_runtime: self.oci_runtime.clone(),
+            registry: image::ClientConfig {
+                tls,
+                credentials,
+                insecure_registries: self.insecure_registries.clone(),
+                connect_timeout: Duration::from_secs(10),
+                read_timeout: Duration::from_secs(60),
+            },
+        })
+    }
 }
 
 /// A built cluster and what its clients need.
@@ -141,6 +179,7 @@ pub async fn build(args: &MiniArgs) -> anyhow::Result<Built> {
         heartbeat_interval: Duration::from_secs_f64(args.heartbeat_interval),
         supervisor_exe: std::env::current_exe().context("cannot find the m3s executable to run task supervisors")?,
         allowed_users: allowed_users.clone(),
+        containers: Some(args.containers.config(&work_dir)?),
     };
     let cluster =
         Cluster::start(config).await.with_context(|| format!("starting the cluster in {}", work_dir.display()))?;

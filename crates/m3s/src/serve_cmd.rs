@@ -95,6 +95,8 @@ pub struct UpArgs {
     #[arg(long = "insecure-open-mesos", default_value_t = false)]
     pub insecure_open_mesos: bool,
     #[command(flatten)]
+    pub containers: crate::mini_cmd::ContainerArgs,
+    #[command(flatten)]
     pub common: FrameworkServeArgs,
 }
 
@@ -140,6 +142,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         allowed_users: args.allowed_users.clone(),
         heartbeat_interval: 15.0,
         insecure_open: args.insecure_open_mesos,
+        containers: args.containers.clone(),
     };
     let mesos_addr = SocketAddr::new(mini_args.bind, mini_args.port);
     let listener = tokio::net::TcpListener::bind(mesos_addr).await.with_context(|| {

@@ -118,7 +118,7 @@ async fn scheduler_client_runs_tasks_on_m3s_mini() {
         let mut image = task(o, "t-image", "true");
         image.container = Some(ContainerInfo {
             kind: ContainerType::Docker,
-            docker: Some(DockerInfo { image: "alpine:3".into(), ..Default::default() }),
+            docker: Some(DockerInfo { image: "127.0.0.1:1/nothing:3".into(), ..Default::default() }),
             ..Default::default()
         });
         let mut argv = task(o, "t-argv", "");
@@ -153,7 +153,8 @@ async fn scheduler_client_runs_tasks_on_m3s_mini() {
     assert_eq!(d.last("t-bad").unwrap().reason, Some(TaskStatusReason::TaskInvalid));
     let image = d.last("t-image").unwrap();
     assert_eq!(image.reason, Some(TaskStatusReason::ContainerLaunchFailed));
-    assert!(image.message.as_deref().unwrap().contains("no image runtime"), "{image:?}");
+    let message = image.message.as_deref().unwrap();
+    assert!(message.contains("127.0.0.1:1/nothing:3") && message.contains("cannot be reached"), "{image:?}");
 
     // The task's output is in its sandbox, readable through /files/read.
     let sandbox = sandbox_of(&mini, "t-ok").await;

@@ -14,9 +14,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use mesos::v1::operator::Event as OperatorEvent;
-use mesos::v1::{Attribute, FrameworkId, TaskId, TaskStatusReason};
+use mesos::v1::{Attribute, CommandInfo, FrameworkId, TaskId, TaskStatusReason};
 use tokio::sync::{Notify, mpsc};
 
+use crate::agent::container::{ContainerConfig, Containers};
 use crate::agent::health::{HealthChecker, HealthEvent, HealthTask};
 use crate::agent::runtime::{LaunchSpec, Runtime, RuntimeConfig, RuntimeEvent, TaskCommand, TaskExit};
 use crate::checkpoint::{Checkpoint, FrameworkRecord};
@@ -37,6 +38,8 @@ pub struct ClusterConfig {
     pub supervisor_exe: PathBuf,
     /// Users tasks may run as.
     pub allowed_users: AllowedUsers,
+    /// How tasks with an image run; `None`: they fail, naming what is missing.
+    pub containers: Option<ContainerConfig>,
 }
 
 /// The running cluster; cheap to clone.
@@ -52,6 +55,8 @@ struct Inner {
     /// Operator API subscribers: RecordIO records out.
     operator_streams: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
     runtime: Runtime,
+    /// Images and bundles, or why tasks with an image cannot run.
+    containers: Result<Containers, String>,
     /// Health checks of running tasks that have one.
     health: HealthChecker,
     checkpoint: Checkpoint,
@@ -112,6 +117,13 @@ impl Cluster {
             status @ crate::agent::runtime::CgroupsStatus::Unavailable(_) => tracing::warn!("{status}"),
             status => tracing::info!("{status}"),
         }
+        let containers = match config.containers.clone() {
+            Some(c) => Containers::new(c).map_err(|e| e.to_string()),
+            None => Err("this agent runs no containers (no image runtime configured)".to_owned()),
+        };
+        if let Err(why) = &containers {
+            tracing::warn!("tasks with an image will fail: {why}");
+        }
         let (health, health_events) = HealthChecker::new();
         let (writes, write_rx) = std::sync::mpsc::channel();
         let writer_checkpoint = checkpoint.clone();
@@ -124,6 +136,7 @@ impl Cluster {
                 streams: Mutex::new(HashMap::new()),
                 operator_streams: Mutex::new(Vec::new()),
                 runtime,
+                containers,
                 health,
                 checkpoint,
                 writes,
@@ -178,6 +191,15 @@ impl Cluster {
                         m.task_exited(now, id, to_exit(exit));
                     }
                 }
+            }
+            if let Ok(containers) = &self.inner.containers {
+                // Bundles of containers that are gone (m3s was down when they ended).
+                let running: std::collections::HashSet<String> = recovered
+                    .iter()
+                    .filter(|c| matches!(c.state, crate::agent::runtime::ContainerState::Running))
+                    .map(|c| c.spec.container_id.clone())
+                    .collect();
+                containers.remove_all_but(&running);
             }
             for id in m.live_containers() {
                 if !seen.contains(&id) {
@@ -299,6 +321,9 @@ impl Cluster {
                                 .and_then(|t| t.container_id.clone());
                             if let Some(container) = container {
                                 self.inner.runtime.forget(&container);
+                                if let Ok(containers) = &self.inner.containers {
+                                    containers.remove(&container);
+                                }
                             }
                             CheckpointWrite::RemoveTask(framework_id, task_id)
                         }
@@ -326,7 +351,9 @@ impl Cluster {
     fn launch_spec(&self, master: &Master, fid: &FrameworkId, tid: &TaskId) -> Option<LaunchSpec> {
         let framework = master.framework(fid)?;
         let task = framework.tasks.get(tid)?;
-        let command = task.info.command.as_ref()?;
+        // A container task may leave the command to its image.
+        let no_command = CommandInfo { shell: false, ..Default::default() };
+        let command = task.info.command.as_ref().unwrap_or(&no_command);
         let container_id = task.container_id.clone()?;
         let sandbox = self.sandbox(master, fid, tid, &container_id);
         let mut env: Vec<(String, String)> = command
@@ -374,6 +401,7 @@ impl Cluster {
             user,
             working_dir: None,
             limits: Some(task_limits(&task.info)),
+            container: None,
         })
     }
 
@@ -391,23 +419,20 @@ impl Cluster {
             .join(container_id)
     }
 
-    async fn launch(&self, spec: LaunchSpec) {
+    async fn launch(&self, mut spec: LaunchSpec) {
         let container_id = spec.container_id.clone();
-        let image = self.read(|m| {
-            m.task_by_container(&container_id)
-                .and_then(|(_, t)| t.info.container.as_ref())
-                .is_some_and(|c| c.docker.is_some() || c.mesos.as_ref().is_some_and(|m| m.image.is_some()))
-        });
-        if image {
+        let failed = |message: String| {
             self.with_master(|m, now| {
-                m.task_launch_failed(
-                    now,
-                    &container_id,
-                    "Container images are not supported: m3s mini has no image runtime configured (an OCI runtime comes later); run the command on the host instead".into(),
-                    TaskStatusReason::ContainerLaunchFailed,
-                )
-            });
-            return;
+                m.task_launch_failed(now, &container_id, message, TaskStatusReason::ContainerLaunchFailed)
+            })
+        };
+        let info = self.read(|m| m.task_by_container(&container_id).map(|(_, t)| t.info.clone()));
+        let info = info.filter(Containers::wants_image);
+        if info.is_some() {
+            // What runs is the OCI runtime, once the bundle is ready (below); the
+            // task's own command is the container's, which may be the image's.
+            spec.command = TaskCommand::Argv { program: "oci-runtime".into(), args: Vec::new() };
+            spec.user = None;
         }
         // The Mesos fetcher: CommandInfo.uris into the sandbox first.
         let uris = self.read(|m| {
@@ -434,20 +459,52 @@ impl Cluster {
                 return;
             }
         }
-        // A health check runs with the task's environment and user.
+        if let Some(info) = info {
+            let containers = match &self.inner.containers {
+                Ok(c) => c,
+                Err(why) => return failed(format!("Container images cannot run here: {why}")),
+            };
+            let sandbox = match self.inner.runtime.prepare_sandbox(&spec).await {
+                Ok(s) => s,
+                Err(e) => return failed(e.to_string()),
+            };
+            match containers.prepare(&info, &container_id, &sandbox, &spec.env).await {
+                Ok(prepared) => {
+                    // The OCI runtime runs as m3s (root); the container's process as its spec says.
+                    spec.command = TaskCommand::Argv { program: prepared.program, args: prepared.args };
+                    spec.env = Vec::new();
+                    spec.user = None;
+                    spec.container = Some(prepared.setup);
+                }
+                Err(e) => {
+                    containers.remove(&container_id);
+                    return failed(e.to_string());
+                }
+            }
+            if self.read(|m| m.task_by_container(&container_id).is_none_or(|(_, t)| t.killing)) {
+                containers.remove(&container_id);
+                self.with_master(|m, now| m.task_exited(now, &container_id, Exit::Signal(libc::SIGKILL)));
+                return;
+            }
+        }
+        // A health check runs with the task's environment and user (inside its container, if any).
         let health = self
             .read(|m| m.task_by_container(&container_id).and_then(|(_, t)| t.info.health_check.clone()))
-            .map(|check| (check, spec.env.clone(), spec.user.clone()));
+            .map(|check| {
+                let exec = spec.container.as_ref().map(|c| c.exec.clone()).unwrap_or_default();
+                (check, spec.env.clone(), spec.user.clone(), exec)
+            });
         match self.inner.runtime.launch(spec).await {
             Ok(launched) => {
                 self.with_master(|m, now| m.task_started(now, &container_id, Some(launched.pid)));
-                if let Some((check, env, user)) = health {
+                if let Some((check, env, user, exec)) = health {
                     self.inner.health.start(HealthTask {
                         container_id: container_id.clone(),
                         check,
                         sandbox: launched.sandbox,
                         env,
                         user,
+                        exec,
                         started_at: std::time::Instant::now(),
                         last_healthy: None,
                     });
@@ -494,6 +551,7 @@ impl Cluster {
             sandbox: c.sandbox.clone(),
             env: c.spec.env.clone(),
             user: c.spec.user.clone(),
+            exec: c.spec.container.as_ref().map(|s| s.exec.clone()).unwrap_or_default(),
             started_at: age.and_then(|a| now.mono.checked_sub(a)).unwrap_or(now.mono),
             last_healthy: task.latest().and_then(|s| s.healthy),
         });

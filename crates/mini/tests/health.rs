@@ -72,6 +72,7 @@ fn health_task(sandbox: &Path, id: &str, check: HealthCheck) -> HealthTask {
         sandbox: sandbox.to_owned(),
         env: Vec::new(),
         user: None,
+        exec: Vec::new(),
         started_at: Instant::now(),
         last_healthy: None,
     }
@@ -439,6 +440,7 @@ impl Mini {
             heartbeat_interval: Duration::from_secs(15),
             supervisor_exe: env!("CARGO_BIN_EXE_mini-supervise").into(),
             allowed_users: mini::master::AllowedUsers::Any,
+            containers: None,
         };
         let cluster = Cluster::start(config).await.unwrap();
         let info = FrameworkInfo { id: framework_id.clone(), ..framework_info() };

@@ -40,6 +40,7 @@ fn spec(container_id: &str, command: TaskCommand) -> LaunchSpec {
         user: None,
         working_dir: None,
         limits: None,
+        container: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn spec(container_id: &str, script: &str, limits: Limits) -> LaunchSpec {
         user: None,
         working_dir: None,
         limits: Some(limits),
+        container: None,
     }
 }
 

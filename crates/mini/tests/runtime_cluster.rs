@@ -80,6 +80,7 @@ async fn fetched_artifacts_failed_fetches_and_memory_limits_through_the_schedule
         heartbeat_interval: Duration::from_secs(15),
         supervisor_exe: env!("CARGO_BIN_EXE_mini-supervise").into(),
         allowed_users: mini::master::AllowedUsers::Any,
+        containers: None,
     };
     let cluster = Cluster::start(config).await.unwrap();
     let cgroups = cluster.runtime().cgroups_status().is_available();

@@ -119,6 +119,7 @@ async fn setup(dir: &Path) -> Ctx {
         heartbeat_interval: Duration::from_secs(15),
         supervisor_exe: std::env::current_exe().unwrap(),
         allowed_users: mini::master::AllowedUsers::Any,
+        containers: None,
     })
     .await
     .unwrap();

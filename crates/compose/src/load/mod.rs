@@ -170,10 +170,21 @@ pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Project, E
     let reader = move |rel: &str| -> Result<String, String> {
         std::fs::read_to_string(dir.join(rel)).map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
     };
-    let project = load_with(sources, &env, active_profiles(&options.profiles, &env), Some(&reader), 0)?;
+    let mut project = load_with(sources, &env, active_profiles(&options.profiles, &env), Some(&reader), 0)?;
     if options.strict && !project.warnings.is_empty() {
         return Err(Errors(project.warnings.0));
     }
+    // As `docker compose config` does: what the files name relative to their
+    // directory is made absolute here, where that directory is known, so that
+    // whoever receives the project (the m3s API) finds the same files.
+    let base = if options.project_dir.is_absolute() {
+        options.project_dir.clone()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&options.project_dir))
+            .unwrap_or_else(|_| options.project_dir.clone())
+    };
+    project.make_paths_absolute(&base);
     Ok(project)
 }
 

@@ -174,6 +174,28 @@ impl Engine {
                 engine.tasks.insert(id.to_owned(), t);
             }
         }
+        // A replica's state is not stored: it follows from its newest ended task,
+        // so that a one-off job that completed is not run again by a restart.
+        let mut ended: Vec<TaskRecord> = engine
+            .tasks
+            .values()
+            .filter(|t| !t.is_live() && t.kill.is_none())
+            .filter(|t| {
+                !engine
+                    .tasks
+                    .values()
+                    .any(|o| o.project == t.project && o.service == t.service && o.replica == t.replica && o.is_live())
+            })
+            .cloned()
+            .collect();
+        ended.sort_by_key(|t| t.ended_at_ms);
+        for t in ended {
+            if let Some(state) = t.state.clone() {
+                engine.now = t.ended_at_ms.unwrap_or(0);
+                engine.task_ended(&t, &state);
+            }
+        }
+        engine.now = 0;
         Ok(engine)
     }
 
@@ -484,7 +506,11 @@ impl Engine {
             };
         if !restart {
             replica.done = Some(if failed {
-                Done::Failed(format!("{} and restart is off", state.as_str()))
+                match task.message.as_deref().filter(|m| !m.is_empty()) {
+                    // What the task's last update said is what the user needs to see.
+                    Some(m) => Done::Failed(format!("{}: {m} (restart is off)", state.as_str())),
+                    None => Done::Failed(format!("{} and restart is off", state.as_str())),
+                }
             } else {
                 Done::Completed
             });

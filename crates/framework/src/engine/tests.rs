@@ -398,6 +398,27 @@ fn down_kills_everything_and_forgets_the_project_once_the_tasks_ended() {
 }
 
 #[test]
+fn a_completed_job_is_not_run_again_after_a_restart_and_a_failed_service_starts_again() {
+    let mut w = World::new();
+    w.subscribe();
+    let mut once = replicas(1);
+    once.restart =
+        crate::spec::RestartSpec { when: RestartWhen::Never, delay_ms: 0, max_attempts: None, window_ms: None };
+    w.deploy(project(vec![("job", once), ("web", replicas(1))]));
+    let tasks = w.offer(4.0);
+    let id = |name: &str| tasks.iter().find(|t| t.name == format!("demo_{name}")).unwrap().task_id.value.clone();
+    w.status(&id("job"), TaskState::Finished, None);
+    w.status(&id("web"), TaskState::Failed, None);
+    let mut w = World::restored(w.stored);
+    let key = |s: &str| ("demo".to_string(), s.to_string(), 0);
+    assert_eq!(w.engine.replica_state(&key("job")).unwrap().done, Some(Done::Completed));
+    w.subscribe();
+    w.take();
+    let again = w.offer(4.0);
+    assert_eq!(again.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["demo_web"], "only the failed service");
+}
+
+#[test]
 fn after_a_restart_known_tasks_are_reconciled_unknown_ones_killed_and_no_replica_is_launched_twice() {
     let mut w = World::new();
     w.subscribe();

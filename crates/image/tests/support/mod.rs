@@ -208,7 +208,7 @@ pub async fn push(
     layers: &[Layer],
     config: &Value,
 ) -> String {
-    let client = reqwest::Client::new();
+    let client = http_client();
     let config_bytes = serde_json::to_vec(config).unwrap();
     for blob in layers.iter().map(|l| l.blob.as_slice()).chain([config_bytes.as_slice()]) {
         push_blob(&client, registry, login, name, blob).await;
@@ -220,6 +220,12 @@ pub async fn push(
         "layers": layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": sha256(&l.blob), "size": l.blob.len()})).collect::<Vec<_>>(),
     });
     push_manifest(&client, registry, login, name, tag, OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap()).await
+}
+
+/// reqwest is built without a TLS provider of its own: install ring's, as m3s does.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 pub async fn push_blob(client: &reqwest::Client, registry: &str, login: Option<(&str, &str)>, name: &str, blob: &[u8]) {

@@ -158,8 +158,21 @@ impl Drop for Mini {
 }
 
 /// SIGKILLs every supervisor and task process whose command line or working
-/// directory mentions `dir`.
+/// directory mentions `dir`, and removes the containers an OCI runtime runs
+/// for them (their processes live in namespaces of their own).
 pub fn kill_tasks_under(dir: &Path) {
+    for root in [dir.join("mini/meta/oci"), dir.join("meta/oci")] {
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let _ = Command::new("crun")
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force"])
+                .arg(e.file_name())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
     let needle = dir.to_string_lossy().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else { return };
     for e in entries.flatten() {

@@ -269,6 +269,9 @@ pub struct HealthTask {
     pub env: Vec<(String, String)>,
     /// The task's user, if it is not m3s's: COMMAND checks run as it.
     pub user: Option<String>,
+    /// For a container: the command that runs its argv inside it (`crun exec ID`).
+    /// COMMAND checks run that way, in the container's namespaces and as its user.
+    pub exec: Vec<String>,
     /// When the task started: the delay and the grace period count from here.
     pub started_at: Instant,
     /// Health last reported for the task, when checking resumes after an m3s
@@ -418,6 +421,7 @@ enum Probe {
         sandbox: PathBuf,
         env: Vec<(String, String)>,
         run_as: Result<Option<RunAs>, String>,
+        exec: Vec<String>,
     },
     Http {
         url: Result<Url, String>,
@@ -455,6 +459,7 @@ impl Probe {
                 run_as: task.user.as_deref().map_or(Ok(None), |user| {
                     runtime::task_credentials(&task.container_id, user).map_err(|e| e.to_string())
                 }),
+                exec: task.exec.clone(),
             },
         }
     }
@@ -462,9 +467,13 @@ impl Probe {
     /// Performs the check: `Ok` if it passed, else why not.
     async fn run(&self) -> Result<(), String> {
         match self {
-            Probe::Command { command, sandbox, env, run_as } => {
+            Probe::Command { command, sandbox, env, run_as, exec } => {
                 let run_as = run_as.as_ref().map_err(Clone::clone)?;
-                run_command(command, sandbox, env, run_as.as_ref()).await
+                if exec.is_empty() {
+                    run_command(command, sandbox, env, run_as.as_ref()).await
+                } else {
+                    run_command(&in_container(exec, command), sandbox, &[], None).await
+                }
             }
             Probe::Http { url } => {
                 let code = http_status(url.clone()?).await?;
@@ -483,6 +492,29 @@ fn port(port: u32) -> Result<u16, String> {
 }
 
 // ------------------------------------------------------------------ COMMAND
+
+/// A check's command run inside a container: `exec` (`crun exec ID`), the
+/// check's own variables as `--env`, then its argv (a shell command under
+/// `/bin/sh -c`, as Mesos runs it).
+fn in_container(exec: &[String], command: &CommandInfo) -> CommandInfo {
+    let mut argv: Vec<String> = exec.to_vec();
+    for v in command.environment.iter().flat_map(|e| e.variables.iter()) {
+        if v.kind != Some(VariableType::Secret)
+            && let Some(value) = &v.value
+        {
+            argv.push(format!("--env={}={value}", v.name));
+        }
+    }
+    let value = command.value.clone().unwrap_or_default();
+    if command.shell {
+        argv.extend(["/bin/sh".to_owned(), "-c".to_owned(), value]);
+    } else if command.arguments.is_empty() {
+        argv.push(value);
+    } else {
+        argv.extend(command.arguments.iter().cloned());
+    }
+    CommandInfo { shell: false, value: argv.first().cloned(), arguments: argv, environment: None, ..Default::default() }
+}
 
 async fn run_command(
     command: &CommandInfo,

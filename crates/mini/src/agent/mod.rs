@@ -1,5 +1,6 @@
 //! The agent half of the single-node cluster.
 
+pub mod container;
 pub mod fetcher;
 pub mod health;
 pub mod runtime;

@@ -439,7 +439,9 @@ impl Master {
             Some(format!("Task uses invalid health check: {e}"))
         } else if task.command.as_ref().is_some_and(|c| c.shell && c.value.as_deref().unwrap_or("").is_empty()) {
             Some("Task command has no 'value' to run".to_owned())
-        } else if task.command.as_ref().is_some_and(|c| !c.shell && c.value.as_deref().unwrap_or("").is_empty()) {
+        } else if task.command.as_ref().is_some_and(|c| !c.shell && c.value.as_deref().unwrap_or("").is_empty())
+            && !crate::agent::container::Containers::wants_image(&task)
+        {
             Some("Task command with 'shell: false' needs 'value' (the program to run)".to_owned())
         } else {
             None

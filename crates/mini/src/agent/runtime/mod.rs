@@ -176,6 +176,51 @@ pub struct LaunchSpec {
     /// Cgroup limits; `None`: the task runs in m3s's cgroups, unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// For a container task, whose program is an OCI runtime: how it is set up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSetup>,
+}
+
+/// How a container task's program (an OCI runtime's `run`) is started, and
+/// what the supervisor does when it ends. The mount namespace and the rootfs
+/// mount belong to the task: they vanish with it, whatever happens to m3s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSetup {
+    /// Mount points detached in the task's mount namespace before it runs (a
+    /// cgroup2 hierarchy mounted beside cgroup v1, which crun refuses to run under).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detach: Vec<PathBuf>,
+    /// The root filesystem to mount there; `None`: the bundle's `rootfs` is a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
+    /// Run by the supervisor once the task ended, before its status is recorded
+    /// (the OCI runtime's `delete`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_exit: Vec<String>,
+    /// Runs a command inside the container when followed by its argv (`crun exec ID`):
+    /// for health checks and `exec`.
+    #[serde(default)]
+    pub exec: Vec<String>,
+}
+
+/// An overlayfs mount. The lower directories are given relative to
+/// `lower_root` (lowest first), so that many layers fit in the mount
+/// options' single page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlay {
+    pub lower_root: PathBuf,
+    pub lower: Vec<String>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Overlay {
+    /// The mount data: `lowerdir` lists the top layer first, as overlayfs wants.
+    pub fn options(&self) -> String {
+        let lower: Vec<&str> = self.lower.iter().rev().map(String::as_str).collect();
+        format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), self.upper.display(), self.work.display())
+    }
 }
 
 /// A successful launch: the task's process exists.
@@ -1078,6 +1123,15 @@ fn final_status(run_dir: &Path, supervisor: Option<ProcId>, task: Option<ProcId>
         Some(s) if s.pid != 0 => format!("the task's supervisor (pid {})", s.pid),
         _ => "the task's supervisor".to_owned(),
     };
+    // A container's processes are not the runtime's children: its runtime
+    // removes them (`crun delete --force`), as the supervisor would have.
+    if let Some(Some(record)) = records::read_json::<LaunchRecord>(&run_dir.join(records::LAUNCH)).ok()
+        && let Some(container) = &record.spec.container
+        && let Some((program, args)) = container.after_exit.split_first()
+    {
+        let _ =
+            Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
     // Whatever the task left in its cgroups goes too (processes that left
     // its session, say).
     let cgroups = recorded_cgroups(run_dir);
@@ -1326,6 +1380,7 @@ mod tests {
             user: None,
             working_dir: None,
             limits: None,
+            container: None,
         };
         let json = serde_json::to_value(&spec).unwrap();
         assert!(json.get("limits").is_none());

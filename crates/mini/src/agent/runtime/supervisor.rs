@@ -136,6 +136,9 @@ fn supervise_run_dir(run_dir: &Path) -> i32 {
         }
         None => outcome,
     };
+    if let Some(container) = &record.spec.container {
+        after_exit(&container.after_exit);
+    }
     if write_status(run_dir, outcome) { 0 } else { 1 }
 }
 
@@ -218,12 +221,17 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
         if join_fds.is_empty() { (None, None) } else { cloexec_pipe().map(|(r, w)| (Some(r), Some(w)))? };
     let join_failed_fd = join_failed_tx.as_ref().map(AsRawFd::as_raw_fd);
     let run_as = record.run_as.clone();
+    let isolation = spec.container.as_ref().map(|c| Isolation::new(c, &cwd)).transpose()?;
     // SAFETY: the closure runs in the forked child of this single-threaded
     // process and only makes async-signal-safe system calls (setsid, umask,
-    // signal, write, setgroups/setgid/setuid); it allocates nothing.
+    // signal, write, setgroups/setgid/setuid, unshare, mount, umount2, chdir)
+    // on data prepared beforehand; it allocates nothing.
     unsafe {
         command.pre_exec(move || {
             rustix::process::setsid()?;
+            if let Some(isolation) = &isolation {
+                isolation.enter()?;
+            }
             // m3s keeps its own files private (umask 077); a task gets the usual default.
             libc::umask(0o022);
             for signal in HANDLED_SIGNALS {
@@ -257,6 +265,83 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
             None => format!("cannot execute '{program}': {e}"),
         }
     })
+}
+
+/// A container task's mount namespace, prepared before the fork: every
+/// string the child needs is a C string already.
+struct Isolation {
+    detach: Vec<std::ffi::CString>,
+    overlay: Option<(std::ffi::CString, std::ffi::CString, std::ffi::CString)>,
+    cwd: std::ffi::CString,
+}
+
+impl Isolation {
+    fn new(setup: &super::ContainerSetup, cwd: &std::path::Path) -> Result<Isolation, String> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &[u8]| std::ffi::CString::new(p).map_err(|_| "a path with a NUL byte".to_owned());
+        let overlay = match &setup.overlay {
+            Some(o) => {
+                let options = o.options();
+                // The mount options are one page; relative lower paths keep many layers within it.
+                if options.len() >= 4096 {
+                    return Err(format!("the image has too many layers ({}) for one overlay mount", o.lower.len()));
+                }
+                Some((
+                    c(o.lower_root.as_os_str().as_bytes())?,
+                    c(o.target.as_os_str().as_bytes())?,
+                    c(options.as_bytes())?,
+                ))
+            }
+            None => None,
+        };
+        Ok(Isolation {
+            detach: setup.detach.iter().map(|p| c(p.as_os_str().as_bytes())).collect::<Result<_, _>>()?,
+            overlay,
+            cwd: c(cwd.as_os_str().as_bytes())?,
+        })
+    }
+
+    /// In the forked child: a private mount namespace with the rootfs mounted.
+    fn enter(&self) -> io::Result<()> {
+        let check = |rc: libc::c_int| if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) };
+        // SAFETY: plain system calls on valid NUL-terminated strings.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            for path in &self.detach {
+                // Absent already (another layout) is fine.
+                libc::umount2(path.as_ptr(), libc::MNT_DETACH);
+            }
+            if let Some((lower_root, target, options)) = &self.overlay {
+                check(libc::chdir(lower_root.as_ptr()))?;
+                check(libc::mount(
+                    c"overlay".as_ptr(),
+                    target.as_ptr(),
+                    c"overlay".as_ptr(),
+                    0,
+                    options.as_ptr().cast(),
+                ))?;
+                check(libc::chdir(self.cwd.as_ptr()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The container runtime's cleanup once the task ended (`crun delete --force ID`).
+fn after_exit(argv: &[String]) {
+    let Some((program, args)) = argv.split_first() else { return };
+    match Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => log(&format!("{} exited with {s}", argv.join(" "))),
+        Err(e) => log(&format!("cannot run {program}: {e}")),
+    }
 }
 
 fn describe(paths: &[std::path::PathBuf]) -> String {
@@ -374,6 +459,7 @@ mod tests {
             user: None,
             working_dir: None,
             limits: None,
+            container: None,
         };
         let cgroups = Some(TaskCgroups::V2 { path: cgroup.to_path_buf() });
         LaunchRecord { spec, sandbox: sandbox.to_path_buf(), run_as: None, cgroups }

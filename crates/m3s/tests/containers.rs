@@ -1,0 +1,190 @@
+//! Compose services with images on `m3s up`, run by the embedded agent
+//! without a Docker daemon: pulled from a real registry (Debian's
+//! docker-registry on loopback, fed with a busybox-static image built here),
+//! run by crun, checked against what the containers print and serve.
+
+mod support;
+
+#[path = "../../image/tests/support/mod.rs"]
+mod images;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::tempdir;
+use support::up::{Up, live_tasks, processes_with_argv, service, state};
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A registry with `app/bb:1`: busybox-static, Cmd `echo default`, user root.
+fn registry_with_busybox(dir: &Path) -> images::Registry {
+    support::init_tls();
+    let registry = images::Registry::start(&dir.join("registry"), None);
+    let layers = vec![images::busybox_layer(images::Compression::Gzip)];
+    let config = images::config(&layers, json!({"Cmd": ["sh", "-c", "echo default"], "Env": ["IMAGE_VAR=from-image"]}));
+    let host = registry.host();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(images::push(&host, None, "app/bb", "1", &layers, &config));
+    registry
+}
+
+fn get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").split('/').next()?;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn an_image_project_runs_like_docker_compose_and_survives_kill_9() {
+    let dir = tempdir("ct-project");
+    let registry = registry_with_busybox(&dir);
+    let project = dir.join("project");
+    write(&project, "site/index.html", "hello from the site\n");
+    write(&project, "secret.txt", "s3cr3t-token\n");
+    let http_port = support::free_port();
+    let compose = format!(
+        r#"name: ct
+services:
+  web:
+    image: {host}/app/bb:1
+    command: ["sh", "-c", "echo web-start uid=$$(id -u) var=$$IMAGE_VAR host=$$(hostname); cat /run/secrets/token; exec httpd -f -p 127.0.0.1:{http_port} -h /site"]
+    volumes:
+      - ./site:/site:ro
+      - data:/data
+    secrets: [token]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:{http_port}/"]
+      interval: 1s
+      retries: 3
+  job:
+    image: {host}/app/bb:1
+    command: ["echo job-ran >> /data/log"]
+    entrypoint: ["sh", "-c"]
+    volumes: [data:/data]
+    restart: "no"
+    depends_on:
+      web: {{condition: service_healthy}}
+  default:
+    image: {host}/app/bb:1
+    restart: "no"
+  as-app:
+    image: {host}/app/bb:1
+    user: app
+    command: ["sh", "-c", "echo as-app $$(id -u):$$(id -g) home=$$HOME; touch /mnt/mesos/sandbox/written"]
+    restart: "no"
+volumes:
+  data: {{}}
+secrets:
+  token:
+    file: ./secret.txt
+"#,
+        host = registry.host()
+    );
+    let file = write(&project, "compose.yaml", &compose);
+    let mut up = Up::start(&dir.join("up"), &["-f", &file]);
+    let view = up.wait_project("ct", "web healthy and the jobs done", |v| {
+        state(v, "web") == "healthy"
+            && state(v, "job") == "completed"
+            && state(v, "default") == "completed"
+            && state(v, "as-app") == "completed"
+    });
+    let web_task = live_tasks(&view, "web");
+    assert_eq!(web_task.len(), 1);
+    let logs = up.compose_ok(&["-p", "ct", "logs", "web"]);
+    assert!(logs.contains("web-start uid=0 var=from-image host="), "{logs}");
+    assert!(logs.contains("s3cr3t-token"), "the secret is at /run/secrets/token: {logs}");
+    assert!(
+        get(&format!("http://127.0.0.1:{http_port}/")).is_some_and(|r| r.contains("hello from the site")),
+        "the bind mount is served"
+    );
+    assert!(up.compose_ok(&["-p", "ct", "logs", "default"]).contains("default"), "the image's own command runs");
+    let as_app = up.compose_ok(&["-p", "ct", "logs", "as-app"]);
+    assert!(as_app.contains("as-app 1000:1000 home=/home/app"), "{as_app}");
+    // The container's filesystem is its own: the image's /etc/passwd, not the host's.
+    assert!(!std::fs::read_to_string("/etc/passwd").unwrap().contains("app:x:1000:1000:app:/home/app"));
+
+    // kill -9 of m3s: the container keeps running and is re-adopted, not started twice.
+    let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{http_port}"), "-h", "/site"];
+    eventually("one httpd", || processes_with_argv(&httpd).len() == 1);
+    let pid = processes_with_argv(&httpd)[0];
+    up.restart();
+    let view = up.wait_project("ct", "web healthy again", |v| state(v, "web") == "healthy");
+    assert_eq!(live_tasks(&view, "web"), web_task, "the same task");
+    assert_eq!(processes_with_argv(&httpd), vec![pid], "the same container process, no duplicate");
+
+    // The named volume outlives down and up; the containers' mounts and bundles do not.
+    up.compose_ok(&["-p", "ct", "down"]);
+    eventually("the containers to end", || processes_with_argv(&httpd).is_empty());
+    eventually("the bundles to go", || {
+        std::fs::read_dir(up.work_dir.join("mini/containers")).map(|d| d.count() == 0).unwrap_or(true)
+    });
+    assert!(mounts_under(&up.work_dir).is_empty(), "{:?}", mounts_under(&up.work_dir));
+    up.compose_ok(&["-f", &file, "up"]);
+    up.wait_project("ct", "the job again", |v| state(v, "job") == "completed");
+    let log = std::fs::read_to_string(up.work_dir.join("volumes/ct_data/log")).unwrap();
+    assert_eq!(log, "job-ran\njob-ran\n", "the volume kept the first run's line");
+    let view = up.get("/api/v1/projects/ct").unwrap();
+    assert!(service(&view, "web")["tasks"].as_array().is_some());
+    up.compose_ok(&["-p", "ct", "down"]);
+    eventually("the containers to end", || processes_with_argv(&httpd).is_empty());
+}
+
+#[test]
+fn a_missing_image_or_registry_fails_the_service_naming_them() {
+    let dir = tempdir("ct-missing");
+    let registry = registry_with_busybox(&dir);
+    let closed = support::free_port();
+    let compose = format!(
+        "name: miss\nservices:\n  nothing:\n    image: {}/app/nothing:1\n    restart: 'no'\n  nowhere:\n    image: 127.0.0.1:{closed}/app/bb:1\n    restart: 'no'\n",
+        registry.host()
+    );
+    let file = write(&dir, "compose.yaml", &compose);
+    let up = Up::start(&dir.join("up"), &["-f", &file]);
+    let view =
+        up.wait_project("miss", "both to fail", |v| state(v, "nothing") == "failed" && state(v, "nowhere") == "failed");
+    let message = |s: &str| service(&view, s).to_string();
+    assert!(
+        message("nothing").contains("app/nothing:1") && message("nothing").contains("not found"),
+        "{}",
+        message("nothing")
+    );
+    assert!(
+        message("nowhere").contains(&format!("127.0.0.1:{closed}")) && message("nowhere").contains("cannot be reached"),
+        "{}",
+        message("nowhere")
+    );
+    let ps = up.compose_ok(&["-p", "miss", "ps"]);
+    assert!(ps.contains("not found"), "{ps}");
+}

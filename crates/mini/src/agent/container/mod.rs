@@ -1,0 +1,424 @@
+//! Containers on the embedded agent: what Apache Mesos's unified
+//! containerizer runs with `--image_providers=docker`, and `DOCKER` tasks
+//! run the same native way (no Docker daemon).
+//!
+//! For a task with an image this module pulls the image into the store
+//! (`crate image`), writes an OCI bundle (`<work_dir>/containers/<id>/`:
+//! `config.json` from [`spec::build`], `hosts`, `resolv.conf`, the overlay's
+//! `upper` and `work` directories and the `rootfs` mount point) and says how
+//! the task's supervisor starts it: the OCI runtime's `run`, in a mount
+//! namespace of its own where the image's layers are mounted with overlayfs.
+//! The supervisor stays the runtime's parent, so a container outlives m3s
+//! and is re-adopted like any task; the runtime (crun by default) is only
+//! ever executed, never kept running.
+
+pub mod oci;
+pub mod spec;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use image::{Reference, RegistryClient, Store};
+use mesos::v1::{ContainerType, TaskInfo};
+
+use crate::agent::runtime::{ContainerSetup, Overlay};
+
+/// How the agent runs containers.
+#[derive(Clone)]
+pub struct ContainerConfig {
+    /// The agent's work directory: the image store is `images/`, bundles are `containers/`.
+    pub work_dir: PathBuf,
+    /// `--oci-runtime`: crun or runc; `None` finds crun, then runc, on PATH.
+    pub oci_runtime: Option<PathBuf>,
+    pub registry: image::ClientConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("{0}")]
+    NoRuntime(String),
+    #[error("image {image:?}: {message}")]
+    Image { image: String, message: String },
+    #[error("pulling {image}: {source}")]
+    Pull { image: String, source: Box<image::PullError> },
+    #[error("the container's configuration: {0}")]
+    Spec(#[from] spec::SpecError),
+    #[error("{action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+/// A prepared container: the runtime's argv for the supervisor, and its setup.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub program: String,
+    pub args: Vec<String>,
+    pub setup: ContainerSetup,
+}
+
+pub struct Containers {
+    store: Store,
+    client: RegistryClient,
+    /// The OCI runtime, or why there is none (reported when an image task arrives).
+    runtime: Result<PathBuf, String>,
+    /// The runtime's state (`--root`).
+    state_root: PathBuf,
+    bundles: PathBuf,
+    /// A cgroup2 hierarchy mounted beside cgroup v1 (hybrid hosts): crun refuses
+    /// to run there, so each container's namespace detaches it.
+    hybrid_cgroup2: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ContainerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerConfig")
+            .field("work_dir", &self.work_dir)
+            .field("oci_runtime", &self.oci_runtime)
+            .field("insecure_registries", &self.registry.insecure_registries)
+            .finish()
+    }
+}
+
+impl Containers {
+    pub fn new(config: ContainerConfig) -> Result<Containers, ContainerError> {
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| ContainerError::Io { action, path, source }
+        };
+        let images = config.work_dir.join("images");
+        let store = Store::open(&images).map_err(io("opening the image store", &images))?;
+        let client = RegistryClient::new(config.registry)
+            .map_err(|e| ContainerError::Image { image: String::new(), message: e.to_string() })?;
+        let runtime = match config.oci_runtime {
+            Some(p) if p.is_file() => Ok(p),
+            Some(p) => Err(format!("--oci-runtime {}: no such program", p.display())),
+            None => find_program("crun").or_else(|| find_program("runc")).ok_or_else(|| {
+                "no OCI runtime to run containers: install Debian's crun package (apt-get install crun), or pass --oci-runtime PATH"
+                    .to_owned()
+            }),
+        };
+        let bundles = config.work_dir.join("containers");
+        std::fs::create_dir_all(&bundles).map_err(io("creating", &bundles))?;
+        let state_root = config.work_dir.join("meta/oci");
+        std::fs::create_dir_all(&state_root).map_err(io("creating", &state_root))?;
+        Ok(Containers { store, client, runtime, state_root, bundles, hybrid_cgroup2: hybrid_cgroup2() })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Whether a task runs in a container (it names an image).
+    pub fn wants_image(task: &TaskInfo) -> bool {
+        image_name(task).is_some()
+    }
+
+    /// Pulls the task's image (unless it is here and no pull was forced),
+    /// writes its bundle and says how to start it.
+    pub async fn prepare(
+        &self,
+        task: &TaskInfo,
+        container_id: &str,
+        sandbox: &Path,
+        agent_env: &[(String, String)],
+    ) -> Result<Prepared, ContainerError> {
+        let runtime = self.runtime.clone().map_err(ContainerError::NoRuntime)?;
+        let name = image_name(task)
+            .ok_or_else(|| ContainerError::Image { image: String::new(), message: "no image".into() })?;
+        let reference: Reference = name.parse().map_err(|e: image::reference::ReferenceError| {
+            ContainerError::Image { image: name.clone(), message: e.reason.into() }
+        })?;
+        let pull = Pull::of(task);
+        let image = match (self.store.get(&reference), pull) {
+            (Some(image), Pull::Missing | Pull::Never) => image,
+            (None, Pull::Never) => {
+                return Err(ContainerError::Image {
+                    image: reference.to_string(),
+                    message:
+                        "it is not in the image store and the pull policy is `never` (`m3s images pull` brings it)"
+                            .into(),
+                });
+            }
+            _ => {
+                tracing::info!(image = %reference, container_id, "pulling");
+                let pulled = self.store.pull(&self.client, &reference, &|_| {}).await;
+                pulled
+                    .map_err(|source| ContainerError::Pull { image: reference.to_string(), source: Box::new(source) })?
+            }
+        };
+        let layers: Vec<PathBuf> = image.layers.iter().map(|l| self.store.layer_dir(l)).collect();
+
+        let bundle = self.bundles.join(container_id);
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| ContainerError::Io { action, path, source }
+        };
+        for dir in ["rootfs", "upper", "work"] {
+            std::fs::create_dir_all(bundle.join(dir)).map_err(io("creating", &bundle.join(dir)))?;
+        }
+        // m3s's umask makes its files private; these are the container's: its `/`
+        // (the upper directory's mode is the root's) and the files every user reads.
+        let public = |path: &Path, mode: u32| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(io("setting the mode of", path))
+        };
+        public(&bundle.join("upper"), 0o755)?;
+        let hosts = bundle.join("hosts");
+        let hostname = task
+            .container
+            .as_ref()
+            .and_then(|c| c.hostname.clone())
+            .unwrap_or_else(|| container_id.chars().take(12).collect());
+        let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| "127.0.0.1\tlocalhost\n".into());
+        std::fs::write(&hosts, format!("{host_hosts}\n127.0.0.1\t{hostname}\n")).map_err(io("writing", &hosts))?;
+        public(&hosts, 0o644)?;
+        let resolv_conf = bundle.join("resolv.conf");
+        std::fs::write(&resolv_conf, host_resolv_conf()).map_err(io("writing", &resolv_conf))?;
+        public(&resolv_conf, 0o644)?;
+        // A writable volume's missing directory is made, as `docker run -v` makes
+        // it (named volumes start that way); a read-only one must exist (a secret, a config).
+        for (i, v) in task.container.iter().flat_map(|c| c.volumes.iter()).enumerate() {
+            let Some(h) = &v.host_path else { continue };
+            if Path::new(h).exists() {
+                continue;
+            }
+            if v.mode == mesos::v1::VolumeMode::Ro {
+                return Err(ContainerError::Spec(spec::SpecError(format!(
+                    "volumes[{i}]: {h} does not exist (mounted read-only at {})",
+                    v.container_path
+                ))));
+            }
+            std::fs::create_dir_all(h).map_err(io("creating the volume", Path::new(h)))?;
+        }
+        let secret_files = write_secrets(task, &bundle)?;
+        let devices = host_devices(task)?;
+        let spec = spec::build(&spec::SpecInput {
+            task,
+            image: &image.config,
+            layers: &layers,
+            sandbox,
+            container_id,
+            agent_env,
+            hosts: &hosts,
+            resolv_conf: &resolv_conf,
+            mount_cgroups: self.hybrid_cgroup2.is_none(),
+            secret_files: &secret_files,
+            devices: &devices,
+        })?;
+        // The sandbox belongs to whoever the container runs as, as Mesos gives it to the task's user.
+        let (uid, gid) = (spec.process.user.uid, spec.process.user.gid);
+        rustix::fs::chown(sandbox, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
+            .map_err(|e| ContainerError::Io {
+                action: "giving the sandbox to the container's user",
+                path: sandbox.to_owned(),
+                source: e.into(),
+            })?;
+        let config_path = bundle.join("config.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&spec).expect("specs serialize"))
+            .map_err(io("writing", &config_path))?;
+        // What the container uses, so that `m3s images prune` leaves it alone.
+        let in_use = bundle.join("image.json");
+        std::fs::write(
+            &in_use,
+            serde_json::to_vec(&serde_json::json!({"reference": image.reference, "layers": image.layers}))
+                .expect("json"),
+        )
+        .map_err(io("writing", &in_use))?;
+
+        let program = runtime.display().to_string();
+        let root = self.state_root.display().to_string();
+        let crun = runtime.file_name().is_some_and(|n| n == "crun");
+        let mut args = vec![program.clone(), "--root".into(), root.clone()];
+        if crun {
+            // m3s's own cgroups hold the container (the supervisor joins them before exec).
+            args.push("--cgroup-manager=disabled".into());
+        }
+        args.extend(["run".into(), "--bundle".into(), bundle.display().to_string(), container_id.to_owned()]);
+        let setup = ContainerSetup {
+            detach: self.hybrid_cgroup2.iter().cloned().collect(),
+            overlay: Some(Overlay {
+                lower_root: self.store.root().join("layers"),
+                lower: image.layers.iter().map(|l| format!("sha256/{}", l.hex())).collect(),
+                upper: bundle.join("upper"),
+                work: bundle.join("work"),
+                target: bundle.join("rootfs"),
+            }),
+            after_exit: vec![
+                program.clone(),
+                "--root".into(),
+                root.clone(),
+                "delete".into(),
+                "--force".into(),
+                container_id.to_owned(),
+            ],
+            exec: vec![program.clone(), "--root".into(), root, "exec".into(), container_id.to_owned()],
+        };
+        Ok(Prepared { program, args, setup })
+    }
+
+    /// Removes a container's bundle (its upper directory goes with it).
+    pub fn remove(&self, container_id: &str) {
+        let bundle = self.bundles.join(container_id);
+        if bundle.exists()
+            && let Err(e) = std::fs::remove_dir_all(&bundle)
+        {
+            tracing::warn!(container_id, error = %e, "removing the container's bundle");
+        }
+    }
+
+    /// Removes the bundles of containers that are not in `live`.
+    pub fn remove_all_but(&self, live: &HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(&self.bundles) else { return };
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !live.contains(&id) {
+                self.remove(&id);
+            }
+        }
+    }
+}
+
+/// The values of SECRET volumes (Mesos's `volume/secret` form) as files in
+/// the bundle, readable by the container's user, mounted read-only.
+fn write_secrets(task: &TaskInfo, bundle: &Path) -> Result<Vec<(usize, PathBuf)>, ContainerError> {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut out = Vec::new();
+    for (i, v) in task.container.iter().flat_map(|c| c.volumes.iter()).enumerate() {
+        let Some(source) = v.source.as_ref().filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("SECRET"))
+        else {
+            continue;
+        };
+        let data = source.pointer("/secret/value/data").and_then(|d| d.as_str()).ok_or_else(|| {
+            ContainerError::Spec(spec::SpecError(format!(
+                "volumes[{i}]: only SECRET volumes of type VALUE are supported"
+            )))
+        })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| ContainerError::Spec(spec::SpecError(format!("volumes[{i}]: the secret is not base64"))))?;
+        let dir = bundle.join("secrets");
+        std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
+            action: "creating",
+            path: dir.clone(),
+            source,
+        })?;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+        let path = dir.join(i.to_string());
+        std::fs::write(&path, bytes).map_err(|source| ContainerError::Io {
+            action: "writing",
+            path: path.clone(),
+            source,
+        })?;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444));
+        out.push((i, path));
+    }
+    Ok(out)
+}
+
+/// `device` parameters (`/dev/fuse[:/dev/fuse[:rwm]]`): the host device's kind and numbers.
+fn host_devices(task: &TaskInfo) -> Result<Vec<oci::Device>, ContainerError> {
+    use rustix::fs::FileType;
+    let mut out = Vec::new();
+    for p in task
+        .container
+        .iter()
+        .flat_map(|c| c.docker.iter())
+        .flat_map(|d| d.parameters.iter())
+        .filter(|p| p.key == "device")
+    {
+        let mut parts = p.value.split(':');
+        let host = parts.next().unwrap_or("");
+        let inside = parts.next().filter(|s| s.starts_with('/')).unwrap_or(host);
+        let bad = |m: String| ContainerError::Spec(spec::SpecError(format!("device {:?}: {m}", p.value)));
+        let st = rustix::fs::stat(host).map_err(|e| bad(e.to_string()))?;
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::CharacterDevice => "c",
+            FileType::BlockDevice => "b",
+            _ => return Err(bad("not a device".into())),
+        };
+        out.push(oci::Device {
+            path: inside.to_owned(),
+            kind: kind.into(),
+            major: i64::from(rustix::fs::major(st.st_rdev)),
+            minor: i64::from(rustix::fs::minor(st.st_rdev)),
+            file_mode: Some(st.st_mode & 0o777),
+            uid: 0,
+            gid: 0,
+        });
+    }
+    Ok(out)
+}
+
+/// The image a task names, whichever containerizer it asks for.
+fn image_name(task: &TaskInfo) -> Option<String> {
+    let c = task.container.as_ref()?;
+    match c.kind {
+        ContainerType::Docker => c.docker.as_ref().map(|d| d.image.clone()),
+        _ => c.mesos.as_ref()?.image.as_ref()?.docker.as_ref().map(|d| d.name.clone()),
+    }
+    .filter(|n| !n.is_empty())
+}
+
+/// When to pull: Docker's `pull` parameter (compose's `pull_policy`), else
+/// `force_pull_image` for DOCKER or `cached: false` for MESOS images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pull {
+    Always,
+    Missing,
+    Never,
+}
+
+impl Pull {
+    fn of(task: &TaskInfo) -> Pull {
+        let Some(c) = task.container.as_ref() else { return Pull::Missing };
+        let param = c.docker.iter().flat_map(|d| d.parameters.iter()).rev().find(|p| p.key == "pull");
+        match param.map(|p| p.value.as_str()) {
+            Some("always") => return Pull::Always,
+            Some("never") => return Pull::Never,
+            Some(_) => return Pull::Missing,
+            None => {}
+        }
+        let forced = match c.kind {
+            ContainerType::Docker => c.docker.as_ref().and_then(|d| d.force_pull_image).unwrap_or(false),
+            _ => c.mesos.as_ref().and_then(|m| m.image.as_ref()).is_some_and(|i| !i.cached),
+        };
+        if forced { Pull::Always } else { Pull::Missing }
+    }
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// `/sys/fs/cgroup/unified` when cgroup v1 and a cgroup2 hierarchy are both mounted.
+fn hybrid_cgroup2() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut v1 = false;
+    let mut v2 = None;
+    for line in mounts.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
+        let (Some(point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else { continue };
+        match *fstype {
+            "cgroup" => v1 = true,
+            "cgroup2" if *point != "/sys/fs/cgroup" => v2 = Some(PathBuf::from(point)),
+            _ => {}
+        }
+    }
+    if v1 { v2 } else { None }
+}
+
+/// The host's resolvers; systemd-resolved's stub (127.0.0.53) is replaced by
+/// the servers behind it, which a container can reach.
+fn host_resolv_conf() -> String {
+    let stub = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if stub.contains("127.0.0.53")
+        && let Ok(real) = std::fs::read_to_string("/run/systemd/resolve/resolv.conf")
+    {
+        return real;
+    }
+    stub
+}

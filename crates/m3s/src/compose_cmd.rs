@@ -74,6 +74,12 @@ pub enum ComposeCommand {
     },
     /// Stop and start every task of a service.
     Restart { service: String },
+    /// Pull the services' images into this machine's image store, which `m3s up` runs
+    /// containers from (a real Mesos cluster's agents pull their own).
+    Pull {
+        #[command(flatten)]
+        registry: crate::mini_cmd::RegistryArgs,
+    },
     /// Check the files and print the normalized project (nothing is sent).
     Config {
         #[arg(long)]
@@ -86,6 +92,17 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
         ComposeCommand::Config { strict } => {
             let loaded = load(&args, *strict)?;
             println!("{}", loaded.normalized);
+            Ok(())
+        }
+        ComposeCommand::Pull { registry } => {
+            let loaded = load(&args, false)?;
+            let images: std::collections::BTreeSet<&String> =
+                loaded.project.services.values().filter_map(|s| s.image.as_ref()).collect();
+            let store = crate::images_cmd::store(args.api.work_dir.as_deref())?;
+            let client = image::RegistryClient::new(registry.client_config()?)?;
+            for name in images {
+                crate::images_cmd::pull(&store, &client, name).await?;
+            }
             Ok(())
         }
         ComposeCommand::Up { detach, strict, timeout } => {

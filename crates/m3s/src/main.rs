@@ -4,6 +4,7 @@
 mod api_client;
 mod compose_cmd;
 mod config;
+mod images_cmd;
 mod mesos_cmd;
 mod metrics_cmd;
 mod mini_cmd;
@@ -54,6 +55,8 @@ enum Command {
     Compose(compose_cmd::ComposeArgs),
     /// M3trics: run the metrics store alone, or print its reports.
     Metrics(metrics_cmd::MetricsArgs),
+    /// The embedded agent's container images on this machine: list, pull, prune.
+    Images(images_cmd::ImagesArgs),
     /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
     Mini(mini_cmd::MiniArgs),
     /// Supervise one task (started by the agent, not by hand).
@@ -69,7 +72,7 @@ fn main() -> std::process::ExitCode {
     // Work directories hold tokens, credentials and task environments: private by default.
     paths::private_umask();
     let client = match &cli.command {
-        Command::Config { .. } | Command::Mesos { .. } | Command::Compose(_) => true,
+        Command::Config { .. } | Command::Mesos { .. } | Command::Compose(_) | Command::Images(_) => true,
         Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
         _ => false,
     };
@@ -107,6 +110,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::serve(args))),
         Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
         Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
+        Command::Images(args) => runtime().and_then(|rt| rt.block_on(images_cmd::run(args))),
         Command::Supervise { .. } => unreachable!("handled above"),
     };
     match result {

@@ -61,6 +61,13 @@ pub struct ContainerArgs {
     /// The OCI runtime that runs containers (default: crun, else runc, from PATH).
     #[arg(long = "oci-runtime", env = "M3S_OCI_RUNTIME")]
     pub oci_runtime: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How images are pulled.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RegistryArgs {
     /// A Docker config.json whose `auths` log in to registries (Mesos's --docker_config).
     #[arg(long = "docker-config", env = "M3S_DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
@@ -69,24 +76,30 @@ pub struct ContainerArgs {
     pub insecure_registries: Vec<String>,
 }
 
-impl ContainerArgs {
-    fn config(&self, work_dir: &Path) -> anyhow::Result<mini::agent::container::ContainerConfig> {
+impl RegistryArgs {
+    pub fn client_config(&self) -> anyhow::Result<image::ClientConfig> {
         let credentials = match &self.docker_config {
             Some(path) => image::auth::Credentials::from_docker_config(path)
                 .map_err(|e| anyhow::anyhow!("--docker-config {e}"))?,
             None => Default::default(),
         };
         let tls = mesos::transport::TlsConfig::default().client_config().context("TLS for registries")?;
+        Ok(image::ClientConfig {
+            tls,
+            credentials,
+            insecure_registries: self.insecure_registries.clone(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        })
+    }
+}
+
+impl ContainerArgs {
+    fn config(&self, work_dir: &Path) -> anyhow::Result<mini::agent::container::ContainerConfig> {
         Ok(mini::agent::container::ContainerConfig {
             work_dir: work_dir.to_owned(),
             oci_runtime: self.oci_runtime.clone(),
-            registry: image::ClientConfig {
-                tls,
-                credentials,
-                insecure_registries: self.insecure_registries.clone(),
-                connect_timeout: Duration::from_secs(10),
-                read_timeout: Duration::from_secs(60),
-            },
+            registry: self.registry.client_config()?,
         })
     }
 }

@@ -188,3 +188,42 @@ fn a_missing_image_or_registry_fails_the_service_naming_them() {
     let ps = up.compose_ok(&["-p", "miss", "ps"]);
     assert!(ps.contains("not found"), "{ps}");
 }
+
+fn m3s(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_m3s")).args(args).output().unwrap()
+}
+
+#[test]
+fn images_are_pulled_listed_and_pruned_and_pull_policy_never_waits_for_them() {
+    let dir = tempdir("ct-images");
+    let registry = registry_with_busybox(&dir);
+    let image = format!("{}/app/bb:1", registry.host());
+    let compose =
+        format!("name: pol\nservices:\n  once:\n    image: {image}\n    pull_policy: never\n    restart: 'no'\n");
+    let file = write(&dir, "compose.yaml", &compose);
+    let up = Up::start(&dir.join("up"), &["-f", &file]);
+    let work = up.work_dir.to_str().unwrap().to_owned();
+    let view = up.wait_project("pol", "the service to fail", |v| state(v, "once") == "failed");
+    assert!(service(&view, "once").to_string().contains("pull policy is `never`"), "{view}");
+
+    // `m3s compose pull` brings it (plain progress lines without a terminal); then it runs.
+    let out = m3s(&["compose", "-f", &file, "--work-dir", &work, "pull"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 layers") && err.contains("100% of") && err.contains("pulled sha256:"), "{err}");
+    let ls = String::from_utf8_lossy(&m3s(&["images", "--work-dir", &work]).stdout).into_owned();
+    assert!(ls.contains(&format!("127.0.0.1:{}/app/bb:1", registry.port)), "{ls}");
+    up.compose_ok(&["-p", "pol", "restart", "once"]);
+    up.wait_project("pol", "the service to run", |v| state(v, "once") == "completed");
+    assert!(up.compose_ok(&["-p", "pol", "logs", "once"]).contains("default"));
+
+    // Pruning keeps what a container uses, removes the rest.
+    up.compose_ok(&["-p", "pol", "down"]);
+    eventually("the bundles to go", || {
+        std::fs::read_dir(up.work_dir.join("mini/containers")).map(|d| d.count() == 0).unwrap_or(true)
+    });
+    let out = m3s(&["images", "--work-dir", &work, "prune"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 images and 1 layers removed"), "{out:?}");
+    let ls = String::from_utf8_lossy(&m3s(&["images", "--work-dir", &work]).stdout).into_owned();
+    assert_eq!(ls.lines().count(), 1, "only the header: {ls}");
+}

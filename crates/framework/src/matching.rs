@@ -32,10 +32,18 @@ pub struct Taken {
 /// Why a task did not fit an offer (shown while it is pending).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Misfit {
-    Resource { name: &'static str, wanted: f64, left: f64 },
+    Resource {
+        name: &'static str,
+        wanted: f64,
+        left: f64,
+    },
     PortTaken(u16),
     NoFreePort,
     Placement(String),
+    /// `max_replicas_per_node` (1 for a `unique` constraint) is reached on the offer's agent.
+    PerNode {
+        max: u32,
+    },
 }
 
 impl fmt::Display for Misfit {
@@ -45,6 +53,8 @@ impl fmt::Display for Misfit {
             Misfit::PortTaken(p) => write!(f, "host port {p} is not in the offer (in use or not offered)"),
             Misfit::NoFreePort => f.write_str("no free port left in the offer"),
             Misfit::Placement(rule) => write!(f, "placement rule {rule} does not match the agent"),
+            Misfit::PerNode { max: 1 } => f.write_str("at most one replica per node (unique), and this node has one"),
+            Misfit::PerNode { max } => write!(f, "at most {max} replicas per node, and this node has {max}"),
         }
     }
 }

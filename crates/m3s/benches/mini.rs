@@ -66,14 +66,6 @@ impl Drop for Mini {
     }
 }
 
-/// The principal and secret `m3s mini` generated into its work directory.
-fn credential(dir: &Path) -> mesos::transport::Credentials {
-    let file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("credentials.json")).unwrap()).unwrap();
-    let c = &file["credentials"][0];
-    mesos::transport::Credentials::new(c["principal"].as_str().unwrap(), c["secret"].as_str().unwrap())
-}
-
 /// (RSS, PSS) in kB from /proc/<pid>/smaps_rollup.
 fn memory_kb(pid: u32) -> (u64, u64) {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
@@ -102,7 +94,8 @@ impl Framework {
             ..Default::default()
         };
         let mut config = SchedulerConfig::new(format!("127.0.0.1:{}", mini.port), info);
-        config.transport.credentials = Some(credential(&mini.dir));
+        let (principal, secret) = support::generated_credential(&mini.dir);
+        config.transport.credentials = Some(mesos::transport::Credentials::new(principal, secret));
         let s = Scheduler::start(config).unwrap();
         Framework { s, offers: Vec::new(), states: HashMap::new(), running_at: HashMap::new() }
     }

@@ -131,14 +131,11 @@ impl FrameworkArgs {
             hostname: self.hostname.clone(),
             principal: principal.map(str::to_owned),
             webui_url: self.webui_url.clone(),
-            capabilities: [
+            capabilities: FrameworkCapability::list(&[
                 FrameworkCapabilityType::MultiRole,
                 FrameworkCapabilityType::TaskKillingState,
                 FrameworkCapabilityType::PartitionAware,
-            ]
-            .into_iter()
-            .map(|kind| FrameworkCapability { kind })
-            .collect(),
+            ]),
             ..Default::default()
         }
     }

@@ -103,7 +103,7 @@ async fn tasks_survive_restarts_and_crashes_and_are_reported_truthfully() {
     d.s.handle().call(CallKind::Accept(accept)).await.unwrap();
     d.until("all running", |d| ["t-long", "t-crash", "t-term"].iter().all(|t| d.reached(t, TaskState::Running))).await;
     let pid = |d: &Driver, t: &str| d.last(t).container_status.as_ref().unwrap().executor_pid.unwrap();
-    let (long_pid, crash_pid) = (pid(&d, "t-long"), pid(&d, "t-crash"));
+    let (long_pid, crash_pid, term_pid) = (pid(&d, "t-long"), pid(&d, "t-crash"), pid(&d, "t-term"));
 
     // Crash: kill -9. t-crash ends while no cluster is running.
     mini.kill9();
@@ -127,7 +127,7 @@ async fn tasks_survive_restarts_and_crashes_and_are_reported_truthfully() {
     // Clean stop (SIGTERM), then start: t-term finishes while it is down.
     mini.stop();
     assert!(alive(long_pid), "tasks outlive a clean stop too");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_dead(term_pid).await;
     mini.restart();
     d.until("t-term finished", |d| d.reached("t-term", TaskState::Finished)).await;
     assert!(d.subscriptions.len() >= 3);

@@ -22,14 +22,11 @@ fn framework(id: Option<FrameworkId>) -> FrameworkInfo {
         id,
         failover_timeout: 3600.0,
         roles: vec!["test".into()],
-        capabilities: [
+        capabilities: FrameworkCapability::list(&[
             FrameworkCapabilityType::MultiRole,
             FrameworkCapabilityType::TaskKillingState,
             FrameworkCapabilityType::PartitionAware,
-        ]
-        .into_iter()
-        .map(|kind| FrameworkCapability { kind })
-        .collect(),
+        ]),
         ..Default::default()
     }
 }
@@ -187,7 +184,7 @@ async fn scheduler_client_runs_tasks_on_m3s_mini() {
     let fid = d.framework_id.clone().unwrap();
     let pid = d.last("t-survivor").unwrap().container_status.as_ref().unwrap().executor_pid.unwrap();
     drop(d);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    mini.wait_log("framework disconnected").await;
     assert!(alive(pid), "the task outlives its framework's connection");
     let mut d = Driver::new(start(&mini, Some(fid.clone())));
     d.until("resubscribed", |d| d.framework_id.is_some()).await;

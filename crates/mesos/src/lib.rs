@@ -30,6 +30,7 @@ pub mod recordio;
 pub mod scheduler;
 pub mod subscription;
 pub mod transport;
+pub mod utc;
 pub mod v1;
 pub mod zk;
 

@@ -35,6 +35,17 @@ impl Credentials {
     }
 }
 
+/// Compares secrets (passwords, tokens) without an early exit, so the time
+/// taken tells nothing about where they differ. Every m3s endpoint that checks
+/// a secret uses it.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= (*x ^ b.get(i).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
 /// Never prints the secret.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,7 +3,6 @@
 //! (`../shared/reference/mesos-captures`), plus a second double that redirects
 //! every request to the first, as a non-leading master does.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,16 +17,9 @@ use mesos::transport::TransportConfig;
 use mesos::v1::TaskState;
 use mesos::v1::operator::Event;
 
-fn captures_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("MESOS_CAPTURES_DIR") {
-        return dir.into();
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [manifest.join("../../../shared/reference/mesos-captures"), manifest.join("../../shared/reference/mesos-captures")]
-        .into_iter()
-        .find(|p| p.is_dir())
-        .expect("mesos captures not found beside the clone (../shared/reference/mesos-captures)")
-}
+#[path = "support/captures.rs"]
+mod captures;
+use captures::captures_dir;
 
 /// The response body of a capture file: what follows the blank line after the
 /// status line and headers.

@@ -20,28 +20,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+#[path = "support/captures.rs"]
+mod captures;
+use captures::captures_dir;
+
 // ---------------------------------------------------------------- helpers
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// The real captures. CI keeps `/work/shared` beside the clone, i.e. three
-/// levels above this crate; `MESOS_CAPTURES_DIR` overrides.
-fn captures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MESOS_CAPTURES_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../../../shared/reference/mesos-captures"),
-        manifest.join("../../shared/reference/mesos-captures"),
-    ];
-    candidates
-        .iter()
-        .find(|dir| dir.is_dir())
-        .cloned()
-        .unwrap_or_else(|| panic!("mesos captures not found (tried {candidates:?}); set MESOS_CAPTURES_DIR"))
 }
 
 fn read(path: &Path) -> String {

@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod http;
 pub mod master;
 pub mod resources;
+pub mod signals;
 
 /// The Mesos version m3s mini reports. Plain dotted integers: pymesos parses
 /// each part with `int()`.

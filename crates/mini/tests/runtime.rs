@@ -370,6 +370,10 @@ async fn tasks_run_as_the_requested_user_when_m3s_is_root() {
     let mut task = spec("w1", shell("id -u; touch written-by-task"));
     task.user = Some("nobody".to_owned());
     if !rustix::process::geteuid().is_root() {
+        assert!(
+            std::env::var_os("M3S_REQUIRE_ROOT").is_none(),
+            "M3S_REQUIRE_ROOT is set but this test runs without root"
+        );
         let error = f.runtime.launch(task).await.unwrap_err();
         assert!(matches!(error, RuntimeError::UserNotPermitted { .. }), "{error:?}");
         return;

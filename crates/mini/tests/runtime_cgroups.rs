@@ -4,7 +4,8 @@
 //! The tests that need writable cgroups (root, and cgroup v1 as on these
 //! machines or a v2 hierarchy m3s may delegate) print why and return when
 //! the runtime reports them unavailable, unless `M3S_REQUIRE_CGROUPS=1`
-//! makes that a failure. cgroup v2 itself is covered by the unit tests of
+//! makes that a failure; `scripts/test` sets it when it runs as root on a
+//! machine with /sys/fs/cgroup, as CI does. cgroup v2 itself is covered by the unit tests of
 //! `agent::runtime::cgroups` on a fake hierarchy, as hybrid (v1) hosts
 //! cannot run it.
 
@@ -59,7 +60,9 @@ fn real_cgroups(dir: &Path) -> Option<(Runtime, UnboundedReceiver<RuntimeEvent>)
     let (runtime, events) = Runtime::new(config(dir, None));
     if let CgroupsStatus::Unavailable(reason) = runtime.cgroups_status() {
         assert!(std::env::var_os("M3S_REQUIRE_CGROUPS").is_none(), "cgroups required but unavailable: {reason}");
-        eprintln!("skipped: cgroups unavailable here: {reason}");
+        eprintln!(
+            "\n*** SKIPPED: cgroups are unavailable here ({reason}); scripts/test requires them when run as root ***\n"
+        );
         return None;
     }
     Some((runtime, events))

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use mesos::transport::constant_time_eq;
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -129,15 +130,6 @@ impl Auth {
         }
         false
     }
-}
-
-/// Compares without an early exit, so timing tells nothing about where they differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= (*x ^ b.get(i).copied().unwrap_or(0)) as usize;
-    }
-    diff == 0
 }
 
 /// Endpoints anyone may read: version discovery, health and the API description.

@@ -60,5 +60,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(v0::routes())
         .merge(v1::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(axum::middleware::from_fn(error::answer_panics))
         .with_state(state)
 }

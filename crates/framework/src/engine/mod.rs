@@ -18,7 +18,7 @@ use mesos::v1::{AgentId, Filters, FrameworkId, Offer, Operation, TaskId, TaskSta
 
 pub use state::{Done, KillReason, ProjectRecord, ReplicaKey, ReplicaState, TaskRecord};
 
-use crate::matching::OfferPool;
+use crate::matching::{Misfit, OfferPool};
 use crate::spec::{DependCondition, ProjectSpec, RestartWhen, ServiceSpec};
 use crate::store::Write;
 use crate::taskinfo::{TaskIdentity, task_info};
@@ -133,7 +133,7 @@ pub struct Engine {
     tasks: BTreeMap<String, TaskRecord>,
     replicas: BTreeMap<ReplicaKey, ReplicaState>,
     /// Why each pending replica did not fit the last offers.
-    misfits: BTreeMap<ReplicaKey, String>,
+    misfits: BTreeMap<ReplicaKey, Misfit>,
     actions: Vec<Action>,
     dirty: BTreeSet<String>,
     now: u64,
@@ -225,8 +225,8 @@ impl Engine {
         self.replicas.get(key)
     }
 
-    pub fn misfit(&self, key: &ReplicaKey) -> Option<&str> {
-        self.misfits.get(key).map(String::as_str)
+    pub fn misfit(&self, key: &ReplicaKey) -> Option<&Misfit> {
+        self.misfits.get(key)
     }
 
     pub fn is_subscribed(&self) -> bool {
@@ -351,8 +351,8 @@ impl Engine {
                 };
                 let per_node =
                     placed_on.entry((project.clone(), service.clone(), offer.agent_id.value.clone())).or_default();
-                if spec.max_per_node.is_some_and(|max| *per_node >= max) {
-                    self.misfits.insert(key.clone(), "at most one replica per node (unique)".into());
+                if let Some(max) = spec.max_per_node.filter(|max| *per_node >= *max) {
+                    self.misfits.insert(key.clone(), Misfit::PerNode { max });
                     left.push(key);
                     continue;
                 }
@@ -394,7 +394,7 @@ impl Engine {
                         self.prune_ended(project, service, *replica);
                     }
                     Err(misfit) => {
-                        self.misfits.insert(key.clone(), misfit.to_string());
+                        self.misfits.insert(key.clone(), misfit);
                         left.push(key);
                     }
                 }

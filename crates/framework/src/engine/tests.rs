@@ -187,7 +187,7 @@ fn offers_that_do_not_fit_are_declined_and_the_misfit_is_recorded() {
         [Action::Call(CallKind::Decline(d))] => assert_eq!(d.filters.unwrap().refuse_seconds, DECLINE_BUSY_SECONDS),
         other => panic!("expected one DECLINE, got {other:?}"),
     }
-    let why = w.engine.misfit(&("demo".into(), "big".into(), 0)).unwrap();
+    let why = w.engine.misfit(&("demo".into(), "big".into(), 0)).unwrap().to_string();
     assert!(why.contains("cpus"), "{why}");
 }
 
@@ -505,8 +505,20 @@ fn unique_placement_keeps_replicas_on_different_agents() {
     s.max_per_node = Some(1);
     w.deploy(project(vec![("u", s)]));
     assert_eq!(w.offer(4.0).len(), 1, "one agent: one replica");
-    let why = w.engine.misfit(&("demo".into(), "u".into(), 1)).unwrap();
-    assert!(why.contains("per node"), "{why}");
+    let why = w.engine.misfit(&("demo".into(), "u".into(), 1)).unwrap().to_string();
+    assert!(why.contains("at most one replica per node (unique)"), "{why}");
+}
+
+#[test]
+fn a_per_node_limit_above_one_is_named_with_its_number() {
+    let mut w = World::new();
+    w.subscribe();
+    let mut s = replicas(4);
+    s.max_per_node = Some(3);
+    w.deploy(project(vec![("p", s)]));
+    assert_eq!(w.offer(4.0).len(), 3, "one agent: three replicas");
+    let why = w.engine.misfit(&("demo".into(), "p".into(), 3)).unwrap().to_string();
+    assert_eq!(why, "at most 3 replicas per node, and this node has 3");
 }
 
 #[test]

@@ -84,11 +84,7 @@ impl Mini {
 
     /// The principal and secret `m3s mini` generated into its work directory.
     pub fn credential(&self) -> (String, String) {
-        let path = self.work_dir.join("credentials.json");
-        let file: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).expect("credentials.json")).expect("credentials.json is JSON");
-        let first = &file["credentials"][0];
-        (first["principal"].as_str().unwrap().to_owned(), first["secret"].as_str().unwrap().to_owned())
+        generated_credential(&self.work_dir)
     }
 
     /// Transport settings with the generated credentials.
@@ -146,6 +142,16 @@ impl Mini {
 
     pub fn log_tail(&self) -> String {
         tail(&self.log, 40)
+    }
+
+    /// Waits (within BOUND) until the log has a line containing `needle`:
+    /// lines are written in order, so what was logged before is there too.
+    pub async fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + BOUND;
+        while !std::fs::read_to_string(&self.log).unwrap_or_default().contains(needle) {
+            assert!(Instant::now() < deadline, "no log line with {needle:?}:\n{}", self.log_tail());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -224,4 +230,13 @@ pub fn tempdir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The principal and secret an `m3s mini` with this work directory generated.
+pub fn generated_credential(mini_work_dir: &Path) -> (String, String) {
+    let path = mini_work_dir.join("credentials.json");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("credentials.json")).expect("credentials.json is JSON");
+    let first = &file["credentials"][0];
+    (first["principal"].as_str().unwrap().to_owned(), first["secret"].as_str().unwrap().to_owned())
 }

@@ -284,6 +284,13 @@ pub struct FrameworkCapability {
     pub kind: FrameworkCapabilityType,
 }
 
+impl FrameworkCapability {
+    /// The `capabilities` list of a FrameworkInfo announcing these kinds.
+    pub fn list(kinds: &[FrameworkCapabilityType]) -> Vec<FrameworkCapability> {
+        kinds.iter().map(|kind| FrameworkCapability { kind: kind.clone() }).collect()
+    }
+}
+
 /// Describes a framework to the master. `failover_timeout` (seconds) is how long
 /// the master keeps the framework and its tasks after its connection breaks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

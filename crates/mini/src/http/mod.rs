@@ -238,16 +238,8 @@ pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap, realm: &str) -
         .and_then(|raw| String::from_utf8(raw).ok())
         .ok_or_else(unauthorized)?;
     let (principal, secret) = given.split_once(':').ok_or_else(unauthorized)?;
-    let ok = credentials
-        .iter()
-        .any(|c| c.principal == principal && constant_time_eq(c.secret.as_bytes(), secret.as_bytes()));
+    let ok = credentials.iter().any(|c| {
+        c.principal == principal && mesos::transport::constant_time_eq(c.secret.as_bytes(), secret.as_bytes())
+    });
     if ok { Ok(Some(principal.to_owned())) } else { Err(unauthorized()) }
-}
-
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -658,19 +658,7 @@ fn build_time(m: &Master) -> f64 {
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 fn format_utc(unix: f64) -> String {
-    let secs = if unix.is_finite() { unix.floor() as i64 } else { 0 };
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    mesos::utc::format_seconds(if unix.is_finite() { unix.floor() as i64 } else { 0 })
 }
 
 fn time_info(unix: f64) -> TimeInfo {
@@ -1038,7 +1026,6 @@ fn metric_state(state: &TaskState) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
     use mesos::v1::operator::Response;
@@ -1088,14 +1075,11 @@ mod tests {
             failover_timeout: 60.0,
             checkpoint: true,
             roles: vec!["capture".into()],
-            capabilities: [
+            capabilities: FrameworkCapability::list(&[
                 FrameworkCapabilityType::MultiRole,
                 FrameworkCapabilityType::TaskKillingState,
                 FrameworkCapabilityType::PartitionAware,
-            ]
-            .into_iter()
-            .map(|kind| FrameworkCapability { kind })
-            .collect(),
+            ]),
             ..Default::default()
         }
     }
@@ -1244,23 +1228,8 @@ mod tests {
 
     // ------------------------------------------------------------ the captures
 
-    /// `/work/shared/reference/mesos-captures`, three levels above this crate;
-    /// `MESOS_CAPTURES_DIR` overrides.
-    fn captures_dir() -> PathBuf {
-        if let Some(dir) = std::env::var_os("MESOS_CAPTURES_DIR") {
-            return PathBuf::from(dir);
-        }
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let candidates = [
-            manifest.join("../../../shared/reference/mesos-captures"),
-            manifest.join("../../shared/reference/mesos-captures"),
-        ];
-        candidates
-            .iter()
-            .find(|d| d.is_dir())
-            .cloned()
-            .unwrap_or_else(|| panic!("mesos captures not found (tried {candidates:?}); set MESOS_CAPTURES_DIR"))
-    }
+    // captures_dir(), shared with mesos's tests.
+    include!("../../../mesos/tests/support/captures.rs");
 
     /// The JSON body of the answer in the capture whose name starts with `prefix`.
     fn capture(prefix: &str) -> Value {

@@ -41,21 +41,6 @@ impl Report {
     }
 }
 
-fn signal_name(sig: i32) -> String {
-    match sig {
-        1 => "Hangup".into(),
-        2 => "Interrupt".into(),
-        3 => "Quit".into(),
-        4 => "Illegal instruction".into(),
-        6 => "Aborted".into(),
-        9 => "Killed".into(),
-        11 => "Segmentation fault".into(),
-        13 => "Broken pipe".into(),
-        15 => "Terminated".into(),
-        other => format!("Signal {other}"),
-    }
-}
-
 impl Master {
     /// The agent started the task's container (the command executor reports
     /// STARTING then RUNNING).
@@ -113,7 +98,7 @@ impl Master {
             },
             (Exit::Signal(s), false) => Report {
                 state: TaskState::Failed,
-                message: Some(format!("Command terminated with signal {}", signal_name(s))),
+                message: Some(format!("Command terminated with signal {}", crate::signals::signal_name(s))),
                 reason: None,
                 healthy: None,
             },
@@ -125,7 +110,7 @@ impl Master {
             },
             (Exit::Signal(s), true) => Report {
                 state: TaskState::Killed,
-                message: Some(format!("Command terminated with signal {}", signal_name(s))),
+                message: Some(format!("Command terminated with signal {}", crate::signals::signal_name(s))),
                 reason: None,
                 healthy: None,
             },

@@ -80,6 +80,7 @@ pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> 
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/assets/{name}", get(assets::serve))
         .merge(pages)
+        .layer(axum::middleware::from_fn(crate::error::answer_panics))
         .with_state(state)
 }
 
@@ -106,7 +107,10 @@ async fn require_session(State(state): State<Dashboard>, mut request: Request, n
         let sent = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
         // The logout form posts without script, so its token arrives in the body (checked there).
         let logout = request.uri().path() == "/ui/logout";
-        if !safe && !logout && !sent.is_some_and(|s| crate::auth::constant_time_eq(s.as_bytes(), expected.as_bytes())) {
+        if !safe
+            && !logout
+            && !sent.is_some_and(|s| mesos::transport::constant_time_eq(s.as_bytes(), expected.as_bytes()))
+        {
             return (
                 StatusCode::FORBIDDEN,
                 html::notice("bad", "The form's CSRF token is missing or stale: reload the page."),
@@ -153,7 +157,10 @@ struct LoginForm {
 
 /// Only the dashboard's own pages are places to go back to (no open redirect).
 fn safe_next(next: &str) -> &str {
-    if next.starts_with("/ui/") && !next.starts_with("/ui//") && !next.contains('\\') { next } else { "/ui/" }
+    // A control character would make the Location header invalid (a 500 from
+    // the redirect): such a `next` is refused like any other unsafe one.
+    let plain = !next.contains('\\') && !next.chars().any(char::is_control);
+    if next.starts_with("/ui/") && !next.starts_with("/ui//") && plain { next } else { "/ui/" }
 }
 
 fn login_form(auth: &Auth, hint: &str, next: &str, error: Option<&str>) -> Html<String> {
@@ -228,7 +235,7 @@ async fn logout(
     axum::Extension(Csrf(expected)): axum::Extension<Csrf>,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    if !crate::auth::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+    if !mesos::transport::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
         return (StatusCode::FORBIDDEN, html::notice("bad", "Stale form: reload the page.")).into_response();
     }
     let mut r = Redirect::to("/ui/login").into_response();

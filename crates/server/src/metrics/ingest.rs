@@ -218,10 +218,7 @@ pub async fn remote_write(State(state): State<MetricsState>, body: Bytes) -> Res
             }
             // 4xx: Prometheus drops the batch instead of retrying it forever.
             Err(StoreError::Limit(message)) => (StatusCode::BAD_REQUEST, message).into_response(),
-            Err(e) => {
-                tracing::error!("metrics write failed: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "the store could not write").into_response()
-            }
+            Err(e) => crate::error::ApiError::internal("metrics write failed", e).into_response(),
         }
     })
     .await;

@@ -114,6 +114,7 @@ pub fn router(state: MetricsState) -> Router {
         .route("/health", get(ping))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(state.clone(), require))
+        .layer(axum::middleware::from_fn(crate::error::answer_panics))
         .with_state(state)
 }
 

@@ -84,7 +84,7 @@ pub async fn flush(State(state): State<MetricsState>) -> Response {
     let store = state.store().clone();
     match super::blocking(move || store.flush().map(|()| store.stats())).await {
         Ok(stats) => Json(stats).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response(),
+        Err(e) => crate::error::ApiError::internal("metrics flush failed", e).into_response(),
     }
 }
 

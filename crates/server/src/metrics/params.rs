@@ -109,39 +109,13 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
             sign * (oh * 3600 + om * 60)
         }
     };
-    let days = days_from_civil(y, mo, d);
+    let days = mesos::utc::days_from_civil(y, mo, d);
     Some(((days * 86400 + h * 3600 + mi * 60 + sec - offset) * 1000) + millis)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The inverse of `days_from_civil`: (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
-    let s = secs.rem_euclid(86400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    mesos::utc::format_seconds(ms.div_euclid(1000))
 }
 
 /// A `datetime-local` form value (`YYYY-MM-DDTHH:MM[:SS]`, taken as UTC) or

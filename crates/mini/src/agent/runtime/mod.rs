@@ -275,7 +275,9 @@ impl fmt::Display for TaskExit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskExit::Code(code) => write!(f, "Command exited with status {code}"),
-            TaskExit::Signal(signal) => write!(f, "Command terminated with signal {}", signal_name(*signal)),
+            TaskExit::Signal(signal) => {
+                write!(f, "Command terminated with signal {}", crate::signals::signal_name(*signal))
+            }
             TaskExit::Lost(message) => f.write_str(message),
             // Mesos's memory isolator wording.
             TaskExit::MemoryLimit { limit_bytes, max_used_bytes, stats } => {
@@ -292,25 +294,49 @@ impl fmt::Display for TaskExit {
     }
 }
 
-fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGHUP => "Hangup",
-        libc::SIGINT => "Interrupt",
-        libc::SIGQUIT => "Quit",
-        libc::SIGILL => "Illegal instruction",
-        libc::SIGABRT => "Aborted",
-        libc::SIGBUS => "Bus error",
-        libc::SIGFPE => "Floating point exception",
-        libc::SIGKILL => "Killed",
-        libc::SIGSEGV => "Segmentation fault",
-        libc::SIGPIPE => "Broken pipe",
-        libc::SIGALRM => "Alarm clock",
-        libc::SIGTERM => "Terminated",
-        libc::SIGXCPU => "CPU time limit exceeded",
-        libc::SIGXFSZ => "File size limit exceeded",
-        _ => return signal.to_string(),
-    };
-    name.to_owned()
+/// Where a task runs, for `compose exec`: read from the records of the
+/// runtime whose work directory is `work_dir` (the default runtime dir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecTarget {
+    /// Running in a container: `exec` followed by a command runs it inside
+    /// (`crun --root … exec ID`), as health checks do; `env` is the
+    /// container's environment (from its bundle), which a command given an
+    /// environment of its own must repeat.
+    Container { exec: Vec<String>, env: Vec<String> },
+    /// Running as a host process (no image): nothing to enter.
+    HostProcess,
+    /// No running task with this id on this agent.
+    NotHere,
+}
+
+/// Finds the running task `task_id` among this agent's containers.
+pub fn exec_target(work_dir: &Path, task_id: &str) -> ExecTarget {
+    let containers = work_dir.join("meta").join("runtime").join("containers");
+    let Ok(entries) = std::fs::read_dir(&containers) else { return ExecTarget::NotHere };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if dir.join(records::STATUS).exists() {
+            continue; // ended
+        }
+        let Ok(Some(record)) = records::read_json::<records::LaunchRecord>(&dir.join(records::LAUNCH)) else {
+            continue;
+        };
+        if record.spec.task_id == task_id {
+            return match record.spec.container {
+                Some(setup) if !setup.exec.is_empty() => {
+                    let bundle = work_dir.join("containers").join(entry.file_name()).join("config.json");
+                    let env = std::fs::read(bundle)
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                        .and_then(|mut config| serde_json::from_value(config["process"]["env"].take()).ok())
+                        .unwrap_or_default();
+                    ExecTarget::Container { exec: setup.exec, env }
+                }
+                _ => ExecTarget::HostProcess,
+            };
+        }
+    }
+    ExecTarget::NotHere
 }
 
 /// A container found by [`Runtime::recover`].

@@ -444,21 +444,10 @@ impl Cx {
                     let Some(src) = &m.source else { continue };
                     absolute(&settings.project_dir, src)
                 }
-                MountType::Volume => match &m.source {
-                    Some(name) => {
-                        let declared = project.volumes.get(name);
-                        let dir = match declared.and_then(|v| v.name.clone()) {
-                            Some(n) if declared.is_some_and(|v| v.external) => n,
-                            _ => format!("{project_name}_{name}"),
-                        };
-                        settings.volumes_dir.join(dir).to_string_lossy().into_owned()
-                    }
-                    None => settings
-                        .volumes_dir
-                        .join(format!("{project_name}_{service}_anon{i}"))
-                        .to_string_lossy()
-                        .into_owned(),
-                },
+                MountType::Volume => {
+                    let dir = volume_dir_name(project_name, project, service, i, m.source.as_deref());
+                    settings.volumes_dir.join(dir).to_string_lossy().into_owned()
+                }
                 MountType::Tmpfs => {
                     self.warn(p, "tmpfs mounts are not supported on Mesos; the path is part of the sandbox");
                     continue;
@@ -603,4 +592,46 @@ fn text(c: &Command) -> String {
 fn absolute(base: &Path, p: &str) -> String {
     let path = Path::new(p);
     if path.is_absolute() { p.to_owned() } else { base.join(path).to_string_lossy().into_owned() }
+}
+
+/// The directory (under the volumes directory) of a volume mount: an
+/// external volume's own name, `<project>_<volume>` for a named one, and
+/// `<project>_<service>_anon<index>` for an anonymous one (`index` is the
+/// mount's place in the service's `volumes`).
+pub fn volume_dir_name(
+    project_name: &str,
+    project: &Project,
+    service: &str,
+    index: usize,
+    source: Option<&str>,
+) -> String {
+    match source {
+        Some(name) => {
+            let declared = project.volumes.get(name);
+            match declared.and_then(|v| v.name.clone()) {
+                Some(n) if declared.is_some_and(|v| v.external) => n,
+                _ => format!("{project_name}_{name}"),
+            }
+        }
+        None => format!("{project_name}_{service}_anon{index}"),
+    }
+}
+
+/// The volume directories the project owns: what `compose down -v` removes,
+/// as docker compose removes named and anonymous volumes but never external ones.
+pub fn owned_volume_dirs(project_name: &str, project: &Project) -> Vec<String> {
+    let mut dirs: Vec<String> = project
+        .volumes
+        .iter()
+        .filter(|(_, v)| !v.external)
+        .map(|(name, _)| volume_dir_name(project_name, project, "", 0, Some(name)))
+        .collect();
+    for (service, s) in &project.services {
+        for (i, m) in s.volumes.iter().enumerate() {
+            if m.kind == MountType::Volume && m.source.is_none() {
+                dirs.push(volume_dir_name(project_name, project, service, i, None));
+            }
+        }
+    }
+    dirs
 }

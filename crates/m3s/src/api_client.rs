@@ -129,4 +129,14 @@ impl ApiClient {
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.expect_ok(self.request(reqwest::Method::DELETE, path)).await
     }
+
+    /// DELETE, with 404 (nothing there) as `false`.
+    pub async fn delete_opt(&self, path: &str) -> anyhow::Result<bool> {
+        let (status, value) = self.send(self.request(reqwest::Method::DELETE, path)).await?;
+        match status {
+            s if s.is_success() => Ok(true),
+            reqwest::StatusCode::NOT_FOUND => Ok(false),
+            s => bail!("{} ({s})", value["error"].as_str().unwrap_or("unexpected answer")),
+        }
+    }
 }

@@ -50,6 +50,10 @@ pub enum ComposeCommand {
         /// Return once removal has started.
         #[arg(short = 'd', long)]
         detach: bool,
+        /// Also remove the project's named and anonymous volumes (never external
+        /// ones), once its tasks have ended. Needs the compose file.
+        #[arg(short = 'v', long)]
+        volumes: bool,
         /// Seconds to wait for the tasks to end.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -74,6 +78,28 @@ pub enum ComposeCommand {
     },
     /// Stop and start every task of a service.
     Restart { service: String },
+    /// Run a command in a service's running container, on this machine's
+    /// embedded agent (`m3s up`): a terminal when stdin is one.
+    Exec {
+        /// Without a terminal, even when stdin is one.
+        #[arg(short = 'T', long = "no-tty")]
+        no_tty: bool,
+        /// Which replica (1 is the first), as docker compose counts.
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+        /// Run as this user (name or uid[:gid]) instead of the container's.
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Working directory inside the container.
+        #[arg(short = 'w', long)]
+        workdir: Option<String>,
+        /// KEY=VALUE added to the command's environment.
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        service: String,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Pull the services' images into this machine's image store, which `m3s up` runs
     /// containers from (a real Mesos cluster's agents pull their own).
     Pull {
@@ -126,8 +152,18 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             }
             wait_up(&api, &path, Duration::from_secs(*timeout)).await
         }
-        ComposeCommand::Down { detach, timeout } => {
-            let name = project_name(&args)?;
+        ComposeCommand::Down { detach, volumes, timeout } => {
+            if *volumes && *detach {
+                bail!("-v removes the volumes once the tasks have ended: it cannot be combined with -d");
+            }
+            // With -v, the file says which volumes are the project's: read it before anything is removed.
+            let (name, volume_dirs) = if *volumes {
+                let loaded = load(&args, false)?;
+                let dirs = framework::translate::owned_volume_dirs(&loaded.name, &loaded.project);
+                (loaded.name, dirs)
+            } else {
+                (project_name(&args)?, Vec::new())
+            };
             let api = ApiClient::new(&args.api)?;
             let path = format!("/api/v1/projects/{name}");
             api.delete(&path).await?;
@@ -151,7 +187,75 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             eprintln!("project {name} removed");
+            for dir in volume_dirs {
+                if api.delete_opt(&format!("/api/v1/projects/{name}/volumes/{dir}")).await? {
+                    eprintln!("volume {dir} removed");
+                }
+            }
             Ok(())
+        }
+        ComposeCommand::Exec { no_tty, index, user, workdir, env, service, command } => {
+            let name = project_name(&args)?;
+            let api = ApiClient::new(&args.api)?;
+            let view = api.get(&format!("/api/v1/projects/{name}/services/{service}")).await?;
+            let replica = index.checked_sub(1).context("--index counts from 1")?;
+            let task = view["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["replica"] == replica && t["state"] == "TASK_RUNNING")
+                .and_then(|t| t["id"].as_str())
+                .with_context(|| format!("service {service} of {name} has no running replica {index}"))?;
+            let work_dir = args.api.work_dir.clone().unwrap_or_else(crate::paths::default_work_dir);
+            let (mut argv, container_env) =
+                match mini::agent::runtime::exec_target(&crate::paths::mini_dir(&work_dir), task) {
+                    mini::agent::runtime::ExecTarget::Container { exec, env } => (exec, env),
+                    mini::agent::runtime::ExecTarget::HostProcess => {
+                        bail!("{service} runs as a host process (it has no image): there is no container to enter")
+                    }
+                    mini::agent::runtime::ExecTarget::NotHere => bail!(
+                        "task {task} does not run on this machine's embedded agent (work dir {}): exec works with \
+                     `m3s up`; pass --work-dir if it uses another",
+                        work_dir.display()
+                    ),
+                };
+            // `crun exec [OPTIONS] ID COMMAND...`: the options go before the id, which ends the prefix.
+            let id = argv.pop().context("an empty exec command in the task's record")?;
+            if !no_tty && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                argv.push("--tty".into());
+            }
+            if let Some(user) = user {
+                argv.extend(["--user".into(), user.clone()]);
+            }
+            if let Some(dir) = workdir {
+                argv.extend(["--cwd".into(), dir.clone()]);
+            }
+            // Given any variable, the runtime uses only the ones given: the
+            // container's come first, each replaced by a -e of the same name.
+            if !env.is_empty() {
+                let mut given = Vec::new();
+                for e in env {
+                    let (key, _) = e.split_once('=').with_context(|| format!("-e {e}: expected KEY=VALUE"))?;
+                    given.push((key.to_owned(), e.clone()));
+                }
+                let kept = container_env.iter().filter(|c| {
+                    let key = c.split_once('=').map_or(c.as_str(), |(k, _)| k);
+                    !given.iter().any(|(k, _)| k == key)
+                });
+                for e in kept.chain(given.iter().map(|(_, e)| e)) {
+                    argv.extend(["--env".into(), e.clone()]);
+                }
+            }
+            argv.push(id);
+            argv.extend(command.iter().cloned());
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .status()
+                .with_context(|| format!("cannot run {}", argv[0]))?;
+            // The command's exit status is ours, as with docker compose exec.
+            std::process::exit(
+                status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),
+            );
         }
         ComposeCommand::Ps { json } => {
             let api = ApiClient::new(&args.api)?;

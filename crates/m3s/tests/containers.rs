@@ -103,6 +103,7 @@ services:
     image: {host}/app/bb:1
     user: app
     command: ["sh", "-c", "echo as-app $$(id -u):$$(id -g) home=$$HOME; touch /mnt/mesos/sandbox/written"]
+    volumes: ["/scratch"]
     restart: "no"
 volumes:
   data: {{}}
@@ -135,6 +136,29 @@ secrets:
     // The container's filesystem is its own: the image's /etc/passwd, not the host's.
     assert!(!std::fs::read_to_string("/etc/passwd").unwrap().contains("app:x:1000:1000:app:/home/app"));
 
+    // exec: a command in the running container, with its environment and
+    // filesystem; its exit status is exec's.
+    let work_dir = up.work_dir.to_str().unwrap().to_owned();
+    let out = up.compose(&[
+        "--work-dir",
+        &work_dir,
+        "-p",
+        "ct",
+        "exec",
+        "-T",
+        "-e",
+        "EXTRA=given",
+        "web",
+        "sh",
+        "-c",
+        "echo in $IMAGE_VAR $EXTRA $(cat /site/index.html); exit 3",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{said} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(said, "in from-image given hello from the site\n");
+    let out = up.compose(&["--work-dir", &work_dir, "-p", "ct", "exec", "--index", "2", "web", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no running replica 2"), "{out:?}");
+
     // kill -9 of m3s: the container keeps running and is re-adopted, not started twice.
     let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{http_port}"), "-h", "/site"];
     eventually("one httpd", || processes_with_argv(&httpd).len() == 1);
@@ -157,8 +181,13 @@ secrets:
     assert_eq!(log, "job-ran\njob-ran\n", "the volume kept the first run's line");
     let view = up.get("/api/v1/projects/ct").unwrap();
     assert!(service(&view, "web")["tasks"].as_array().is_some());
-    up.compose_ok(&["-p", "ct", "down"]);
-    eventually("the containers to end", || processes_with_argv(&httpd).is_empty());
+    // down -v: the named and the anonymous volume go with the project, as docker compose does.
+    assert!(up.work_dir.join("volumes/ct_as-app_anon0").is_dir(), "the anonymous volume");
+    let out = up.compose(&["-f", &file, "down", "-v"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.contains("volume ct_data removed"), "{said}");
+    assert!(processes_with_argv(&httpd).is_empty(), "down waits for the tasks");
+    assert!(!up.work_dir.join("volumes/ct_data").exists() && !up.work_dir.join("volumes/ct_as-app_anon0").exists());
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/health", get(health))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/v1/projects/{project}", get(get_project).put(put_project).delete(delete_project))
+        .route("/api/v1/projects/{project}/volumes/{volume}", delete(delete_volume))
         .route("/api/v1/projects/{project}/services/{service}", get(get_service))
         .route("/api/v1/projects/{project}/services/{service}/scale", put(scale))
         .route("/api/v1/projects/{project}/services/{service}/restart", post(restart))
@@ -97,6 +98,46 @@ async fn put_project(
 async fn delete_project(State(state): State<ApiState>, Path(project): Path<String>) -> Result<Response, ApiError> {
     state.framework().remove(&project)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "project": project, "status": "removing" }))).into_response())
+}
+
+/// `DELETE /api/v1/projects/P/volumes/DIR`: removes a volume directory the
+/// project owned (`compose down -v`), once the project is gone. `DIR` is a
+/// name under the volumes directory that starts with `P_`, as m3s names a
+/// project's named and anonymous volumes; external volumes are never asked for.
+async fn delete_volume(
+    State(state): State<ApiState>,
+    Path((project, volume)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    framework::spec::check_project_name(&project).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let owned = volume.strip_prefix(&format!("{project}_")).is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    });
+    if !owned || volume.contains("..") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("volume '{volume}': project {project}'s volumes are named '{project}_<name>'"),
+        ));
+    }
+    if state.framework().read(|e| e.projects().contains_key(&project)) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("project {project} is deployed; its volumes are removed after `compose down`"),
+        ));
+    }
+    let dir = state.inner.translate.volumes_dir.join(&volume);
+    // Not followed if it is a symlink: only the link would go.
+    match std::fs::symlink_metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, format!("no volume '{volume}'")))
+        }
+        Err(e) => Err(ApiError::internal(&format!("reading {}", dir.display()), e)),
+        Ok(meta) => {
+            let removed = if meta.is_dir() { std::fs::remove_dir_all(&dir) } else { std::fs::remove_file(&dir) };
+            removed.map_err(|e| ApiError::internal(&format!("removing {}", dir.display()), e))?;
+            tracing::info!(project = %project, volume = %volume, "volume removed");
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
 }
 
 async fn get_service(

@@ -256,3 +256,21 @@ fn images_are_pulled_listed_and_pruned_and_pull_policy_never_waits_for_them() {
     let ls = String::from_utf8_lossy(&m3s(&["images", "--work-dir", &work]).stdout).into_owned();
     assert_eq!(ls.lines().count(), 1, "only the header: {ls}");
 }
+
+#[test]
+fn a_container_over_its_memory_limit_fails_with_the_memory_reason() {
+    let dir = tempdir("ct-oom");
+    let registry = registry_with_busybox(&dir);
+    // dd's 96 MB buffer does not fit in 32 MB: the kernel's OOM killer ends it.
+    let compose = format!(
+        "name: oom\nservices:\n  hog:\n    image: {}/app/bb:1\n    command: [\"sh\", \"-c\", \"echo starting; exec dd if=/dev/zero of=/dev/null bs=96M count=1\"]\n    restart: 'no'\n    deploy:\n      resources:\n        limits:\n          memory: 32m\n",
+        registry.host()
+    );
+    let file = write(&dir, "compose.yaml", &compose);
+    let up = Up::start(&dir.join("up"), &["-f", &file]);
+    let view = up.wait_project("oom", "the hog to fail", |v| state(v, "hog") == "failed");
+    let text = service(&view, "hog").to_string();
+    assert!(text.contains("Memory limit exceeded"), "Mesos's memory-limitation wording: {text}");
+    let logs = up.compose_ok(&["-p", "oom", "logs", "hog"]);
+    assert!(logs.contains("starting") && !logs.contains("records out"), "dd never finished: {logs}");
+}

@@ -44,6 +44,10 @@ pub enum ComposeCommand {
         /// Seconds to wait for the services to run.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// For pulls on this machine (with `m3s up` here, `up` pulls the images
+        /// the embedded agent lacks first, showing their progress).
+        #[command(flatten)]
+        registry: crate::mini_cmd::RegistryArgs,
     },
     /// Stop and remove the project's tasks, and forget the project.
     Down {
@@ -131,8 +135,9 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ComposeCommand::Up { detach, strict, timeout } => {
+        ComposeCommand::Up { detach, strict, timeout, registry } => {
             let loaded = load(&args, *strict)?;
+            pull_here_first(&args, registry, &loaded.project).await;
             let api = ApiClient::new(&args.api)?;
             let path = format!("/api/v1/projects/{}", loaded.name);
             let answer = api.put_text(&format!("{path}?strict={strict}"), &loaded.normalized).await?;
@@ -396,6 +401,50 @@ fn project_name_opt(args: &ComposeArgs) -> anyhow::Result<Option<String>> {
         return Ok(None);
     }
     Ok(Some(load(args, false)?.name))
+}
+
+/// With the API on this machine and the embedded agent's image store beside
+/// it (`m3s up` here), pulls what the services need and the store lacks (per
+/// `pull_policy`: `never` nothing, `always` everything), so that `up` shows the
+/// progress. A failed pull is only a warning: the agent pulls and reports too.
+async fn pull_here_first(args: &ComposeArgs, registry: &crate::mini_cmd::RegistryArgs, project: &compose::Project) {
+    let local = reqwest::Url::parse(&args.api.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    let work_dir = args.api.work_dir.clone().unwrap_or_else(crate::paths::default_work_dir);
+    if !local || !crate::paths::mini_dir(&work_dir).join("images").is_dir() {
+        return;
+    }
+    let Ok(store) = crate::images_cmd::store(Some(&work_dir)) else { return };
+    let mut wanted = std::collections::BTreeSet::new();
+    for s in project.services.values() {
+        let Some(name) = &s.image else { continue };
+        let Ok(reference) = name.parse::<image::Reference>() else { continue };
+        let missing = store.get(&reference).is_none();
+        match s.pull_policy.as_deref() {
+            Some("never") | Some("build") => {}
+            Some("always") => {
+                wanted.insert(name.clone());
+            }
+            _ if missing => {
+                wanted.insert(name.clone());
+            }
+            _ => {}
+        }
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    let client = match registry.client_config().and_then(|c| Ok(image::RegistryClient::new(c)?)) {
+        Ok(client) => client,
+        Err(e) => return eprintln!("warning: not pulling here ({e:#}); the agent pulls"),
+    };
+    for name in wanted {
+        if let Err(e) = crate::images_cmd::pull(&store, &client, &name).await {
+            eprintln!("warning: {e:#}; the agent tries again and reports what fails");
+        }
+    }
 }
 
 fn project_name(args: &ComposeArgs) -> anyhow::Result<String> {

@@ -255,6 +255,20 @@ fn images_are_pulled_listed_and_pruned_and_pull_policy_never_waits_for_them() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 images and 1 layers removed"), "{out:?}");
     let ls = String::from_utf8_lossy(&m3s(&["images", "--work-dir", &work]).stdout).into_owned();
     assert_eq!(ls.lines().count(), 1, "only the header: {ls}");
+
+    // `m3s compose up` beside the embedded agent pulls a missing image itself,
+    // with progress, before deploying; with the image there it pulls nothing.
+    let again = write(
+        &dir,
+        "again/compose.yaml",
+        &format!("name: pre\nservices:\n  once:\n    image: {image}\n    restart: 'no'\n"),
+    );
+    let out = up.compose(&["--work-dir", &work, "-f", &again, "up", "-d"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("pulled sha256:"), "{err}");
+    up.wait_project("pre", "the service to run", |v| state(v, "once") == "completed");
+    let out = up.compose(&["--work-dir", &work, "-f", &again, "up", "-d"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("pulled"), "{out:?}");
 }
 
 #[test]

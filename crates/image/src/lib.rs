@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod config;
 pub mod digest;
+pub mod flatten;
 pub mod manifest;
 pub mod reference;
 pub mod registry;

@@ -245,7 +245,7 @@ fn walk(root: &OwnedFd, parts: &[&[u8]], create: bool) -> Result<OwnedFd, Errno>
 }
 
 /// Removes whatever is at `name` in `dir` (a directory with its content), never following links.
-fn remove_at(dir: &OwnedFd, name: &[u8]) -> Result<(), Errno> {
+pub(crate) fn remove_at(dir: &OwnedFd, name: &[u8]) -> Result<(), Errno> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(e),

@@ -61,6 +61,11 @@ pub struct ContainerArgs {
     /// The OCI runtime that runs containers (default: crun, else runc, from PATH).
     #[arg(long = "oci-runtime", env = "M3S_OCI_RUNTIME")]
     pub oci_runtime: Option<PathBuf>,
+    /// How a container's root filesystem is made from its image's layers, as
+    /// Mesos's --image_provisioner_backend: overlay (mounted, nothing copied) or
+    /// copy (for filesystems overlayfs cannot use); default overlay where it mounts.
+    #[arg(long = "image-provisioner-backend", env = "M3S_IMAGE_PROVISIONER_BACKEND")]
+    pub image_provisioner_backend: Option<mini::agent::container::RootfsBackend>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -99,6 +104,7 @@ impl ContainerArgs {
         Ok(mini::agent::container::ContainerConfig {
             work_dir: work_dir.to_owned(),
             oci_runtime: self.oci_runtime.clone(),
+            backend: self.image_provisioner_backend,
             registry: self.registry.client_config()?,
         })
     }

@@ -288,3 +288,36 @@ fn a_container_over_its_memory_limit_fails_with_the_memory_reason() {
     let logs = up.compose_ok(&["-p", "oom", "logs", "hog"]);
     assert!(logs.contains("starting") && !logs.contains("records out"), "dd never finished: {logs}");
 }
+
+#[test]
+fn the_copy_backend_runs_containers_from_copied_layers() {
+    let dir = tempdir("ct-copy");
+    let registry = registry_with_busybox(&dir);
+    let compose = format!(
+        "name: cp\nservices:\n  box:\n    image: {}/app/bb:1\n    command: [\"sh\", \"-c\", \"echo made-here > /made; echo copy $$IMAGE_VAR; exec sleep 300\"]\n",
+        registry.host()
+    );
+    let file = write(&dir, "compose.yaml", &compose);
+    let up = Up::start(&dir.join("up"), &["-f", &file, "--image-provisioner-backend", "copy"]);
+    up.wait_project("cp", "the box to run", |v| state(v, "box") == "running");
+    eventually("its output", || up.compose_ok(&["-p", "cp", "logs", "box"]).contains("copy from-image"));
+    // The root filesystem is a directory of the bundle, not an overlay mount:
+    // what the container writes lands there.
+    let bundles: Vec<_> =
+        std::fs::read_dir(up.work_dir.join("mini/containers")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+    let rootfs = bundles[0].join("rootfs");
+    assert!(rootfs.join("bin/busybox").is_file() && !bundles[0].join("upper").exists());
+    eventually("the container's write", || rootfs.join("made").exists());
+    // The container's own mount namespace has no overlay mount either.
+    let sleeper: Vec<u32> = processes_with_argv(&["sleep", "300"])
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.windows(9).any(|w| w == b"IMAGE_VAR"))
+        })
+        .collect();
+    assert_eq!(sleeper.len(), 1, "{sleeper:?}");
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", sleeper[0])).unwrap();
+    assert!(!mounts.contains(" - overlay "), "{mounts}");
+    up.compose_ok(&["-p", "cp", "down"]);
+}

@@ -30,7 +30,33 @@ pub struct ContainerConfig {
     pub work_dir: PathBuf,
     /// `--oci-runtime`: crun or runc; `None` finds crun, then runc, on PATH.
     pub oci_runtime: Option<PathBuf>,
+    /// How root filesystems are made; `None`: overlay where it mounts, else copy.
+    pub backend: Option<RootfsBackend>,
     pub registry: image::ClientConfig,
+}
+
+/// How a container's root filesystem is made from its image's layers (Mesos's
+/// `--image_provisioner_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootfsBackend {
+    /// The layers mounted with overlayfs in the container's namespace, one
+    /// upper directory per container: nothing is copied.
+    Overlay,
+    /// The layers copied into the bundle, whiteouts applied: for filesystems
+    /// overlayfs cannot use as its upper directory.
+    Copy,
+}
+
+impl std::str::FromStr for RootfsBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "overlay" => Ok(RootfsBackend::Overlay),
+            "copy" => Ok(RootfsBackend::Copy),
+            other => Err(format!("{other:?}: expected overlay or copy")),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +92,7 @@ pub struct Containers {
     /// A cgroup2 hierarchy mounted beside cgroup v1 (hybrid hosts): crun refuses
     /// to run there, so each container's namespace detaches it.
     hybrid_cgroup2: Option<PathBuf>,
+    backend: RootfsBackend,
 }
 
 impl std::fmt::Debug for ContainerConfig {
@@ -73,6 +100,7 @@ impl std::fmt::Debug for ContainerConfig {
         f.debug_struct("ContainerConfig")
             .field("work_dir", &self.work_dir)
             .field("oci_runtime", &self.oci_runtime)
+            .field("backend", &self.backend)
             .field("insecure_registries", &self.registry.insecure_registries)
             .finish()
     }
@@ -100,7 +128,20 @@ impl Containers {
         std::fs::create_dir_all(&bundles).map_err(io("creating", &bundles))?;
         let state_root = config.work_dir.join("meta/oci");
         std::fs::create_dir_all(&state_root).map_err(io("creating", &state_root))?;
-        Ok(Containers { store, client, runtime, state_root, bundles, hybrid_cgroup2: hybrid_cgroup2() })
+        let backend = match config.backend {
+            Some(backend) => backend,
+            None => match overlay_mounts(&bundles) {
+                Ok(()) => RootfsBackend::Overlay,
+                Err(e) => {
+                    tracing::warn!(
+                        "overlayfs cannot mount under {} ({e}): containers' root filesystems are copies of their layers",
+                        bundles.display()
+                    );
+                    RootfsBackend::Copy
+                }
+            },
+        };
+        Ok(Containers { store, client, runtime, state_root, bundles, hybrid_cgroup2: hybrid_cgroup2(), backend })
     }
 
     pub fn store(&self) -> &Store {
@@ -152,7 +193,11 @@ impl Containers {
             let path = path.to_owned();
             move |source| ContainerError::Io { action, path, source }
         };
-        for dir in ["rootfs", "upper", "work"] {
+        let dirs: &[&str] = match self.backend {
+            RootfsBackend::Overlay => &["rootfs", "upper", "work"],
+            RootfsBackend::Copy => &["rootfs"],
+        };
+        for dir in dirs {
             std::fs::create_dir_all(bundle.join(dir)).map_err(io("creating", &bundle.join(dir)))?;
         }
         // m3s's umask makes its files private; these are the container's: its `/`
@@ -162,7 +207,18 @@ impl Containers {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
                 .map_err(io("setting the mode of", path))
         };
-        public(&bundle.join("upper"), 0o755)?;
+        match self.backend {
+            RootfsBackend::Overlay => public(&bundle.join("upper"), 0o755)?,
+            RootfsBackend::Copy => {
+                let (from, to) = (layers.clone(), bundle.join("rootfs"));
+                let copied = tokio::task::spawn_blocking(move || image::flatten::flatten(&from, &to)).await;
+                copied
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r)
+                    .map_err(io("copying the image's layers into", &bundle.join("rootfs")))?;
+                public(&bundle.join("rootfs"), 0o755)?;
+            }
+        }
         let hosts = bundle.join("hosts");
         let hostname = task
             .container
@@ -236,7 +292,7 @@ impl Containers {
         args.extend(["run".into(), "--bundle".into(), bundle.display().to_string(), container_id.to_owned()]);
         let setup = ContainerSetup {
             detach: self.hybrid_cgroup2.iter().cloned().collect(),
-            overlay: Some(Overlay {
+            overlay: (self.backend == RootfsBackend::Overlay).then(|| Overlay {
                 lower_root: self.store.root().join("layers"),
                 lower: image.layers.iter().map(|l| format!("sha256/{}", l.hex())).collect(),
                 upper: bundle.join("upper"),
@@ -394,6 +450,41 @@ fn find_program(name: &str) -> Option<PathBuf> {
 }
 
 /// `/sys/fs/cgroup/unified` when cgroup v1 and a cgroup2 hierarchy are both mounted.
+/// Whether overlayfs mounts with its upper directory under `dir`: tried in a
+/// thread with a mount namespace of its own, so nothing shows outside it.
+fn overlay_mounts(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".overlay-probe-{}", std::process::id()));
+    let paths: Vec<PathBuf> = ["lower", "upper", "work", "merged"].iter().map(|d| probe.join(d)).collect();
+    for p in &paths {
+        std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+    }
+    let options =
+        format!("lowerdir={},upperdir={},workdir={}", paths[0].display(), paths[1].display(), paths[2].display());
+    let target = paths[3].clone();
+    let options = std::ffi::CString::new(options).map_err(|_| "a path with a NUL byte".to_owned())?;
+    let result = std::thread::spawn(move || -> Result<(), String> {
+        // This thread's own namespace (unshare applies to the calling thread),
+        // private so the mount propagates nowhere; the thread ends with it.
+        // SAFETY: NEWNS also unshares this thread's filesystem attributes (cwd,
+        // root, umask), which nothing in this short-lived thread relies on.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+            .map_err(|e| format!("unshare: {e}"))?;
+        rustix::mount::mount_change(
+            c"/",
+            rustix::mount::MountPropagationFlags::REC | rustix::mount::MountPropagationFlags::PRIVATE,
+        )
+        .map_err(|e| format!("making mounts private: {e}"))?;
+        rustix::mount::mount("overlay", &target, "overlay", rustix::mount::MountFlags::empty(), options.as_c_str())
+            .map_err(|e| e.to_string())?;
+        let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
+        Ok(())
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the probe panicked".into()));
+    let _ = std::fs::remove_dir_all(&probe);
+    result
+}
+
 fn hybrid_cgroup2() -> Option<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mut v1 = false;

@@ -136,6 +136,9 @@ impl Cx {
                     .unwrap_or_else(|| "bridge".to_owned());
                 let aliases = s.networks.get(&network_name).map(|n| n.aliases.clone()).unwrap_or_default();
                 let mut parameters = self.container_options(s, project, settings, path, &mut volumes);
+                if let Some(sig) = s.stop_signal.as_deref().filter(|s| !matches!(*s, "SIGTERM" | "TERM" | "15")) {
+                    parameters.push(("stop-signal".into(), sig.to_owned()));
+                }
                 match s.pull_policy.as_deref() {
                     // `docker run --pull`: `always` is also Mesos's force_pull_image.
                     Some(p @ ("always" | "missing" | "never")) => parameters.push(("pull".into(), p.into())),
@@ -295,10 +298,16 @@ impl Cx {
         }
 
         if let Some(sig) = s.stop_signal.as_deref().filter(|s| !matches!(*s, "SIGTERM" | "TERM" | "15")) {
-            self.warn(
-                format!("{path}.stop_signal"),
-                format!("Mesos stops tasks with SIGTERM, then SIGKILL; {sig} is not sent"),
-            );
+            // A Docker container's stop signal is `docker run --stop-signal`, which
+            // the image branch passes on; a host process or a Mesos container gets SIGTERM.
+            let docker =
+                s.image.is_some() && s.container_type.unwrap_or(settings.default_container) == ContainerType::Docker;
+            if !docker {
+                self.warn(
+                    format!("{path}.stop_signal"),
+                    format!("Mesos stops this task with SIGTERM, then SIGKILL; {sig} needs an image and container_type docker"),
+                );
+            }
         }
         if s.container_name.is_some() && s.deploy.replicas.unwrap_or(1) > 1 {
             self.error(format!("{path}.container_name"), "container_name needs a single replica");

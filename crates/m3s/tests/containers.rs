@@ -321,3 +321,32 @@ fn the_copy_backend_runs_containers_from_copied_layers() {
     assert!(!mounts.contains(" - overlay "), "{mounts}");
     up.compose_ok(&["-p", "cp", "down"]);
 }
+
+#[test]
+fn a_docker_container_is_stopped_with_its_stop_signal() {
+    let dir = tempdir("ct-stop");
+    let registry = registry_with_busybox(&dir);
+    let script = "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 1; done";
+    let compose = format!(
+        "name: stop\nservices:\n  usr1:\n    image: {host}/app/bb:1\n    command: [\"sh\", \"-c\", \"{script}\"]\n    stop_signal: SIGUSR1\n  term:\n    image: {host}/app/bb:1\n    command: [\"sh\", \"-c\", \"{script}\"]\n",
+        host = registry.host()
+    );
+    let file = write(&dir, "compose.yaml", &compose);
+    let up = Up::start(&dir.join("up"), &["-f", &file]);
+    up.wait_project("stop", "both running", |v| state(v, "usr1") == "running" && state(v, "term") == "running");
+    for service in ["usr1", "term"] {
+        eventually("ready", || up.compose_ok(&["-p", "stop", "logs", service]).contains("ready"));
+    }
+    up.compose_ok(&["-p", "stop", "restart", "usr1"]);
+    up.compose_ok(&["-p", "stop", "restart", "term"]);
+    // The stopped tasks' output stays in their sandboxes.
+    let said = |needle: &str| {
+        let out = std::process::Command::new("grep")
+            .args(["-rl", needle])
+            .arg(up.work_dir.join("mini/slaves"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    eventually("the stop signals to arrive", || said("got-usr1") == 1 && said("got-term") == 1);
+}

@@ -23,3 +23,46 @@ pub fn signal_name(signal: i32) -> String {
     };
     name.to_owned()
 }
+
+/// A signal given by name (`SIGUSR1`, `USR1`, any case) or number (1-31), as
+/// Docker takes `--stop-signal` and an image's StopSignal.
+pub fn signal_number(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..32).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let number = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "WINCH" => libc::SIGWINCH,
+        "PWR" => libc::SIGPWR,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        "ALRM" => libc::SIGALRM,
+        _ => return None,
+    };
+    Some(number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(signal_number("SIGUSR1"), Some(libc::SIGUSR1));
+        assert_eq!(signal_number("quit"), Some(libc::SIGQUIT));
+        assert_eq!(signal_number("15"), Some(15));
+        assert_eq!(signal_number("40"), None, "real-time signals are not taken");
+        assert_eq!(signal_number("SIGNOPE"), None);
+        assert_eq!(signal_number("0"), None);
+        assert_eq!(signal_name(libc::SIGTERM), "Terminated");
+    }
+}

@@ -308,6 +308,7 @@ impl Containers {
                 container_id.to_owned(),
             ],
             exec: vec![program.clone(), "--root".into(), root, "exec".into(), container_id.to_owned()],
+            stop_signal: spec::stop_signal(task, &image.config)?,
         };
         Ok(Prepared { program, args, setup })
     }

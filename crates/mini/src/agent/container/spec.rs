@@ -155,6 +155,25 @@ impl<'a> Params<'a> {
     }
 }
 
+/// The signal that asks a container to stop, as `docker stop` sends it: a
+/// DOCKER task's `stop-signal` parameter, else its image's StopSignal. A MESOS
+/// task gets SIGTERM, as Mesos's unified containerizer sends (`None`).
+pub fn stop_signal(task: &TaskInfo, image: &ImageConfig) -> Result<Option<i32>, SpecError> {
+    let Some(container) = task.container.as_ref().filter(|c| c.kind == ContainerType::Docker) else {
+        return Ok(None);
+    };
+    let (name, source) = match Params::of(container).last("stop-signal") {
+        Some(param) => (param, "the stop-signal parameter"),
+        None => match image.config.stop_signal.as_deref() {
+            Some(image_signal) => (image_signal, "the image's StopSignal"),
+            None => return Ok(None),
+        },
+    };
+    crate::signals::signal_number(name)
+        .map(Some)
+        .ok_or_else(|| err(format!("{source} {name:?} is not a signal (SIGUSR1, USR1 or a number from 1 to 31)")))
+}
+
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let task = input.task;
     let container = task.container.as_ref().ok_or_else(|| err("the task has no container"))?;
@@ -598,6 +617,19 @@ mod tests {
             arguments: arguments.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn stop_signals_come_from_the_parameter_then_the_image_for_docker_tasks_only() {
+        let mut img = image(None, Some(&["serve"]));
+        img.config.stop_signal = Some("SIGQUIT".into());
+        let docker = |params: &[(&str, &str)]| task(ContainerType::Docker, argv(None, &[]), params);
+        assert_eq!(stop_signal(&docker(&[]), &img).unwrap(), Some(libc::SIGQUIT));
+        assert_eq!(stop_signal(&docker(&[("stop-signal", "USR1")]), &img).unwrap(), Some(libc::SIGUSR1));
+        assert_eq!(stop_signal(&task(ContainerType::Mesos, argv(None, &[]), &[]), &img).unwrap(), None);
+        let bad = stop_signal(&docker(&[("stop-signal", "SIGNOPE")]), &img).unwrap_err().to_string();
+        assert!(bad.contains("stop-signal parameter \"SIGNOPE\""), "{bad}");
+        assert_eq!(stop_signal(&docker(&[]), &image(None, None)).unwrap(), None);
     }
 
     #[test]

@@ -201,6 +201,10 @@ pub struct ContainerSetup {
     /// for health checks and `exec`.
     #[serde(default)]
     pub exec: Vec<String>,
+    /// The signal that asks the container to stop (Docker's StopSignal or
+    /// `--stop-signal`); `None`: SIGTERM. SIGKILL follows after the grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<i32>,
 }
 
 /// An overlayfs mount. The lower directories are given relative to
@@ -435,13 +439,22 @@ struct Container {
     watcher: Option<AbortHandle>,
     /// Deadline and task of a pending SIGKILL escalation.
     killer: Option<(Instant, AbortHandle)>,
+    /// What a kill with a grace period sends first.
+    stop_signal: Signal,
 }
 
 impl Container {
     fn new(task: Option<ProcId>, exit: Option<TaskExit>, record: &LaunchRecord) -> Self {
         let exited = watch::Sender::new(exit.is_some());
         let (cgroups, limits) = (record.cgroups.clone(), record.spec.limits);
-        Container { task, exit, cgroups, limits, exited, watcher: None, killer: None }
+        let stop_signal = record
+            .spec
+            .container
+            .as_ref()
+            .and_then(|c| c.stop_signal)
+            .and_then(Signal::from_named_raw)
+            .unwrap_or(Signal::TERM);
+        Container { task, exit, cgroups, limits, exited, watcher: None, killer: None, stop_signal }
     }
 }
 
@@ -596,8 +609,8 @@ impl Runtime {
         }
     }
 
-    /// Sends SIGTERM to the task's process group (and the rest of its
-    /// session), then SIGKILL after `grace` unless it has exited by then; a
+    /// Sends SIGTERM (a container's stop signal) to the task's process group
+    /// (and the rest of its session), then SIGKILL after `grace` unless it has exited by then; a
     /// zero grace sends SIGKILL at once. Killing an exited container is `Ok`.
     /// A second kill while one is pending only shortens the grace period.
     ///
@@ -611,7 +624,7 @@ impl Runtime {
             let handle = tokio::runtime::Handle::try_current();
             Some(handle.map_err(|_| RuntimeError::NoTokioRuntime { operation: "Runtime::kill" })?)
         };
-        let (task, exited, first) = {
+        let (task, exited, first, stop_signal) = {
             let mut containers = self.inner.lock();
             let container = containers
                 .get_mut(container_id)
@@ -638,7 +651,7 @@ impl Runtime {
                 let killer = handle.spawn(escalate(task, deadline, exited));
                 container.killer = Some((deadline, killer.abort_handle()));
             }
-            (task, container.exited.subscribe(), first)
+            (task, container.exited.subscribe(), first, container.stop_signal)
         };
         if *exited.borrow() || procfs::liveness(task) == Liveness::Gone {
             // Ended already: the supervisor reports it.
@@ -647,7 +660,7 @@ impl Runtime {
         if grace.is_zero() {
             procfs::signal_task(task.pid, Signal::KILL);
         } else if first {
-            procfs::signal_task(task.pid, Signal::TERM);
+            procfs::signal_task(task.pid, stop_signal);
         }
         Ok(())
     }

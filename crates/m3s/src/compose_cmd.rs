@@ -82,6 +82,21 @@ pub enum ComposeCommand {
     },
     /// Stop and start every task of a service.
     Restart { service: String },
+    /// Run a one-off task of a service (its command replaced by COMMAND, if
+    /// given), print its output and exit with its status, as `docker compose
+    /// run --rm --no-deps` does: a project of its own for the time it runs,
+    /// sharing the service's named volumes, with no ports and no dependencies.
+    Run {
+        /// KEY=VALUE added to the task's environment.
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Seconds to wait for the task to end (it is then stopped).
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+        service: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Run a command in a service's running container, on this machine's
     /// embedded agent (`m3s up`): a terminal when stdin is one.
     Exec {
@@ -199,6 +214,20 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ComposeCommand::Run { env, timeout, service, command } => {
+            let loaded = load(&args, false)?;
+            let (run_name, document) = one_off_project(&loaded, service, command, env)?;
+            let api = ApiClient::new(&args.api)?;
+            let path = format!("/api/v1/projects/{run_name}");
+            api.put_text(&path, &document).await?;
+            let outcome = follow_one_off(&api, &run_name, service, Duration::from_secs(*timeout)).await;
+            // The one-off project goes whatever happened (docker compose run --rm).
+            if let Err(e) = api.delete(&path).await {
+                eprintln!("warning: removing {run_name}: {e:#}");
+            }
+            let code = outcome?;
+            std::process::exit(code);
+        }
         ComposeCommand::Exec { no_tty, index, user, workdir, env, service, command } => {
             let name = project_name(&args)?;
             let api = ApiClient::new(&args.api)?;
@@ -310,6 +339,98 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             api.post(&format!("/api/v1/projects/{name}/services/{service}/restart")).await?;
             eprintln!("{service}: restarting");
             Ok(())
+        }
+    }
+}
+
+/// The project `compose run` deploys: only SERVICE, run once, its command
+/// replaced, without ports or dependencies, its named volumes those of the
+/// project (as external volumes under their directory names).
+fn one_off_project(
+    loaded: &Loaded,
+    service: &str,
+    command: &[String],
+    env: &[String],
+) -> anyhow::Result<(String, String)> {
+    let mut project = loaded.project.clone();
+    let mut s =
+        project.services.remove(service).with_context(|| format!("no service {service} in project {}", loaded.name))?;
+    if !command.is_empty() {
+        s.command = Some(compose::Command::Exec(command.to_vec()));
+        s.arguments.clear();
+    }
+    for e in env {
+        let (key, value) = e.split_once('=').with_context(|| format!("-e {e}: expected KEY=VALUE"))?;
+        s.environment.insert(key.to_owned(), Some(value.to_owned()));
+    }
+    s.restart = Some(compose::Restart::No);
+    s.deploy.restart_policy = None;
+    s.deploy.replicas = Some(1);
+    s.ports.clear();
+    s.depends_on.clear();
+    s.container_name = None;
+    for (name, volume) in project.volumes.iter_mut() {
+        if !volume.external {
+            volume.name =
+                Some(framework::translate::volume_dir_name(&loaded.name, &loaded.project, service, 0, Some(name)));
+            volume.external = true;
+        }
+    }
+    project.services = BTreeMap::from([(service.to_owned(), s)]);
+    let hex: String = uuid::Uuid::new_v4().simple().to_string().chars().take(6).collect();
+    let base: String = loaded.name.chars().take(63 - 11).collect();
+    let run_name = format!("{base}-run-{hex}");
+    project.name = Some(run_name.clone());
+    let document = serde_json::to_string_pretty(&compose::normalize(&project)).expect("JSON values serialize");
+    Ok((run_name, document))
+}
+
+/// Prints the one-off task's output as it comes (stdout to stdout, stderr to
+/// stderr) until it ends; its exit status (1 when it never ran).
+async fn follow_one_off(api: &ApiClient, project: &str, service: &str, timeout: Duration) -> anyhow::Result<i32> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut offsets = [0i64; 2];
+    loop {
+        let view = api.get(&format!("/api/v1/projects/{project}/services/{service}")).await?;
+        let task = view["tasks"].as_array().and_then(|t| t.last()).cloned();
+        let state = view["state"].as_str().unwrap_or("").to_owned();
+        let mut progressed = false;
+        if let Some(id) = task.as_ref().and_then(|t| t["id"].as_str()) {
+            for (i, stream) in ["stdout", "stderr"].into_iter().enumerate() {
+                let url = format!("/api/v1/tasks/{id}/logs?stream={stream}&offset={}", offsets[i]);
+                let Ok(chunk) = api.get(&url).await else { continue };
+                let data = chunk["data"].as_str().unwrap_or("");
+                if !data.is_empty() {
+                    progressed = true;
+                    if i == 0 {
+                        print!("{data}");
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
+                    } else {
+                        eprint!("{data}");
+                    }
+                }
+                offsets[i] = chunk["offset"].as_i64().unwrap_or(offsets[i]);
+            }
+        }
+        if !progressed && matches!(state.as_str(), "completed" | "failed") {
+            let message = task.as_ref().and_then(|t| t["message"].as_str()).unwrap_or("").to_owned();
+            if state == "completed" {
+                return Ok(0);
+            }
+            if let Some(code) = message.strip_prefix("Command exited with status ").and_then(|c| c.trim().parse().ok())
+            {
+                return Ok(code);
+            }
+            let why =
+                if message.is_empty() { view["message"].as_str().unwrap_or("it failed").to_owned() } else { message };
+            eprintln!("{service}: {why}");
+            return Ok(1);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{service} did not end within {}s; it is stopped", timeout.as_secs());
+        }
+        if !progressed {
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 }

@@ -168,6 +168,14 @@ secrets:
     assert_eq!(live_tasks(&view, "web"), web_task, "the same task");
     assert_eq!(processes_with_argv(&httpd), vec![pid], "the same container process, no duplicate");
 
+    // run: a one-off task of a service with another command, the project's
+    // named volume and the given environment; its status is run's.
+    let out = up.compose(&["-f", &file, "run", "-e", "X=given", "job", "cat /data/log; echo extra $X; exit 4"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{said} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(said, "job-ran\nextra given\n");
+    eventually("the one-off project to go", || !up.get("/api/v1/projects").unwrap().to_string().contains("ct-run-"));
+
     // The named volume outlives down and up; the containers' mounts and bundles do not.
     up.compose_ok(&["-p", "ct", "down"]);
     eventually("the containers to end", || processes_with_argv(&httpd).is_empty());

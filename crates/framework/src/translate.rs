@@ -504,6 +504,11 @@ impl Cx {
                         params.push(("read-only".into(), "true".into()));
                     }
                 }
+                "init" => {
+                    if node.scalar_text().as_deref() == Some("true") {
+                        params.push(("init".into(), "true".into()));
+                    }
+                }
                 "shm_size" => match node.scalar_text() {
                     Some(size) => params.push(("shm-size".into(), size)),
                     None => self.error(p, "must be a size such as 64m"),

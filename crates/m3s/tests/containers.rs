@@ -331,17 +331,21 @@ fn the_copy_backend_runs_containers_from_copied_layers() {
 }
 
 #[test]
-fn a_docker_container_is_stopped_with_its_stop_signal() {
+fn docker_containers_stop_with_their_stop_signal_and_run_under_init_when_asked() {
     let dir = tempdir("ct-stop");
     let registry = registry_with_busybox(&dir);
     let script = "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 1; done";
     let compose = format!(
-        "name: stop\nservices:\n  usr1:\n    image: {host}/app/bb:1\n    command: [\"sh\", \"-c\", \"{script}\"]\n    stop_signal: SIGUSR1\n  term:\n    image: {host}/app/bb:1\n    command: [\"sh\", \"-c\", \"{script}\"]\n",
+        "name: stop\nservices:\n  usr1:\n    image: {host}/app/bb:1\n    command: [\"sh\", \"-c\", \"{script}\"]\n    stop_signal: SIGUSR1\n  term:\n    image: {host}/app/bb:1\n    command: [\"sh\", \"-c\", \"{script}\"]\n  init:\n    image: {host}/app/bb:1\n    init: true\n    restart: 'no'\n    command: [\"sh\", \"-c\", \"echo pid1=$$(head -c 17 /proc/1/cmdline)\"]\n",
         host = registry.host()
     );
     let file = write(&dir, "compose.yaml", &compose);
     let up = Up::start(&dir.join("up"), &["-f", &file]);
     up.wait_project("stop", "both running", |v| state(v, "usr1") == "running" && state(v, "term") == "running");
+    // init: true runs the host's tini as the container's PID 1, as Docker does.
+    up.wait_project("stop", "init's job done", |v| state(v, "init") == "completed");
+    let init = up.compose_ok(&["-p", "stop", "logs", "init"]);
+    assert!(init.contains("pid1=/sbin/docker-init"), "{init}");
     for service in ["usr1", "term"] {
         eventually("ready", || up.compose_ok(&["-p", "stop", "logs", service]).contains("ready"));
     }

@@ -93,6 +93,9 @@ pub struct Containers {
     /// to run there, so each container's namespace detaches it.
     hybrid_cgroup2: Option<PathBuf>,
     backend: RootfsBackend,
+    /// A static init for `init=true` (Debian's tini-static, which Docker's
+    /// docker-init also is), if installed.
+    init: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ContainerConfig {
@@ -141,7 +144,8 @@ impl Containers {
                 }
             },
         };
-        Ok(Containers { store, client, runtime, state_root, bundles, hybrid_cgroup2: hybrid_cgroup2(), backend })
+        let init = find_program("tini-static");
+        Ok(Containers { store, client, runtime, state_root, bundles, hybrid_cgroup2: hybrid_cgroup2(), backend, init })
     }
 
     pub fn store(&self) -> &Store {
@@ -260,6 +264,7 @@ impl Containers {
             mount_cgroups: self.hybrid_cgroup2.is_none(),
             secret_files: &secret_files,
             devices: &devices,
+            init: self.init.as_deref(),
         })?;
         // The sandbox belongs to whoever the container runs as, as Mesos gives it to the task's user.
         let (uid, gid) = (spec.process.user.uid, spec.process.user.gid);

@@ -19,6 +19,8 @@ use super::oci::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, S
 
 /// Where the task's sandbox appears inside its container (Mesos's path).
 pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
+/// Where Docker puts its init (`docker run --init`).
+pub const INIT_IN_CONTAINER: &str = "/sbin/docker-init";
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -121,6 +123,9 @@ pub struct SpecInput<'a> {
     pub secret_files: &'a [(usize, PathBuf)],
     /// Host devices given to the container (`device` parameters, resolved by the caller).
     pub devices: &'a [super::oci::Device],
+    /// A static init (tini) on the host, for `init=true`: mounted at
+    /// `/sbin/docker-init` and run as PID 1, as Docker runs its own.
+    pub init: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,7 +188,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let docker = container.kind == ContainerType::Docker;
     let privileged = container.docker.as_ref().and_then(|d| d.privileged).unwrap_or(false);
 
-    let args = if docker { docker_args(&command, &params, run)? } else { mesos_args(&command, run)? };
+    let mut args = if docker { docker_args(&command, &params, run)? } else { mesos_args(&command, run)? };
+    let init = match (docker && params.last("init") == Some("true"), input.init) {
+        (false, _) => None,
+        (true, Some(init)) => Some(init),
+        (true, None) => {
+            return Err(err("init=true needs tini on the agent (Debian's tini package: /usr/bin/tini-static)"));
+        }
+    };
+    if init.is_some() {
+        args.splice(0..0, [INIT_IN_CONTAINER.to_owned(), "--".to_owned()]);
+    }
 
     let user_text = match (params.last("user").or(params.last("u")), &command.user) {
         (Some(u), _) => u.to_owned(),
@@ -278,6 +293,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     mounts.push(Mount::bind(&input.hosts.display().to_string(), "/etc/hosts", true));
     mounts.push(Mount::bind(&input.resolv_conf.display().to_string(), "/etc/resolv.conf", true));
     mounts.push(Mount::bind(&input.sandbox.display().to_string(), SANDBOX_IN_CONTAINER, false));
+    if let Some(init) = init {
+        mounts.push(Mount::bind(&init.display().to_string(), INIT_IN_CONTAINER, true));
+    }
     for (i, v) in container.volumes.iter().enumerate() {
         let target = if v.container_path.starts_with('/') {
             v.container_path.clone()
@@ -606,6 +624,7 @@ mod tests {
             mount_cgroups: false,
             secret_files: &[],
             devices: &[],
+            init: None,
         })
         .map(|s| s.process.args)
     }
@@ -721,6 +740,7 @@ mod tests {
             mount_cgroups: false,
             secret_files: &[],
             devices: &[],
+            init: None,
         })
         .unwrap();
         let env = &spec.process.env;
@@ -765,6 +785,7 @@ mod tests {
             mount_cgroups: false,
             secret_files: &[],
             devices: &[],
+            init: None,
         };
         let spec = build(&input).unwrap();
         assert!(spec.process.capabilities.bounding.contains(&"CAP_SYS_ADMIN".to_owned()));
@@ -775,5 +796,15 @@ mod tests {
         let bad = task(ContainerType::Docker, argv(None, &["x"]), &[("cap-add", "FLY")]);
         let input = SpecInput { task: &bad, ..input };
         assert!(build(&input).unwrap_err().0.contains("CAP_FLY"));
+
+        // init=true: the host's tini at /sbin/docker-init, read-only, as PID 1.
+        let with_init = task(ContainerType::Docker, argv(None, &["serve"]), &[("init", "true")]);
+        let input = SpecInput { task: &with_init, ..input };
+        assert!(build(&input).unwrap_err().0.contains("tini"), "no init on the host: refused, naming the package");
+        let tini = PathBuf::from("/usr/bin/tini-static");
+        let spec = build(&SpecInput { init: Some(&tini), ..input }).unwrap();
+        assert_eq!(spec.process.args, ["/sbin/docker-init", "--", "serve"]);
+        let mount = spec.mounts.iter().find(|m| m.destination == "/sbin/docker-init").expect("the init's mount");
+        assert!(mount.source == "/usr/bin/tini-static" && mount.options.contains(&"ro".to_owned()));
     }
 }

@@ -7,38 +7,13 @@ use std::fmt::Write as _;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use mesos::legacy::{LegacyResources, MasterState};
-use metrics::model::{Labels, Matcher, NAME_LABEL, Source};
+use mesos::legacy::LegacyResources;
+use metrics::model::{Labels, Matcher};
 
 use super::html::{self, Esc, Nav, Shell, Url};
-use super::{Csrf, Dashboard, blocking};
-
-/// The master's state, or a sentence saying why not.
-pub(super) async fn master_state(state: &Dashboard) -> Result<MasterState, String> {
-    let files = state.api.inner.files.as_ref().ok_or("this server reads no cluster state (no master configured)")?;
-    files.master_state().await.map_err(|e| e.to_string())
-}
-
-/// The newest sample (within a minute) of every series named `name`: what is
-/// being measured now, not tasks that ended a while ago.
-pub(super) async fn latest(state: &Dashboard, name: &'static str, extra: Vec<Matcher>) -> Vec<(Labels, f64)> {
-    let store = state.metrics.store().clone();
-    blocking(move || {
-        let now = metrics::store::now_ms();
-        let mut matchers = vec![Matcher::eq(NAME_LABEL, name)];
-        matchers.extend(extra);
-        let series = store.select(&matchers, now - 60_000, now).unwrap_or_else(|e| {
-            tracing::warn!(metric = name, error = %e, "dashboard: newest samples");
-            Vec::new()
-        });
-        series
-            .into_iter()
-            .filter_map(|s| Some((s.labels.clone(), s.samples.last()?.v)))
-            .filter(|(_, v)| v.is_finite())
-            .collect()
-    })
-    .await
-}
+use super::sources::{latest, master_state};
+use super::widgets::{self, chart};
+use super::{Csrf, Dashboard};
 
 fn by_label(values: Vec<(Labels, f64)>, label: &str) -> BTreeMap<String, f64> {
     values.into_iter().filter_map(|(l, v)| Some((l.get(label)?.to_owned(), v))).collect()
@@ -138,32 +113,13 @@ pub async fn overview(State(state): State<Dashboard>, Extension(Csrf(csrf)): Ext
         None => Vec::new(),
     };
     b.push_str(r##"<section aria-labelledby="recent-errors"><h2 id="recent-errors">Recent errors (24 h)</h2>"##);
-    b.push_str(&super::metrics_pages::error_table(&errors));
+    b.push_str(&widgets::error_table(&errors));
     b.push_str(r##"<p><a href="/ui/errors">The whole error log</a></p></section></div>"##);
     html::page(&Shell { nav: Nav::Overview, title: "Overview", csrf: &csrf, charts: false }, &b).into_response()
 }
 
 fn percent(part: f64, whole: f64) -> String {
     if whole > 0.0 { html::num(part * 100.0 / whole, 1) } else { "0".into() }
-}
-
-/// A chart filled in by dashboard.js from `/api/v1/query_range`.
-pub(super) fn chart(id: &str, title: &str, query: &str, unit: &str, range: &super::range::Range) -> String {
-    format!(
-        r##"<figure class="chart" id="{id}" data-query="{}"{} data-start="{}" data-end="{}" data-relative="{}" data-unit="{unit}"><figcaption>{}</figcaption><div class="plot" role="img" aria-label="{} chart"></div><p class="chart-status" aria-live="polite">Loading…</p></figure>"##,
-        Esc(query),
-        // A plain selector is averaged per step on long ranges, so no sample falls between points.
-        if metrics::promql::parse_selector(query).is_ok() && !query.contains("offset") {
-            r#" data-selector="1""#
-        } else {
-            ""
-        },
-        range.start_ms / 1000,
-        range.end_ms / 1000,
-        range.relative_s().map_or(String::new(), |s| s.to_string()),
-        Esc(title),
-        Esc(title),
-    )
 }
 
 pub async fn nodes(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>) -> Response {

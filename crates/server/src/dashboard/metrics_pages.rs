@@ -6,13 +6,12 @@ use std::fmt::Write as _;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use metrics::errors::ErrorRecord;
 use metrics::model::NAME_LABEL;
 use metrics::report::{By, Order};
 
 use super::html::{self, Esc, Nav, Shell, Url};
 use super::range::Range;
-use super::{Csrf, Dashboard, blocking};
+use super::{Csrf, Dashboard, blocking, sources, widgets};
 
 type Q = Query<HashMap<String, String>>;
 
@@ -90,7 +89,7 @@ pub async fn metrics(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exte
     b.push_str(&range.picker());
     b.push_str(r##"<p><button type="submit">Show</button></p></form>"##);
     if problems.iter().all(|p| !p.starts_with("query")) {
-        b.push_str(&super::cluster::chart("metrics-chart", &query, &query, unit_of(&query), &range));
+        b.push_str(&widgets::chart("metrics-chart", &query, &query, unit_of(&query), &range));
         b.push_str(r##"<p class="hint">Drag across the chart to zoom in (the range becomes custom); double-click or <button type="button" data-zoom-reset>Reset zoom</button> to go back.</p>"##);
     }
     let _ = write!(
@@ -137,7 +136,7 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
         }
     };
     // Tasks still running come first (each list keeps its order otherwise).
-    let running: std::collections::HashSet<(String, String)> = match super::cluster::master_state(&state).await {
+    let running: std::collections::HashSet<(String, String)> = match sources::master_state(&state).await {
         Ok(m) => m
             .all_frameworks()
             .flat_map(|f| f.all_tasks().filter(|t| !t.state.is_terminal()).map(move |t| (f.id.clone(), t.id.clone())))
@@ -206,38 +205,6 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
     html::page(&Shell { nav: Nav::Report, title: "Report", csrf: &csrf, charts: false }, &b).into_response()
 }
 
-/// Error records as a table (also on the Overview).
-pub fn error_table(errors: &[ErrorRecord]) -> String {
-    if errors.is_empty() {
-        return "<p>No errors recorded in this range.</p>".into();
-    }
-    let mut b = String::from(
-        r##"<table><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Kind</th><th scope="col">Task</th><th scope="col">Reason</th><th scope="col">Message</th></tr></thead><tbody>"##,
-    );
-    for e in errors {
-        let task = match (&e.framework_id, &e.task_id) {
-            (Some(f), Some(t)) => format!(
-                r##"<a href="/ui/tasks/{}/{}">{}</a>"##,
-                Url(f),
-                Url(t),
-                Esc(e.task_name.as_deref().unwrap_or(t))
-            ),
-            _ => Esc(e.agent_id.as_deref().map_or("–", |a| a)).to_string(),
-        };
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html::time_ms(e.time_ms),
-            html::badge(&e.kind),
-            task,
-            Esc(e.reason.as_deref().unwrap_or("")),
-            Esc(e.message.as_deref().unwrap_or(""))
-        );
-    }
-    b.push_str("</tbody></table>");
-    b
-}
-
 pub async fn errors(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>, Query(q): Q) -> Response {
     let mut b = String::new();
     let range = Range::from_query(&q, "7d").unwrap_or_else(|e| {
@@ -252,7 +219,7 @@ pub async fn errors(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
         Some(log) => {
             let records = log.query(range.start_ms, range.end_ms, 1000);
             let _ = write!(b, r##"<p class="meta">{} record(s), newest first (at most 1,000).</p>"##, records.len());
-            b.push_str(&error_table(&records));
+            b.push_str(&widgets::error_table(&records));
         }
     }
     html::page(&Shell { nav: Nav::Errors, title: "Error log", csrf: &csrf, charts: false }, &b).into_response()

@@ -13,8 +13,10 @@ mod cluster;
 mod html;
 mod metrics_pages;
 mod range;
+mod sources;
 mod stacks;
 mod tasks;
+mod widgets;
 
 /// Bytes as people read them (`1.5 GiB`), for the CLI as for the pages.
 pub use html::bytes as format_bytes;

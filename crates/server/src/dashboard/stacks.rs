@@ -270,7 +270,7 @@ pub async fn service(
     }
     b.push_str("</tbody></table></section>");
     if let Some(newest) = view.tasks.first() {
-        b.push_str(&super::tasks::tail(
+        b.push_str(&super::widgets::tail(
             &framework_id,
             &newest.agent_id,
             &newest.id,

@@ -12,7 +12,7 @@ use mesos::legacy::{LegacyFramework, LegacyTask, MasterState};
 use serde_json::json;
 
 use super::html::{self, Esc, Nav, Shell, Url};
-use super::{Csrf, Dashboard};
+use super::{Csrf, Dashboard, sources};
 use crate::logs::{LogError, SandboxFile};
 
 type Q = Query<HashMap<String, String>>;
@@ -32,7 +32,7 @@ pub async fn list(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
     let wanted = q.get("state").filter(|s| !s.is_empty());
     let all = wanted.is_some() || q.get("show").is_some_and(|s| s == "all");
     let mut b = String::new();
-    match super::cluster::master_state(&state).await {
+    match sources::master_state(&state).await {
         Err(e) => b.push_str(&html::notice("bad", &format!("The master did not answer: {e}"))),
         Ok(master) => {
             let mut rows: Vec<(&LegacyFramework, &LegacyTask)> = master
@@ -107,20 +107,6 @@ pub async fn list(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
     html::page(&Shell { nav: Nav::Tasks, title: "Tasks", csrf: &csrf, charts: false }, &b).into_response()
 }
 
-/// A live tail of a task's stdout or stderr, filled in by dashboard.js.
-pub fn tail(framework_id: &str, agent_id: &str, task_id: &str, title: &str) -> String {
-    format!(
-        r##"<section aria-labelledby="output" class="tail"><h2 id="output">{title}</h2>
-<p class="tail-controls"><label for="tail-stream">Stream</label><select id="tail-stream" data-tail-stream><option value="stdout">stdout</option><option value="stderr">stderr</option></select>
-<button type="button" data-tail-pause aria-pressed="false">Pause</button> <span class="tail-status" aria-live="polite"></span></p>
-<pre class="log" tabindex="0" aria-label="{title}" data-tail="/ui/tasks/{}/{}/read?agent={}" data-path="stdout"></pre></section>"##,
-        Url(framework_id),
-        Url(task_id),
-        Url(agent_id),
-        title = Esc(title),
-    )
-}
-
 fn find<'m>(
     master: &'m MasterState,
     framework_id: &str,
@@ -138,7 +124,7 @@ pub async fn detail(
 ) -> Response {
     let title = format!("Task {task_id}");
     let shell = Shell { nav: Nav::Tasks, title: &title, csrf: &csrf, charts: false };
-    let master = match super::cluster::master_state(&state).await {
+    let master = match sources::master_state(&state).await {
         Ok(m) => m,
         Err(e) => {
             return error_page(&shell, StatusCode::BAD_GATEWAY, &format!("The master did not answer: {e}"));
@@ -226,7 +212,7 @@ pub async fn detail(
         }
     }
     b.push_str("</section>");
-    b.push_str(&tail(&framework_id, &t.slave_id, &task_id, "Output"));
+    b.push_str(&super::widgets::tail(&framework_id, &t.slave_id, &task_id, "Output"));
     html::page(&shell, &b).into_response()
 }
 
@@ -243,7 +229,7 @@ pub async fn file(
     let path = q.get("path").cloned().unwrap_or_default();
     let title = format!("{task_id}: {path}");
     let shell = Shell { nav: Nav::Tasks, title: &title, csrf: &csrf, charts: false };
-    let agent = match super::cluster::master_state(&state).await {
+    let agent = match sources::master_state(&state).await {
         Ok(m) => find(&m, &framework_id, &task_id).map(|(_, t)| t.slave_id.clone()),
         Err(e) => {
             return error_page(&shell, StatusCode::BAD_GATEWAY, &format!("The master did not answer: {e}"));

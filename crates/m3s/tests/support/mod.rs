@@ -222,14 +222,39 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-pub fn tempdir(name: &str) -> PathBuf {
+/// A test's own directory under the temp dir, removed when the test passes
+/// (kept when it fails, for a look at its logs).
+pub struct TestDir(PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn tempdir(name: &str) -> TestDir {
     let dir = std::env::temp_dir().join(format!(
         "m3s-test-{name}-{}-{}",
         std::process::id(),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TestDir(dir)
 }
 
 /// The principal and secret an `m3s mini` with this work directory generated.

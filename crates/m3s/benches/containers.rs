@@ -18,16 +18,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
+use mesos::scheduler::{Scheduler, SchedulerEvent};
 use mesos::v1::scheduler::{Accept, CallKind, Event};
 use mesos::v1::{
     CommandInfo, ContainerInfo, ContainerType, DockerInfo, FrameworkInfo, Offer, Operation, Resource, TaskId, TaskInfo,
 };
 
+#[path = "shared/mini.rs"]
+mod bench_mini;
 #[path = "../../image/tests/support/mod.rs"]
 mod images;
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+use bench_mini::BenchMini as Mini;
 
 /// Launches measured; `M3S_BENCH_RUNS` changes it (for a quick look under strace or perf).
 fn runs() -> usize {
@@ -75,47 +79,10 @@ fn wait_for(path: &Path, bound: Duration) -> bool {
     true
 }
 
-struct Mini {
-    child: std::process::Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Mini {
-    fn start(dir: &Path) -> Mini {
-        std::fs::create_dir_all(dir).unwrap();
-        let port = support::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_m3s"))
-            .args(["mini", "--port", &port.to_string(), "--work-dir"])
-            .arg(dir.join("mini"))
-            .args(["--resources", "cpus:64;mem:262144;disk:100000;ports:[31000-32000]", "--log-level", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "m3s mini did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Mini { child, port, dir: dir.to_owned() }
-    }
-
-    fn scheduler(&self) -> Scheduler {
-        let info = FrameworkInfo { user: "root".into(), name: "bench".into(), ..Default::default() };
-        let mut config = SchedulerConfig::new(format!("127.0.0.1:{}", self.port), info);
-        let (principal, secret) = support::generated_credential(&self.dir.join("mini"));
-        config.transport.credentials = Some(mesos::transport::Credentials::new(principal, secret));
-        Scheduler::start(config).unwrap()
-    }
-}
-
-impl Drop for Mini {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        support::kill_tasks_under(&self.dir);
-    }
+/// A scheduler on the benchmark's cluster.
+fn scheduler(mini: &Mini) -> Scheduler {
+    let info = FrameworkInfo { user: "root".into(), name: "bench".into(), ..Default::default() };
+    Scheduler::start(mini.scheduler_config(info)).unwrap()
 }
 
 async fn next_offer(s: &mut Scheduler) -> Offer {
@@ -155,8 +122,8 @@ fn docker_task(id: &str, offer: &Offer, image: &str, script: &str) -> TaskInfo {
 
 /// Launches one task per offer and returns, for each, the time from ACCEPT to its marker file.
 async fn m3s_starts(mini: &Mini, image: &str) -> Vec<Duration> {
-    let mut s = mini.scheduler();
-    let sandboxes = mini.dir.join("mini/slaves");
+    let mut s = scheduler(mini);
+    let sandboxes = mini.dir.join("slaves");
     let mut out = Vec::new();
     for i in 0..runs() {
         let offer = next_offer(&mut s).await;
@@ -353,7 +320,7 @@ fn main() {
     println!("containers benchmark ({} runs), work dir {}", runs(), dir.display());
 
     // 1. Start latency.
-    let mini = Mini::start(&dir.join("m3s"));
+    let mini = Mini::start(&dir.join("m3s/mini"));
     let pull = Command::new(env!("CARGO_BIN_EXE_m3s"))
         .args(["images", "pull", &image, "--work-dir"])
         .arg(dir.join("m3s"))
@@ -400,7 +367,7 @@ fn main() {
 
     // 3. Memory with RESIDENT containers, measured while the m3s cluster is up.
     let s = rt.block_on(async {
-        let mut s = mini.scheduler();
+        let mut s = scheduler(&mini);
         let mut launched = 0;
         while launched < RESIDENT {
             let offer = next_offer(&mut s).await;

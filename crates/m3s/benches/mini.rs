@@ -14,57 +14,24 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use mesos::scheduler::{Scheduler, SchedulerConfig, SchedulerEvent};
+use mesos::scheduler::{Scheduler, SchedulerEvent};
 use mesos::v1::scheduler::{Accept, CallKind, Event};
 use mesos::v1::{CommandInfo, FrameworkInfo, Offer, Operation, Resource, TaskId, TaskInfo, TaskState};
 
+#[path = "shared/mini.rs"]
+mod bench_mini;
 /// The end-to-end tests' helpers: the same process cleanup.
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use bench_mini::BenchMini as Mini;
+
 const TASKS: usize = 1000;
 const LATENCY_RUNS: usize = 200;
 const RESIDENT_TASKS: usize = 200;
-
-struct Mini {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Mini {
-    fn start(dir: &Path) -> Mini {
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir).unwrap();
-        let port = support::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_m3s"))
-            .args(["mini", "--port", &port.to_string(), "--work-dir"])
-            .arg(dir)
-            .args(["--resources", "cpus:64;mem:262144;disk:100000;ports:[31000-32000]", "--log-level", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "m3s mini did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Mini { child, port, dir: dir.to_owned() }
-    }
-}
-
-impl Drop for Mini {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        support::kill_tasks_under(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// (RSS, PSS) in kB from /proc/<pid>/smaps_rollup.
 fn memory_kb(pid: u32) -> (u64, u64) {
@@ -93,10 +60,7 @@ impl Framework {
             name: "bench".into(),
             ..Default::default()
         };
-        let mut config = SchedulerConfig::new(format!("127.0.0.1:{}", mini.port), info);
-        let (principal, secret) = support::generated_credential(&mini.dir);
-        config.transport.credentials = Some(mesos::transport::Credentials::new(principal, secret));
-        let s = Scheduler::start(config).unwrap();
+        let s = Scheduler::start(mini.scheduler_config(info)).unwrap();
         Framework { s, offers: Vec::new(), states: HashMap::new(), running_at: HashMap::new() }
     }
 

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod flatten;
+pub mod load;
 pub mod manifest;
 pub mod reference;
 pub mod registry;

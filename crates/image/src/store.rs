@@ -165,7 +165,7 @@ impl Store {
                 config.rootfs.diff_ids.len()
             )));
         }
-        self.write_atomic(&self.root.join("blobs/sha256").join(manifest.config.digest.hex()), &config_bytes)?;
+        self.write_config(&manifest.config.digest, &config_bytes)?;
         let size = manifest.layers.iter().map(|l| l.size).sum();
         progress(PullEvent::Resolved { reference: name.clone(), layers: manifest.layers.len(), bytes: size });
         let work: Vec<(Descriptor, Digest)> =
@@ -193,8 +193,7 @@ impl Store {
             size,
             pulled_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
-        let record = serde_json::to_vec_pretty(&image).expect("images serialize");
-        self.write_atomic(&self.record_path(&image.reference), &record)?;
+        self.write_record(&image)?;
         Ok(image)
     }
 
@@ -210,25 +209,13 @@ impl Store {
         progress: &(dyn Fn(PullEvent) + Send + Sync),
     ) -> Result<(), PullError> {
         let name = reference.to_string();
-        let tmp = self.root.join("layers/tmp").join(uuid::Uuid::new_v4().simple().to_string());
-        std::fs::create_dir(&tmp).map_err(|source| PullError::Io { path: tmp.clone(), source })?;
+        let tmp = self.tmp_dir()?;
         let result = async {
             let mut res = client.blob(reference, &desc.digest, "a layer").await?;
             let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(16);
             let dest = tmp.clone();
             let unpacker = tokio::task::spawn_blocking(move || {
-                let reader = ChannelReader { rx: &mut rx, current: bytes::Bytes::new() };
-                let mut compressed = Hashing::new(reader);
-                let stats;
-                let diff;
-                {
-                    let mut plain =
-                        Hashing::new(unpack::decompress(&mut compressed).map_err(unpack::UnpackError::Read)?);
-                    stats = unpack::unpack(&mut plain, &dest)?;
-                    diff = plain.finish().map_err(unpack::UnpackError::Read)?.0;
-                }
-                let (digest, size) = compressed.finish().map_err(unpack::UnpackError::Read)?;
-                Ok::<_, unpack::UnpackError>((digest, size, diff, stats))
+                unpack_digesting(ChannelReader { rx: &mut rx, current: bytes::Bytes::new() }, &dest)
             });
             let mut received = 0u64;
             let mut sent = Ok(());
@@ -254,43 +241,76 @@ impl Store {
             let unpacked =
                 unpacker.await.map_err(|e| PullError::Invalid { reference: name.clone(), message: e.to_string() })?;
             sent?;
-            let (digest, size, diff, _stats) = unpacked.map_err(|source| PullError::Unpack {
+            let unpacked = unpacked.map_err(|source| PullError::Unpack {
                 reference: name.clone(),
                 layer: desc.digest.clone(),
                 source,
             })?;
-            let mismatch = |what, want: &Digest, got: Digest| PullError::Digest {
-                reference: name.clone(),
-                layer: desc.digest.clone(),
-                what,
-                want: want.clone(),
-                got,
-            };
-            if digest != desc.digest {
-                return Err(mismatch("the compressed", &desc.digest, digest));
-            }
-            if &diff != diff_id {
-                return Err(mismatch("the uncompressed (diff id)", diff_id, diff));
-            }
-            if size != desc.size {
-                return Err(PullError::Invalid {
-                    reference: name.clone(),
-                    message: format!("layer {}: {size} bytes, the manifest says {}", desc.digest, desc.size),
-                });
-            }
-            let dest = self.layer_dir(diff_id);
-            match std::fs::rename(&tmp, &dest) {
-                Ok(()) => Ok(()),
-                // Another pull brought the same layer meanwhile.
-                Err(_) if dest.is_dir() => Ok(()),
-                Err(source) => Err(PullError::Io { path: dest, source }),
-            }
+            self.place_layer(&name, &tmp, unpacked, Some(desc), diff_id)
         }
         .await;
         if tmp.exists() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         result
+    }
+
+    /// Checks an unpacked layer's digests (the compressed one against `desc`
+    /// when there is one, the uncompressed against `diff_id`) and renames it
+    /// from `tmp` into place.
+    pub(crate) fn place_layer(
+        &self,
+        name: &str,
+        tmp: &Path,
+        unpacked: Unpacked,
+        desc: Option<&Descriptor>,
+        diff_id: &Digest,
+    ) -> Result<(), PullError> {
+        let layer = desc.map_or(diff_id, |d| &d.digest);
+        let mismatch = |what, want: &Digest, got: Digest| PullError::Digest {
+            reference: name.to_owned(),
+            layer: layer.clone(),
+            what,
+            want: want.clone(),
+            got,
+        };
+        if let Some(desc) = desc {
+            if unpacked.digest != desc.digest {
+                return Err(mismatch("the compressed", &desc.digest, unpacked.digest));
+            }
+            if unpacked.size != desc.size {
+                return Err(PullError::Invalid {
+                    reference: name.to_owned(),
+                    message: format!("layer {}: {} bytes, the manifest says {}", desc.digest, unpacked.size, desc.size),
+                });
+            }
+        }
+        if &unpacked.diff_id != diff_id {
+            return Err(mismatch("the uncompressed (diff id)", diff_id, unpacked.diff_id));
+        }
+        let dest = self.layer_dir(diff_id);
+        match std::fs::rename(tmp, &dest) {
+            Ok(()) => Ok(()),
+            // Another pull brought the same layer meanwhile.
+            Err(_) if dest.is_dir() => Ok(()),
+            Err(source) => Err(PullError::Io { path: dest, source }),
+        }
+    }
+
+    /// A new directory under `layers/tmp/`, removed at the next open if left behind.
+    pub(crate) fn tmp_dir(&self) -> Result<PathBuf, PullError> {
+        let tmp = self.root.join("layers/tmp").join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir(&tmp).map_err(|source| PullError::Io { path: tmp.clone(), source })?;
+        Ok(tmp)
+    }
+
+    pub(crate) fn write_record(&self, image: &Image) -> Result<(), PullError> {
+        let record = serde_json::to_vec_pretty(image).expect("images serialize");
+        self.write_atomic(&self.record_path(&image.reference), &record)
+    }
+
+    pub(crate) fn write_config(&self, digest: &Digest, bytes: &[u8]) -> Result<(), PullError> {
+        self.write_atomic(&self.root.join("blobs/sha256").join(digest.hex()), bytes)
     }
 
     /// Removes the images not in `keep` (normalized references) and every layer and
@@ -353,7 +373,7 @@ impl Store {
         )?)
     }
 
-    fn lock_shared(&self) -> io::Result<OwnedFd> {
+    pub(crate) fn lock_shared(&self) -> io::Result<OwnedFd> {
         let fd = self.lock_file()?;
         rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockShared)?;
         Ok(fd)
@@ -392,6 +412,28 @@ pub fn du(path: &Path) -> u64 {
     } else {
         0
     }
+}
+
+/// What [`unpack_digesting`] saw of a layer.
+pub(crate) struct Unpacked {
+    /// Of the bytes as they came (compressed or not).
+    pub digest: Digest,
+    pub size: u64,
+    /// Of the uncompressed tar.
+    pub diff_id: Digest,
+}
+
+/// Unpacks a layer (gzip, zstd or plain) into `dest`, digesting the bytes as
+/// they come and the tar they decompress to.
+pub(crate) fn unpack_digesting(reader: impl Read, dest: &Path) -> Result<Unpacked, unpack::UnpackError> {
+    let mut compressed = Hashing::new(reader);
+    let diff_id = {
+        let mut plain = Hashing::new(unpack::decompress(&mut compressed).map_err(unpack::UnpackError::Read)?);
+        unpack::unpack(&mut plain, dest)?;
+        plain.finish().map_err(unpack::UnpackError::Read)?.0
+    };
+    let (digest, size) = compressed.finish().map_err(unpack::UnpackError::Read)?;
+    Ok(Unpacked { digest, size, diff_id })
 }
 
 /// A blocking reader over the chunks an async download sends.

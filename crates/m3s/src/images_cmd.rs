@@ -1,5 +1,5 @@
 //! `m3s images`: the embedded agent's image store on this machine (under
-//! `<work-dir>/mini/images`): list, pull (with progress), prune. It works on
+//! `<work-dir>/mini/images`): list, pull (with progress), load (from files), prune. It works on
 //! the store's files directly, beside a running `m3s up` (pulls and prune
 //! take the store's lock).
 
@@ -34,6 +34,16 @@ pub enum ImagesCommand {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Load images from an OCI image layout (a directory, or a tar of one: skopeo's
+    /// oci-archive, `podman save --format oci-archive`, `docker save` of Docker 25+)
+    /// or a `docker save` archive of older Docker, for machines that reach no registry.
+    Load {
+        /// The directory or archive (tar, plain or gzip- or zstd-compressed).
+        path: PathBuf,
+        /// The name to record the image as, where the source names none (or to rename one).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Remove the images no container uses, and the layers no image uses.
     Prune,
 }
@@ -65,6 +75,19 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<()> {
             let client = image::RegistryClient::new(registry.client_config()?)?;
             for name in images {
                 pull(&store, &client, &name).await?;
+            }
+            Ok(())
+        }
+        ImagesCommand::Load { path, name } => {
+            let name = match name {
+                Some(n) => {
+                    Some(n.parse::<image::Reference>().map_err(|e| anyhow::anyhow!("--name {n}: {}", e.reason))?)
+                }
+                None => None,
+            };
+            let loaded = tokio::task::spawn_blocking(move || store.load(&path, name.as_ref())).await??;
+            for image in loaded {
+                println!("loaded {} ({})", image.reference, image.config_digest);
             }
             Ok(())
         }

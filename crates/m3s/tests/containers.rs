@@ -362,3 +362,73 @@ fn docker_containers_stop_with_their_stop_signal_and_run_under_init_when_asked()
     };
     eventually("the stop signals to arrive", || said("got-usr1") == 1 && said("got-term") == 1);
 }
+
+#[test]
+fn images_load_from_the_archives_skopeo_writes_and_run_with_no_registry() {
+    let dir = tempdir("ct-load");
+    let registry = registry_with_busybox(&dir);
+    let source = format!("docker://{}/app/bb:1", registry.host());
+    // What real tools write: an OCI archive, a docker save archive, an OCI layout.
+    for dest in [
+        format!("oci-archive:{}:app/bb:oci", dir.join("bb-oci.tar").display()),
+        format!("docker-archive:{}:app/bb:docker", dir.join("bb-docker.tar").display()),
+        format!("oci:{}:app/bb:layout", dir.join("layout").display()),
+    ] {
+        let out = std::process::Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false", &source, &dest])
+            .output()
+            .expect("skopeo (Debian's skopeo package)");
+        assert!(out.status.success(), "skopeo copy to {dest}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    drop(registry); // nothing to pull from from here on
+    let work = dir.join("up");
+    let work = work.to_str().unwrap();
+    for (path, name) in [
+        ("bb-oci.tar", "docker.io/app/bb:oci"),
+        ("bb-docker.tar", "docker.io/app/bb:docker"),
+        ("layout", "docker.io/app/bb:layout"),
+    ] {
+        let out = m3s(&["images", "--work-dir", work, "load", dir.join(path).to_str().unwrap()]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains(&format!("loaded {name}")),
+            "{path}: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out =
+        m3s(&["images", "--work-dir", work, "load", dir.join("layout").to_str().unwrap(), "--name", "local/renamed:2"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("loaded docker.io/local/renamed:2"), "{out:?}");
+    let ls = String::from_utf8_lossy(&m3s(&["images", "--work-dir", work]).stdout).into_owned();
+    assert_eq!(ls.lines().count(), 5, "four images over one layer: {ls}");
+
+    // A loaded image runs with no registry at all.
+    let file = write(
+        &dir,
+        "compose.yaml",
+        "name: offline\nservices:\n  box:\n    image: app/bb:docker\n    pull_policy: never\n    restart: 'no'\n",
+    );
+    let up = Up::start(&dir.join("up"), &["-f", &file]);
+    up.wait_project("offline", "the box to run", |v| state(v, "box") == "completed");
+    assert!(up.compose_ok(&["-p", "offline", "logs", "box"]).contains("default"));
+    drop(up);
+
+    // Bad input is named, and a link in an archive is not followed.
+    let junk = write(&dir, "junk.tar", "this is not an archive");
+    let out = m3s(&["images", "--work-dir", work, "load", &junk]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("junk.tar"), "{out:?}");
+    let evil = images::tar(&[
+        images::Entry::File(
+            "manifest.json",
+            br#"[{"Config":"c.json","RepoTags":["x/y:1"],"Layers":["layer.tar"]}]"#,
+            0o644,
+        ),
+        images::Entry::File("c.json", b"{}", 0o644),
+        images::Entry::Symlink("layer.tar", "/dev/zero"),
+    ]);
+    let evil_path = dir.join("evil.tar");
+    std::fs::write(&evil_path, evil).unwrap();
+    let out = m3s(&["images", "--work-dir", work, "load", evil_path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("links are not followed"), "{err}");
+}

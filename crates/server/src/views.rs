@@ -1,6 +1,6 @@
 //! JSON views of the engine's state, as pure functions of `&Engine`.
 
-use framework::engine::{CRASH_LOOP_AFTER, Done, Engine, TaskRecord, is_ready};
+use framework::engine::{CRASH_LOOP_AFTER, Done, Engine, ReplicaKey, TaskRecord, is_ready};
 use framework::spec::{DependCondition, ServiceSpec};
 use mesos::v1::TaskState;
 use serde::Serialize;
@@ -107,7 +107,7 @@ pub fn service(e: &Engine, project: &str, name: &str, now_ms: u64) -> Option<Ser
     let mut states = Vec::new();
     let mut message = String::new();
     for r in 0..replicas {
-        let key = (project.to_owned(), name.to_owned(), r);
+        let key = ReplicaKey::new(project, name, r);
         let live = tasks.iter().find(|t| t.replica == r && t.is_live());
         let replica = e.replica_state(&key);
         let (state, why) = match (live, replica.and_then(|s| s.done.as_ref())) {
@@ -163,7 +163,7 @@ fn waiting(
     e: &Engine,
     project: &str,
     name: &str,
-    key: &(String, String, u32),
+    key: &ReplicaKey,
     tasks: &[&TaskRecord],
     now_ms: u64,
 ) -> (&'static str, String) {
@@ -182,7 +182,7 @@ fn waiting(
             .collect();
         return ("pending", format!("waiting for {}", list.join(", ")));
     }
-    let last = tasks.iter().filter(|t| t.replica == key.2).max_by_key(|t| t.launched_at_ms);
+    let last = tasks.iter().filter(|t| t.replica == key.replica).max_by_key(|t| t.launched_at_ms);
     if let Some(r) = e.replica_state(key).filter(|r| r.next_start_ms > now_ms) {
         let secs = (r.next_start_ms - now_ms).div_ceil(1000);
         let last_message = last.and_then(|t| t.message.clone()).unwrap_or_default();

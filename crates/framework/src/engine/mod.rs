@@ -345,7 +345,7 @@ impl Engine {
             let mut launches = Vec::new();
             let mut left = Vec::new();
             for key in std::mem::take(&mut pending) {
-                let (project, service, replica) = &key;
+                let ReplicaKey { project, service, replica } = &key;
                 let Some(spec) = self.projects.get(project).and_then(|p| p.spec.services.get(service)).cloned() else {
                     continue;
                 };
@@ -474,7 +474,7 @@ impl Engine {
 
     /// Applies the restart policy to the replica of a task that just ended.
     fn task_ended(&mut self, task: &TaskRecord, state: &TaskState) {
-        let key = (task.project.clone(), task.service.clone(), task.replica);
+        let key = ReplicaKey::new(&task.project, &task.service, task.replica);
         let Some(spec) = self.projects.get(&task.project).and_then(|p| p.spec.services.get(&task.service)).cloned()
         else {
             return;
@@ -700,7 +700,7 @@ impl Engine {
     }
 
     fn reset_replicas(&mut self, project: &str, service: &str) {
-        self.replicas.retain(|(p, s, _), _| !(p == project && s == service));
+        self.replicas.retain(|k, _| !(k.project == project && k.service == service));
     }
 
     // ------------------------------------------------------------ convergence
@@ -741,8 +741,8 @@ impl Engine {
                 self.tasks.remove(&id);
                 self.dirty.insert(format!("{TASK_PREFIX}{id}"));
             }
-            self.replicas.retain(|(p, _, _), _| *p != name);
-            self.misfits.retain(|(p, _, _), _| *p != name);
+            self.replicas.retain(|k, _| k.project != name);
+            self.misfits.retain(|k, _| k.project != name);
         }
 
         if self.subscribed {
@@ -781,7 +781,7 @@ impl Engine {
                 let all_others_ready = (0..replicas).all(|r| {
                     old.iter().any(|t| t.replica == r)
                         || live.iter().any(|t| t.replica == r && t.generation == generation && is_ready(t, spec))
-                        || self.replicas.get(&(name.clone(), service.clone(), r)).is_some_and(|s| s.done.is_some())
+                        || self.replicas.get(&ReplicaKey::new(name, service, r)).is_some_and(|s| s.done.is_some())
                 });
                 if all_others_ready && let Some(t) = old.iter().min_by_key(|t| t.replica) {
                     kills.push(t.task_id.clone());
@@ -807,7 +807,7 @@ impl Engine {
                     continue;
                 }
                 for r in 0..p.replicas(&service) {
-                    let key = (name.clone(), service.clone(), r);
+                    let key = ReplicaKey::new(name, &service, r);
                     let occupied = self
                         .tasks
                         .values()
@@ -844,7 +844,7 @@ impl Engine {
         let Some(dep_spec) = p.spec.services.get(dep) else { return true };
         let generation = p.generations.get(dep).copied().unwrap_or(1);
         (0..p.replicas(dep)).all(|r| {
-            let key = (project.to_owned(), dep.to_owned(), r);
+            let key = ReplicaKey::new(project, dep, r);
             let done = self.replicas.get(&key).and_then(|s| s.done.clone());
             let current = self.tasks.values().find(|t| {
                 t.project == project && t.service == dep && t.replica == r && t.generation == generation && t.is_live()

@@ -112,4 +112,16 @@ pub enum Done {
     Failed(String),
 }
 
-pub type ReplicaKey = (String, String, u32);
+/// One replica of a service: what restart state, backoff and misfits are kept by.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReplicaKey {
+    pub project: String,
+    pub service: String,
+    pub replica: u32,
+}
+
+impl ReplicaKey {
+    pub fn new(project: impl Into<String>, service: impl Into<String>, replica: u32) -> ReplicaKey {
+        ReplicaKey { project: project.into(), service: service.into(), replica }
+    }
+}

@@ -187,7 +187,7 @@ fn offers_that_do_not_fit_are_declined_and_the_misfit_is_recorded() {
         [Action::Call(CallKind::Decline(d))] => assert_eq!(d.filters.unwrap().refuse_seconds, DECLINE_BUSY_SECONDS),
         other => panic!("expected one DECLINE, got {other:?}"),
     }
-    let why = w.engine.misfit(&("demo".into(), "big".into(), 0)).unwrap().to_string();
+    let why = w.engine.misfit(&ReplicaKey::new("demo", "big", 0)).unwrap().to_string();
     assert!(why.contains("cpus"), "{why}");
 }
 
@@ -248,7 +248,7 @@ fn a_crashing_task_restarts_with_growing_backoff_and_is_marked_crash_looping() {
         assert!(w.calls().contains(&"REVIVE"));
     }
     assert_eq!(delays, [1000, 2000, 4000, 8000]);
-    let r = w.engine.replica_state(&("demo".into(), "crash".into(), 0)).unwrap();
+    let r = w.engine.replica_state(&ReplicaKey::new("demo", "crash", 0)).unwrap();
     assert!(r.quick_failures >= CRASH_LOOP_AFTER);
 }
 
@@ -271,7 +271,7 @@ fn restart_policies_decide_what_an_ended_task_means() {
     w.status(&id("job"), TaskState::Finished, None);
     w.status(&id("once"), TaskState::Failed, None);
     w.status(&id("limited"), TaskState::Finished, None);
-    let key = |s: &str| ("demo".to_string(), s.to_string(), 0);
+    let key = |s: &str| ReplicaKey::new("demo", s, 0);
     assert_eq!(w.engine.replica_state(&key("job")).unwrap().done, Some(Done::Completed));
     assert!(matches!(w.engine.replica_state(&key("once")).unwrap().done, Some(Done::Failed(_))));
     assert_eq!(w.engine.replica_state(&key("limited")).unwrap().done, None, "one attempt allowed");
@@ -410,7 +410,7 @@ fn a_completed_job_is_not_run_again_after_a_restart_and_a_failed_service_starts_
     w.status(&id("job"), TaskState::Finished, None);
     w.status(&id("web"), TaskState::Failed, None);
     let mut w = World::restored(w.stored);
-    let key = |s: &str| ("demo".to_string(), s.to_string(), 0);
+    let key = |s: &str| ReplicaKey::new("demo", s, 0);
     assert_eq!(w.engine.replica_state(&key("job")).unwrap().done, Some(Done::Completed));
     w.subscribe();
     w.take();
@@ -505,7 +505,7 @@ fn unique_placement_keeps_replicas_on_different_agents() {
     s.max_per_node = Some(1);
     w.deploy(project(vec![("u", s)]));
     assert_eq!(w.offer(4.0).len(), 1, "one agent: one replica");
-    let why = w.engine.misfit(&("demo".into(), "u".into(), 1)).unwrap().to_string();
+    let why = w.engine.misfit(&ReplicaKey::new("demo", "u", 1)).unwrap().to_string();
     assert!(why.contains("at most one replica per node (unique)"), "{why}");
 }
 
@@ -517,7 +517,7 @@ fn a_per_node_limit_above_one_is_named_with_its_number() {
     s.max_per_node = Some(3);
     w.deploy(project(vec![("p", s)]));
     assert_eq!(w.offer(4.0).len(), 3, "one agent: three replicas");
-    let why = w.engine.misfit(&("demo".into(), "p".into(), 3)).unwrap().to_string();
+    let why = w.engine.misfit(&ReplicaKey::new("demo", "p", 3)).unwrap().to_string();
     assert_eq!(why, "at most 3 replicas per node, and this node has 3");
 }
 

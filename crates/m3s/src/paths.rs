@@ -71,22 +71,38 @@ pub fn write_private(path: &Path, content: &str) -> io::Result<()> {
 /// Creates a work directory (and the embedded cluster's, when `with_sandboxes`)
 /// and takes back what earlier versions, which ran with the default umask, left
 /// readable by others: the directory itself is 0711, everything in it but the
-/// task sandboxes loses group and other permissions.
+/// task sandboxes and what containers use (images, bundles, volumes, whose
+/// directories only are closed) loses group and other permissions.
 pub fn prepare_work_dir(work_dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(work_dir)?;
     std::fs::set_permissions(work_dir, std::fs::Permissions::from_mode(TRAVERSE_ONLY))?;
     for entry in std::fs::read_dir(work_dir)? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_name() == "mini" && entry.file_type()?.is_dir() {
+        let name = entry.file_name();
+        let is_dir = entry.file_type()?.is_dir();
+        if name == "mini" && is_dir {
             prepare_work_dir(&path)?;
-        } else if entry.file_name() == "slaves" && entry.file_type()?.is_dir() {
+        } else if name == "slaves" && is_dir {
             // The sandboxes' tree: made traversable by `sandbox_dirs`, left as it is here.
+        } else if is_dir && CONTAINERS_CONTENT.iter().any(|c| name == *c) {
+            // What containers see keeps its own modes (an image's files, a
+            // volume's data, a bundle's rootfs): only the way in is closed.
+            make_private_dir_only(&path)?;
         } else {
             make_private(&path)?;
         }
     }
     Ok(())
+}
+
+/// Directories whose content containers use with its own modes: the image
+/// store, the bundles and the volumes.
+const CONTAINERS_CONTENT: [&str; 3] = ["images", "containers", "volumes"];
+
+fn make_private_dir_only(path: &Path) -> io::Result<()> {
+    let mode = std::fs::symlink_metadata(path)?.permissions().mode() & 0o7777;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o077))
 }
 
 /// `chmod go-rwx`, recursively, without following symbolic links.
@@ -136,7 +152,16 @@ mod tests {
         std::os::unix::fs::symlink("/etc/hostname", dir.join("link")).unwrap();
         let target_mode = mode(Path::new("/etc/hostname"));
 
+        // What containers see: an image layer's files, a named volume's data.
+        for content in ["mini/images/layers/sha256/l/bin", "volumes/p_data/www"] {
+            std::fs::create_dir_all(dir.join(content)).unwrap();
+            std::fs::set_permissions(dir.join(content), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
         prepare_work_dir(&dir).unwrap();
+        assert_eq!(mode(&dir.join("mini/images/layers/sha256/l/bin")), 0o755, "an image's files keep their modes");
+        assert_eq!(mode(&dir.join("volumes/p_data/www")), 0o755, "a volume's data keeps its modes");
+        assert_eq!(mode(&dir.join("volumes")) & 0o077, 0, "only the way in is closed");
         assert_eq!(mode(&dir), 0o711);
         assert_eq!(mode(&dir.join("mini")), 0o711);
         assert_eq!(mode(&dir.join("framework.redb")), 0o600);

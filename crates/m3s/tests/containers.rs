@@ -432,3 +432,24 @@ fn images_load_from_the_archives_skopeo_writes_and_run_with_no_registry() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("links are not followed"), "{err}");
 }
+
+#[test]
+fn the_containers_example_runs_from_an_image_made_here() {
+    let dir = tempdir("ct-example");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let archive = dir.join("busybox.tar");
+    let out = std::process::Command::new(root.join("examples/containers/make-image")).arg(&archive).output().unwrap();
+    assert!(out.status.success(), "make-image: {}", String::from_utf8_lossy(&out.stderr));
+    let work = dir.join("up");
+    let out = m3s(&["images", "--work-dir", work.to_str().unwrap(), "load", archive.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("loaded docker.io/example/busybox:1"), "{out:?}");
+    let file = root.join("examples/containers/compose.yaml");
+    let up = Up::start(&work, &["-f", file.to_str().unwrap()]);
+    up.wait_project("boxes", "web healthy and the visit made", |v| {
+        state(v, "web") == "healthy" && state(v, "visits") == "completed"
+    });
+    let logs = up.compose_ok(&["-p", "boxes", "logs", "visits"]);
+    assert!(logs.contains("visit 1") && logs.contains("hello from a container on m3s"), "{logs}");
+    assert!(get("http://127.0.0.1:8088/").is_some_and(|r| r.contains("hello from a container")));
+    up.compose_ok(&["-p", "boxes", "down"]);
+}

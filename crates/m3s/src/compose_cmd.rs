@@ -106,7 +106,7 @@ pub enum ComposeCommand {
         /// Which replica (1 is the first), as docker compose counts.
         #[arg(long, default_value_t = 1)]
         index: u32,
-        /// Run as this user (name or uid[:gid]) instead of the container's.
+        /// Run as this user (numeric: uid[:gid]) instead of the container's.
         #[arg(short = 'u', long)]
         user: Option<String>,
         /// Working directory inside the container.

@@ -258,11 +258,16 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             if !no_tty && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 argv.push("--tty".into());
             }
+            // The prefix runs as the container's user in its working directory; -u and -w replace those.
+            let mut replace = |flag: &str, value: &str| match argv.iter().position(|a| a == flag) {
+                Some(i) if i + 1 < argv.len() => argv[i + 1] = value.to_owned(),
+                _ => argv.extend([flag.to_owned(), value.to_owned()]),
+            };
             if let Some(user) = user {
-                argv.extend(["--user".into(), user.clone()]);
+                replace("--user", user);
             }
             if let Some(dir) = workdir {
-                argv.extend(["--cwd".into(), dir.clone()]);
+                replace("--cwd", dir);
             }
             // Given any variable, the runtime uses only the ones given: the
             // container's come first, each replaced by a -e of the same name.

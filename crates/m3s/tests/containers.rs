@@ -451,5 +451,26 @@ fn the_containers_example_runs_from_an_image_made_here() {
     let logs = up.compose_ok(&["-p", "boxes", "logs", "visits"]);
     assert!(logs.contains("visit 1") && logs.contains("hello from a container on m3s"), "{logs}");
     assert!(get("http://127.0.0.1:8088/").is_some_and(|r| r.contains("hello from a container")));
+    // exec runs as the container's user in its working directory, as docker exec does.
+    let work = work.to_str().unwrap();
+    let id = up.compose_ok(&["--work-dir", work, "-p", "boxes", "exec", "-T", "web", "sh", "-c", "id -u; pwd"]);
+    assert_eq!(id, "1000\n/\n");
+    let id = up.compose_ok(&[
+        "--work-dir",
+        work,
+        "-p",
+        "boxes",
+        "exec",
+        "-T",
+        "-u",
+        "0",
+        "-w",
+        "/var",
+        "web",
+        "sh",
+        "-c",
+        "id -u; pwd",
+    ]);
+    assert_eq!(id, "0\n/var\n");
     up.compose_ok(&["-p", "boxes", "down"]);
 }

@@ -312,7 +312,19 @@ impl Containers {
                 "--force".into(),
                 container_id.to_owned(),
             ],
-            exec: vec![program.clone(), "--root".into(), root, "exec".into(), container_id.to_owned()],
+            // As the container's process runs (crun exec would use root and `/`),
+            // as docker exec and Docker's health checks do.
+            exec: vec![
+                program.clone(),
+                "--root".into(),
+                root,
+                "exec".into(),
+                "--user".into(),
+                format!("{}:{}", spec.process.user.uid, spec.process.user.gid),
+                "--cwd".into(),
+                spec.process.cwd.clone(),
+                container_id.to_owned(),
+            ],
             stop_signal: spec::stop_signal(task, &image.config)?,
         };
         Ok(Prepared { program, args, setup })

@@ -16,15 +16,13 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Parsed, Platform};
 use crate::reference::Reference;
-use crate::store::{Image, PullError, Store, unpack_digesting};
+use crate::store::{Image, PullError, Store, parse_config, unpack_digesting};
 use crate::unpack;
 
 /// The OCI annotation that names an image in a layout's `index.json`.
@@ -212,19 +210,7 @@ impl Store {
         layers: &[(PathBuf, Option<&Descriptor>)],
         size: u64,
     ) -> Result<Image, PullError> {
-        let invalid = |message: String| PullError::Invalid { reference: label.to_owned(), message };
-        let config: ImageConfig =
-            serde_json::from_slice(config_bytes).map_err(|e| invalid(format!("the image config is not valid: {e}")))?;
-        if !config.os.is_empty() && config.os != "linux" {
-            return Err(invalid(format!("the image is for {}, not linux", config.os)));
-        }
-        if config.rootfs.diff_ids.len() != layers.len() {
-            return Err(invalid(format!(
-                "it has {} layers, its config {}",
-                layers.len(),
-                config.rootfs.diff_ids.len()
-            )));
-        }
+        let config = parse_config(label, config_bytes, layers.len())?;
         self.write_config(config_digest, config_bytes)?;
         for ((path, desc), diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
             if self.layer_dir(diff_id).is_dir() {
@@ -246,17 +232,7 @@ impl Store {
             }
             result?;
         }
-        let image = Image {
-            reference: reference.to_string(),
-            manifest: manifest_digest,
-            config_digest: config_digest.clone(),
-            layers: config.rootfs.diff_ids.clone(),
-            config,
-            size,
-            pulled_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        };
-        self.write_record(&image)?;
-        Ok(image)
+        self.record(reference.to_string(), manifest_digest, config_digest.clone(), config, size)
     }
 }
 

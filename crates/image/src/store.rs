@@ -149,22 +149,10 @@ impl Store {
     ) -> Result<Image, PullError> {
         let _lock = self.lock_shared().map_err(|source| PullError::Io { path: self.root.join("lock"), source })?;
         let name = reference.to_string();
-        let invalid = |message: String| PullError::Invalid { reference: name.clone(), message };
         let resolved = client.resolve(reference, &Platform::current()).await?;
         let manifest = resolved.manifest;
         let config_bytes = client.document(reference, &manifest.config.digest, "the image config").await?;
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| invalid(format!("the image config is not valid: {e}")))?;
-        if !config.os.is_empty() && config.os != "linux" {
-            return Err(invalid(format!("the image is for {}, not linux", config.os)));
-        }
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(invalid(format!(
-                "the manifest has {} layers, the config {}",
-                manifest.layers.len(),
-                config.rootfs.diff_ids.len()
-            )));
-        }
+        let config = parse_config(&name, &config_bytes, manifest.layers.len())?;
         self.write_config(&manifest.config.digest, &config_bytes)?;
         let size = manifest.layers.iter().map(|l| l.size).sum();
         progress(PullEvent::Resolved { reference: name.clone(), layers: manifest.layers.len(), bytes: size });
@@ -184,17 +172,7 @@ impl Store {
             .collect()
             .await;
         results.into_iter().collect::<Result<Vec<()>, PullError>>()?;
-        let image = Image {
-            reference: name,
-            manifest: resolved.digest,
-            config_digest: manifest.config.digest.clone(),
-            layers: config.rootfs.diff_ids.clone(),
-            config,
-            size,
-            pulled_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        };
-        self.write_record(&image)?;
-        Ok(image)
+        self.record(name, resolved.digest, manifest.config.digest.clone(), config, size)
     }
 
     /// Streams one layer from the registry into `layers/tmp/`, digesting the
@@ -304,9 +282,27 @@ impl Store {
         Ok(tmp)
     }
 
-    pub(crate) fn write_record(&self, image: &Image) -> Result<(), PullError> {
-        let record = serde_json::to_vec_pretty(image).expect("images serialize");
-        self.write_atomic(&self.record_path(&image.reference), &record)
+    /// Records an image whose layers are all in place: from now on it is used.
+    pub(crate) fn record(
+        &self,
+        reference: String,
+        manifest: Digest,
+        config_digest: Digest,
+        config: ImageConfig,
+        size: u64,
+    ) -> Result<Image, PullError> {
+        let image = Image {
+            reference,
+            manifest,
+            config_digest,
+            layers: config.rootfs.diff_ids.clone(),
+            config,
+            size,
+            pulled_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        let bytes = serde_json::to_vec_pretty(&image).expect("images serialize");
+        self.write_atomic(&self.record_path(&image.reference), &bytes)?;
+        Ok(image)
     }
 
     pub(crate) fn write_config(&self, digest: &Digest, bytes: &[u8]) -> Result<(), PullError> {
@@ -412,6 +408,20 @@ pub fn du(path: &Path) -> u64 {
     } else {
         0
     }
+}
+
+/// An image config as the store takes it: valid, for linux, one diff id per layer.
+pub(crate) fn parse_config(name: &str, bytes: &[u8], layers: usize) -> Result<ImageConfig, PullError> {
+    let invalid = |message: String| PullError::Invalid { reference: name.to_owned(), message };
+    let config: ImageConfig =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("the image config is not valid: {e}")))?;
+    if !config.os.is_empty() && config.os != "linux" {
+        return Err(invalid(format!("the image is for {}, not linux", config.os)));
+    }
+    if config.rootfs.diff_ids.len() != layers {
+        return Err(invalid(format!("the manifest has {layers} layers, the config {}", config.rootfs.diff_ids.len())));
+    }
+    Ok(config)
 }
 
 /// What [`unpack_digesting`] saw of a layer.

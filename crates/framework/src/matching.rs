@@ -246,7 +246,13 @@ pub(crate) mod tests {
             resources: ResourceSpec { cpus, mem_mb: 100.0, disk_mb: 0.0, ..Default::default() },
             ports: ports
                 .iter()
-                .map(|&host_port| PortSpec { container_port: 80, host_port, protocol: "tcp".into(), name: "p".into() })
+                .map(|&host_port| PortSpec {
+                    container_port: 80,
+                    host_port,
+                    protocol: "tcp".into(),
+                    name: "p".into(),
+                    host_ip: None,
+                })
                 .collect(),
             health: None,
             restart: RestartSpec { when: RestartWhen::Always, delay_ms: 1000, max_attempts: None, window_ms: None },

@@ -110,10 +110,12 @@ pub enum ContainerSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageSpec {
     pub image: String,
-    /// `bridge` (default), `host`, `none`, or a user network name.
+    /// `host`, `none` or `bridge` (Docker's modes), or empty: the container
+    /// joins `networks` (compose's default, the project's `default` network).
     pub network: String,
+    /// The networks the container joins, first the one its ports are published on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub network_aliases: Vec<String>,
+    pub networks: Vec<NetworkSpec>,
     #[serde(default)]
     pub privileged: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -133,6 +135,27 @@ pub struct ImageSpec {
     /// `tmpfs`, `sysctl`, `device`), as DockerInfo parameters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<(String, String)>,
+}
+
+/// A network a service's containers join (a CNI network on the agent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// The network's own name (`<project>_<network>`, or an external one's name).
+    pub name: String,
+    /// The names the service answers to on it (service, aliases, container_name, hostname, links).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// compose `ipam.config[0]`: `subnet`, `gateway`, `ip_range`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +217,9 @@ pub struct PortSpec {
     pub protocol: String,
     /// Discovery name of the port (`<task>_<port>` as mesos-compose names them, for traefik).
     pub name: String,
+    /// The host address the port is published on (`127.0.0.1:8088:80`); `None`: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -74,8 +74,8 @@ pub fn task_info(spec: &ServiceSpec, id: &TaskIdentity<'_>, taken: &Taken) -> Ta
             volumes: volumes.iter().map(volume).collect(),
             ..Default::default()
         }),
-        ContainerSpec::Docker(image) => Some(docker_container(image, spec, taken)),
-        ContainerSpec::MesosImage(image) => Some(mesos_image_container(image, spec, taken)),
+        ContainerSpec::Docker(image) => Some(docker_container(image, spec, taken, id)),
+        ContainerSpec::MesosImage(image) => Some(mesos_image_container(image, spec, taken, id)),
     };
 
     let mut labels: Vec<Label> =
@@ -86,6 +86,13 @@ pub fn task_info(spec: &ServiceSpec, id: &TaskIdentity<'_>, taken: &Taken) -> Ta
         (LABEL_REPLICA, id.replica.to_string()),
     ] {
         labels.push(Label { key: key.to_owned(), value: Some(value) });
+    }
+    // Where a published port listens on the host: Mesos's PortMapping has no field for it.
+    for (p, host) in spec.ports.iter().zip(&taken.host_ports) {
+        if let Some(ip) = &p.host_ip {
+            let protocol = if p.protocol == "udp" { "udp" } else { "tcp" };
+            labels.push(Label { key: format!("m3s.host_ip.{host}/{protocol}"), value: Some(ip.clone()) });
+        }
     }
 
     let discovery = (!spec.ports.is_empty()).then(|| DiscoveryInfo {
@@ -252,11 +259,47 @@ fn port_mappings(spec: &ServiceSpec, taken: &Taken) -> Vec<PortMapping> {
         .collect()
 }
 
-fn docker_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> ContainerInfo {
+/// The NetworkInfos of the service's networks, with what the embedded
+/// agent reads from their labels: the names the container answers to (with
+/// its replica's own, `<project>-<service>-<n>` as docker compose names
+/// containers) and the network's IPAM. Published ports go on the first.
+fn network_infos(image: &ImageSpec, mappings: Vec<PortMapping>, id: &TaskIdentity<'_>) -> Vec<NetworkInfo> {
+    let mut mappings = Some(mappings);
+    image
+        .networks
+        .iter()
+        .map(|n| {
+            let mut names = n.names.clone();
+            names.push(format!("{}-{}-{}", id.project, id.service, id.replica + 1));
+            let mut labels = vec![Label { key: "m3s.dns.names".into(), value: Some(names.join(",")) }];
+            for (key, value) in
+                [("m3s.ipam.subnet", &n.subnet), ("m3s.ipam.gateway", &n.gateway), ("m3s.ipam.ip_range", &n.ip_range)]
+            {
+                if let Some(v) = value {
+                    labels.push(Label { key: key.into(), value: Some(v.clone()) });
+                }
+            }
+            for (key, set) in [("m3s.network.internal", n.internal), ("m3s.network.external", n.external)] {
+                if set {
+                    labels.push(Label { key: key.into(), value: Some("true".into()) });
+                }
+            }
+            NetworkInfo {
+                name: Some(n.name.clone()),
+                labels: Some(Labels { labels }),
+                port_mappings: mappings.take().unwrap_or_default(),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+fn docker_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken, id: &TaskIdentity<'_>) -> ContainerInfo {
     let network = match image.network.as_str() {
         "host" => DockerNetwork::Host,
         "none" => DockerNetwork::None,
-        "bridge" | "" => DockerNetwork::Bridge,
+        "bridge" => DockerNetwork::Bridge,
+        _ if image.networks.is_empty() => DockerNetwork::Bridge,
         _ => DockerNetwork::User,
     };
     let mut parameters = Vec::new();
@@ -268,9 +311,6 @@ fn docker_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> Con
     }
     for (name, (soft, hard)) in &image.ulimits {
         parameters.push(Parameter { key: "ulimit".into(), value: format!("{name}={soft}:{hard}") });
-    }
-    for alias in &image.network_aliases {
-        parameters.push(Parameter { key: "network-alias".into(), value: alias.clone() });
     }
     if let Some(e) = spec.run.entrypoint.as_ref().and_then(|e| e.first()) {
         parameters.push(Parameter { key: "entrypoint".into(), value: e.clone() });
@@ -302,23 +342,23 @@ fn docker_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> Con
             force_pull_image: Some(image.force_pull),
             volume_driver: None,
         }),
-        network_infos: if network == DockerNetwork::User {
-            vec![NetworkInfo { name: Some(image.network.clone()), ..Default::default() }]
-        } else {
-            Vec::new()
-        },
+        // Docker's USER mode carries the network in NetworkInfo (its port mappings stay in DockerInfo).
+        network_infos: if network == DockerNetwork::User { network_infos(image, Vec::new(), id) } else { Vec::new() },
         ..Default::default()
     }
 }
 
-fn mesos_image_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken) -> ContainerInfo {
+fn mesos_image_container(image: &ImageSpec, spec: &ServiceSpec, taken: &Taken, id: &TaskIdentity<'_>) -> ContainerInfo {
+    // The Mesos containerizer: no NetworkInfo is the host's network.
     let network_infos = match image.network.as_str() {
-        "host" | "" => Vec::new(),
-        name => vec![NetworkInfo {
-            name: Some(name.to_owned()),
+        "" => network_infos(image, port_mappings(spec, taken), id),
+        // The embedded agent's default bridge, as Docker's `bridge` mode joins it.
+        "bridge" => vec![NetworkInfo {
+            name: Some("m3s-bridge".into()),
             port_mappings: port_mappings(spec, taken),
             ..Default::default()
         }],
+        _ => Vec::new(),
     };
     let mut linux = serde_json::Map::new();
     if image.privileged || !image.cap_add.is_empty() || !image.cap_drop.is_empty() {

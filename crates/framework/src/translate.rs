@@ -129,12 +129,7 @@ impl Cx {
                 ContainerSpec::Host { volumes }
             }
             Some(image) => {
-                let network_name = s
-                    .network_mode
-                    .clone()
-                    .or_else(|| s.networks.keys().find(|n| *n != "default").cloned())
-                    .unwrap_or_else(|| "bridge".to_owned());
-                let aliases = s.networks.get(&network_name).map(|n| n.aliases.clone()).unwrap_or_default();
+                let (network, networks) = self.networks(project_name, name, s, project, path);
                 let mut parameters = self.container_options(s, project, settings, path, &mut volumes);
                 if let Some(sig) = s.stop_signal.as_deref().filter(|s| !matches!(*s, "SIGTERM" | "TERM" | "15")) {
                     parameters.push(("stop-signal".into(), sig.to_owned()));
@@ -160,8 +155,8 @@ impl Cx {
                 let spec = ImageSpec {
                     parameters,
                     image: image.clone(),
-                    network: network_name,
-                    network_aliases: aliases,
+                    network,
+                    networks,
                     privileged: s.privileged,
                     cap_add: s.cap_add.clone(),
                     cap_drop: s.cap_drop.clone(),
@@ -240,7 +235,13 @@ impl Cx {
             for (j, host_port) in published.into_iter().enumerate() {
                 let container_port = p.target.saturating_add(j as u16);
                 let name = p.name.clone().unwrap_or_else(|| format!("{task_name}_{container_port}"));
-                ports.push(PortSpec { container_port, host_port, protocol: p.protocol.clone(), name });
+                ports.push(PortSpec {
+                    container_port,
+                    host_port,
+                    protocol: p.protocol.clone(),
+                    name,
+                    host_ip: p.host_ip.clone().filter(|ip| ip != "0.0.0.0" && ip != "::"),
+                });
             }
         }
 
@@ -514,6 +515,21 @@ impl Cx {
                     None => self.error(p, "must be a size such as 64m"),
                 },
                 "tmpfs" => params.extend(strings(node).into_iter().map(|t| ("tmpfs".to_owned(), t))),
+                "dns" => params.extend(strings(node).into_iter().map(|d| ("dns".to_owned(), d))),
+                "dns_search" => params.extend(strings(node).into_iter().map(|d| ("dns-search".to_owned(), d))),
+                "dns_opt" => params.extend(strings(node).into_iter().map(|d| ("dns-option".to_owned(), d))),
+                // Applied as names on the linked service's networks (`networks`).
+                "links" => {}
+                "extra_hosts" => match &node.value {
+                    Value::Map(entries) => {
+                        for (k, v) in entries {
+                            if let (Some(k), Some(v)) = (k.scalar_text(), v.scalar_text()) {
+                                params.push(("add-host".into(), format!("{k}:{v}")));
+                            }
+                        }
+                    }
+                    _ => params.extend(strings(node).into_iter().map(|h| ("add-host".to_owned(), h))),
+                },
                 "devices" => params.extend(strings(node).into_iter().map(|d| ("device".to_owned(), d))),
                 "sysctls" => match &node.value {
                     Value::Map(entries) => {
@@ -529,6 +545,92 @@ impl Cx {
             }
         }
         params
+    }
+
+    /// The service's network mode (`host`, `none`, `bridge`, or empty) and the
+    /// networks it joins: its `networks`, else the project's `default`; each
+    /// with the names it answers to there and the network's IPAM.
+    fn networks(
+        &mut self,
+        project_name: &str,
+        name: &str,
+        s: &Service,
+        project: &Project,
+        path: &str,
+    ) -> (String, Vec<NetworkSpec>) {
+        match s.network_mode.as_deref() {
+            Some(mode @ ("host" | "none" | "bridge")) => return (mode.to_owned(), Vec::new()),
+            Some(other) => {
+                self.error(
+                    format!("{path}.network_mode"),
+                    format!("{other:?} is not supported: host, none, bridge, or the service's networks"),
+                );
+                return (String::new(), Vec::new());
+            }
+            None => {}
+        }
+        let default = compose::model::ServiceNetwork::default();
+        let joined: Vec<(&str, &compose::model::ServiceNetwork)> = if s.networks.is_empty() {
+            vec![("default", &default)]
+        } else {
+            s.networks.iter().map(|(n, sn)| (n.as_str(), sn)).collect()
+        };
+        let mut out = Vec::new();
+        for (key, sn) in joined {
+            let declared = project.networks.get(key);
+            let p = format!("networks.{key}");
+            let full = declared.and_then(|d| d.name.clone()).unwrap_or_else(|| format!("{project_name}_{key}"));
+            let mut names = vec![name.to_owned(), format!("{name}.{project_name}")];
+            names.extend(s.container_name.iter().cloned());
+            names.extend(s.hostname.iter().cloned());
+            names.extend(sn.aliases.iter().cloned());
+            names.extend(self.linked_as(name, project));
+            names.dedup();
+            if sn.ipv4_address.is_some() {
+                self.warn(
+                    format!("{path}.networks.{key}.ipv4_address"),
+                    "is not applied: addresses come from the network's pool",
+                );
+            }
+            let mut spec = NetworkSpec { name: full, names, ..Default::default() };
+            if let Some(d) = declared {
+                spec.internal = d.internal;
+                spec.external = d.external;
+                if d.driver.as_deref().is_some_and(|dr| dr != "bridge") {
+                    self.warn(format!("{p}.driver"), "m3s makes bridge networks (CNI); the driver is not applied");
+                }
+                if let Some(ipam) = d.other.get("ipam") {
+                    let first = ipam.get("config").and_then(|c| match &c.value {
+                        compose::node::Value::Seq(items) => items.first(),
+                        _ => None,
+                    });
+                    let text = |k: &str| first.and_then(|f| f.get(k)).and_then(|v| v.scalar_text());
+                    spec.subnet = text("subnet");
+                    spec.gateway = text("gateway");
+                    spec.ip_range = text("ip_range");
+                }
+            }
+            out.push(spec);
+        }
+        (String::new(), out)
+    }
+
+    /// Aliases other services give `name` by `links: [name:alias]`: names of
+    /// `name` on its networks (Docker scopes them to the linking container).
+    fn linked_as(&self, name: &str, project: &Project) -> Vec<String> {
+        let mut out = Vec::new();
+        for other in project.services.values() {
+            let Some(links) = other.other.get("links") else { continue };
+            let compose::node::Value::Seq(items) = &links.value else { continue };
+            for link in items.iter().filter_map(|i| i.scalar_text()) {
+                if let Some((target, alias)) = link.split_once(':')
+                    && target == name
+                {
+                    out.push(alias.to_owned());
+                }
+            }
+        }
+        out
     }
 
     /// `secrets:` and `configs:` of a service: read-only files at

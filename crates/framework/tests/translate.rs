@@ -70,15 +70,89 @@ fn a_service_without_image_is_a_host_process_and_one_with_an_image_a_docker_task
     assert_eq!(host.run.command, Some(CommandSpec::Shell("echo hi".into())));
     assert_eq!(host.task_name, "p_a");
     let docker = one("services:\n  a:\n    image: nginx\n");
-    assert!(
-        matches!(docker.run.container, ContainerSpec::Docker(ref i) if i.image == "nginx" && i.network == "bridge")
-    );
+    let ContainerSpec::Docker(ref i) = docker.run.container else { panic!("{docker:?}") };
+    assert_eq!((i.image.as_str(), i.network.as_str()), ("nginx", ""));
+    assert_eq!(i.networks[0].name, "p_default", "the project's default network, as docker compose makes it");
     let mesos = one("services:\n  a:\n    image: nginx\n    container_type: mesos\n");
     assert!(matches!(mesos.run.container, ContainerSpec::MesosImage(_)));
     let mut s = settings();
     s.default_container = ContainerType::Mesos;
     let t = translate("p", &project("services:\n  a:\n    image: nginx\n"), &s).unwrap();
     assert!(matches!(t.spec.services["a"].run.container, ContainerSpec::MesosImage(_)));
+}
+
+#[test]
+fn services_join_their_networks_under_the_names_docker_compose_gives_them() {
+    let p = project(
+        r#"
+services:
+  web:
+    image: nginx
+    hostname: front
+    networks:
+      front: {aliases: [www]}
+      back: {}
+    ports: ["127.0.0.1:8088:80", "9000:9000/udp"]
+    dns: [10.0.0.53]
+    dns_search: example.test
+    extra_hosts: ["db.local:10.1.2.3", "host.docker.internal=host-gateway"]
+  app:
+    image: nginx
+    container_name: the-app
+    links: ["web:portal"]
+    networks: [back]
+  host:
+    image: nginx
+    network_mode: host
+  shared:
+    image: nginx
+    network_mode: "service:web"
+networks:
+  front:
+    ipam: {config: [{subnet: 10.77.0.0/24, gateway: 10.77.0.254, ip_range: 10.77.0.128/25}]}
+  back:
+    internal: true
+  outside:
+    external: true
+    name: corp-net
+"#,
+    );
+    let problems = translate("p", &p, &settings()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "services.shared.network_mode");
+    let mut p = p;
+    p.services.remove("shared");
+    let t = translate("p", &p, &settings()).unwrap();
+    let image = |name: &str| match &t.spec.services[name].run.container {
+        ContainerSpec::Docker(i) => i.clone(),
+        other => panic!("{other:?}"),
+    };
+    let web = image("web");
+    let names: Vec<&str> = web.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["p_back", "p_front"]);
+    let front = &web.networks[1];
+    assert_eq!(front.names, ["web", "web.p", "front", "www", "portal"]);
+    assert_eq!(
+        (front.subnet.as_deref(), front.gateway.as_deref(), front.ip_range.as_deref()),
+        (Some("10.77.0.0/24"), Some("10.77.0.254"), Some("10.77.0.128/25"))
+    );
+    assert!(web.networks[0].internal);
+    let ports = &t.spec.services["web"].ports;
+    assert_eq!((ports[0].host_port, ports[0].host_ip.as_deref()), (Some(8088), Some("127.0.0.1")));
+    assert_eq!((ports[1].protocol.as_str(), ports[1].host_ip.as_deref()), ("udp", None));
+    let params: Vec<(&str, &str)> = web.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for want in [
+        ("dns", "10.0.0.53"),
+        ("dns-search", "example.test"),
+        ("add-host", "db.local:10.1.2.3"),
+        ("add-host", "host.docker.internal=host-gateway"),
+    ] {
+        assert!(params.contains(&want), "{want:?} in {params:?}");
+    }
+    let app = image("app");
+    assert_eq!(app.networks[0].names, ["app", "app.p", "the-app"]);
+    assert_eq!((image("host").network.as_str(), image("host").networks.len()), ("host", 0));
+    assert!(!t.warnings.iter().any(|w| w.path.contains("links")), "links are applied: {:?}", t.warnings);
 }
 
 #[test]

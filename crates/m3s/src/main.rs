@@ -8,6 +8,7 @@ mod images_cmd;
 mod mesos_cmd;
 mod metrics_cmd;
 mod mini_cmd;
+mod networks_cmd;
 mod paths;
 mod serve_cmd;
 
@@ -57,6 +58,8 @@ enum Command {
     Metrics(metrics_cmd::MetricsArgs),
     /// The embedded agent's container images on this machine: list, pull, prune.
     Images(images_cmd::ImagesArgs),
+    /// The embedded agent's container networks on this machine: list, prune.
+    Networks(networks_cmd::NetworksArgs),
     /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
     Mini(mini_cmd::MiniArgs),
     /// Supervise one task (started by the agent, not by hand).
@@ -72,7 +75,11 @@ fn main() -> std::process::ExitCode {
     // Work directories hold tokens, credentials and task environments: private by default.
     paths::private_umask();
     let client = match &cli.command {
-        Command::Config { .. } | Command::Mesos { .. } | Command::Compose(_) | Command::Images(_) => true,
+        Command::Config { .. }
+        | Command::Mesos { .. }
+        | Command::Compose(_)
+        | Command::Images(_)
+        | Command::Networks(_) => true,
         Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
         _ => false,
     };
@@ -111,6 +118,7 @@ fn main() -> std::process::ExitCode {
         Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
         Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
         Command::Images(args) => runtime().and_then(|rt| rt.block_on(images_cmd::run(args))),
+        Command::Networks(args) => runtime().and_then(|rt| rt.block_on(networks_cmd::run(args))),
         Command::Supervise { .. } => unreachable!("handled above"),
     };
     match result {

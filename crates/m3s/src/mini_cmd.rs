@@ -66,6 +66,22 @@ pub struct ContainerArgs {
     /// copy (for filesystems overlayfs cannot use); default overlay where it mounts.
     #[arg(long = "image-provisioner-backend", env = "M3S_IMAGE_PROVISIONER_BACKEND")]
     pub image_provisioner_backend: Option<mini::agent::container::RootfsBackend>,
+    /// CNI network configurations containers may join by name (Mesos's
+    /// --network_cni_config_dir). Networks it does not define are made by m3s.
+    #[arg(long = "network-cni-config-dir", alias = "network_cni_config_dir", env = "M3S_NETWORK_CNI_CONFIG_DIR")]
+    pub network_cni_config_dir: Option<PathBuf>,
+    /// Where the CNI plugins are (Mesos's --network_cni_plugins_dir).
+    #[arg(
+        long = "network-cni-plugins-dir",
+        alias = "network_cni_plugins_dir",
+        env = "M3S_NETWORK_CNI_PLUGINS_DIR",
+        default_value = "/usr/lib/cni"
+    )]
+    pub network_cni_plugins_dir: PathBuf,
+    /// Resolvers that containers' DNS servers forward other names to, as
+    /// ip:port, comma-separated (default: the host's /etc/resolv.conf).
+    #[arg(long = "dns-forward", env = "M3S_DNS_FORWARD", value_delimiter = ',')]
+    pub dns_forward: Vec<SocketAddr>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -106,6 +122,12 @@ impl ContainerArgs {
             oci_runtime: self.oci_runtime.clone(),
             backend: self.image_provisioner_backend,
             registry: self.registry.client_config()?,
+            network: mini::agent::network::NetworkConfig {
+                state_dir: work_dir.join("networks"),
+                cni_config_dir: self.network_cni_config_dir.clone(),
+                cni_plugins_dir: self.network_cni_plugins_dir.clone(),
+                dns_upstreams: (!self.dns_forward.is_empty()).then(|| self.dns_forward.clone()),
+            },
         })
     }
 }
@@ -174,7 +196,7 @@ pub async fn build(args: &MiniArgs) -> anyhow::Result<Built> {
     let allowed_users = allowed_users(&args.allowed_users)?;
     let resources = match &args.resources {
         Some(spec) => Resources::parse(spec).context("--resources")?,
-        None => detect_resources(&work_dir),
+        None => detect_resources(&work_dir, args.port),
     };
     let attributes = parse_attributes(&args.attributes)?;
     let ip = args.advertise_ip.unwrap_or(match args.bind {
@@ -246,8 +268,11 @@ fn local_credentials(path: &Path) -> anyhow::Result<Vec<Credential>> {
 }
 
 /// What the machine has, as Mesos's agent computes its defaults: every CPU,
-/// memory less min(1 GiB, half), disk less min(5 GiB, half), ports 31000-32000.
-fn detect_resources(work_dir: &Path) -> Resources {
+/// memory less min(1 GiB, half), disk less min(5 GiB, half); and ports, unlike
+/// Mesos's 31000-32000, every unprivileged port (privileged ones too as root)
+/// but those in use now and m3s's own, so that compose files publish the
+/// ports they name (`3000:3000`) as they do under Docker.
+fn detect_resources(work_dir: &Path, own_port: u16) -> Resources {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mem_mb = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -261,7 +286,28 @@ fn detect_resources(work_dir: &Path) -> Resources {
     let probe = work_dir.ancestors().find(|p| p.exists()).unwrap_or(std::path::Path::new("/"));
     let disk_mb = rustix::fs::statvfs(probe).map_or(10240.0, |s| (s.f_bavail * s.f_frsize) as f64 / 1048576.0);
     let disk = (disk_mb - (disk_mb / 2.0).min(5120.0)).floor();
-    Resources::parse(&format!("cpus:{cpus};mem:{mem};disk:{disk};ports:[31000-32000]")).expect("well-formed")
+    let first = if rustix::process::geteuid().is_root() { 1 } else { 1024 };
+    let mut taken = mini::agent::network::ports::in_use();
+    taken.insert(own_port);
+    let ports = port_ranges(first, &taken);
+    Resources::parse(&format!("cpus:{cpus};mem:{mem};disk:{disk};ports:[{ports}]")).expect("well-formed")
+}
+
+/// `first`..=65535 without `taken`, as Mesos range text (`1-21,23-79,81-65535`).
+fn port_ranges(first: u16, taken: &std::collections::BTreeSet<u16>) -> String {
+    let mut ranges = Vec::new();
+    let mut start = first;
+    for &t in taken.range(first..) {
+        if t > start {
+            ranges.push(format!("{start}-{}", t - 1));
+        }
+        start = t.saturating_add(1);
+        if t == u16::MAX {
+            return ranges.join(",");
+        }
+    }
+    ranges.push(format!("{start}-65535"));
+    ranges.join(",")
 }
 
 fn describe(r: &Resources) -> String {
@@ -310,4 +356,17 @@ fn parse_attributes(spec: &str) -> anyhow::Result<Vec<mesos::v1::Attribute>> {
         out.push(attr);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offered_ports_skip_those_in_use() {
+        let taken: std::collections::BTreeSet<u16> = [22, 80, 81, 1023, 5050, 65535].into_iter().collect();
+        assert_eq!(port_ranges(1, &taken), "1-21,23-79,82-1022,1024-5049,5051-65534");
+        assert_eq!(port_ranges(1024, &taken), "1024-5049,5051-65534");
+        assert_eq!(port_ranges(1024, &Default::default()), "1024-65535");
+    }
 }

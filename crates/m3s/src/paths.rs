@@ -97,8 +97,9 @@ pub fn prepare_work_dir(work_dir: &Path) -> io::Result<()> {
 }
 
 /// Directories whose content containers use with its own modes: the image
-/// store, the bundles and the volumes.
-const CONTAINERS_CONTENT: [&str; 3] = ["images", "containers", "volumes"];
+/// store, the bundles and the volumes; and the networks, whose namespace
+/// files are mounts that refuse chmod.
+const CONTAINERS_CONTENT: [&str; 4] = ["images", "containers", "volumes", "networks"];
 
 fn make_private_dir_only(path: &Path) -> io::Result<()> {
     let mode = std::fs::symlink_metadata(path)?.permissions().mode() & 0o7777;

@@ -79,13 +79,14 @@ fn an_image_project_runs_like_docker_compose_and_survives_kill_9() {
 services:
   web:
     image: {host}/app/bb:1
-    command: ["sh", "-c", "echo web-start uid=$$(id -u) var=$$IMAGE_VAR host=$$(hostname); cat /run/secrets/token; exec httpd -f -p 127.0.0.1:{http_port} -h /site"]
+    command: ["sh", "-c", "echo web-start uid=$$(id -u) var=$$IMAGE_VAR host=$$(hostname); cat /run/secrets/token; exec httpd -f -p 80 -h /site"]
+    ports: ["127.0.0.1:{http_port}:80"]
     volumes:
       - ./site:/site:ro
       - data:/data
     secrets: [token]
     healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:{http_port}/"]
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
       interval: 1s
       retries: 3
   job:
@@ -114,7 +115,9 @@ secrets:
         host = registry.host()
     );
     let file = write(&project, "compose.yaml", &compose);
-    let mut up = Up::start(&dir.join("up"), &["-f", &file]);
+    // The published port is in the offer, as `m3s up`'s own default (all free ports) has it.
+    let resources = format!("cpus:8;mem:16384;disk:10000;ports:[31000-31999,{http_port}-{http_port}]");
+    let mut up = Up::start(&dir.join("up"), &["-f", &file, "--resources", &resources]);
     let view = up.wait_project("ct", "web healthy and the jobs done", |v| {
         state(v, "web") == "healthy"
             && state(v, "job") == "completed"
@@ -160,7 +163,7 @@ secrets:
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running replica 2"), "{out:?}");
 
     // kill -9 of m3s: the container keeps running and is re-adopted, not started twice.
-    let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{http_port}"), "-h", "/site"];
+    let httpd = ["httpd", "-f", "-p", "80", "-h", "/site"];
     eventually("one httpd", || processes_with_argv(&httpd).len() == 1);
     let pid = processes_with_argv(&httpd)[0];
     up.restart();
@@ -182,7 +185,11 @@ secrets:
     eventually("the bundles to go", || {
         std::fs::read_dir(up.work_dir.join("mini/containers")).map(|d| d.count() == 0).unwrap_or(true)
     });
-    assert!(mounts_under(&up.work_dir).is_empty(), "{:?}", mounts_under(&up.work_dir));
+    // Network namespaces go as their containers end (CNI DEL runs in the background).
+    eventually("no mounts under the work dir", || mounts_under(&up.work_dir).is_empty());
+    eventually("the project's network to go with its containers", || {
+        std::fs::read_dir(up.work_dir.join("mini/networks/auto")).unwrap().next().is_none()
+    });
     up.compose_ok(&["-f", &file, "up"]);
     up.wait_project("ct", "the job again", |v| state(v, "job") == "completed");
     let log = std::fs::read_to_string(up.work_dir.join("volumes/ct_data/log")).unwrap();
@@ -444,7 +451,8 @@ fn the_containers_example_runs_from_an_image_made_here() {
     let out = m3s(&["images", "--work-dir", work.to_str().unwrap(), "load", archive.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("loaded docker.io/example/busybox:1"), "{out:?}");
     let file = root.join("examples/containers/compose.yaml");
-    let up = Up::start(&work, &["-f", file.to_str().unwrap()]);
+    let resources = "cpus:8;mem:16384;disk:10000;ports:[8088-8088,31000-31999]";
+    let up = Up::start(&work, &["-f", file.to_str().unwrap(), "--resources", resources]);
     up.wait_project("boxes", "web healthy and the visit made", |v| {
         state(v, "web") == "healthy" && state(v, "visits") == "completed"
     });

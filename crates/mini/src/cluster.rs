@@ -19,6 +19,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::agent::container::{ContainerConfig, Containers};
 use crate::agent::health::{HealthChecker, HealthEvent, HealthTask};
+use crate::agent::network::Networks;
 use crate::agent::runtime::{LaunchSpec, Runtime, RuntimeConfig, RuntimeEvent, TaskCommand, TaskExit};
 use crate::checkpoint::{Checkpoint, FrameworkRecord};
 use crate::master::{Action, AllowedUsers, Clock, Exit, Master, MasterConfig};
@@ -57,6 +58,8 @@ struct Inner {
     runtime: Runtime,
     /// Images and bundles, or why tasks with an image cannot run.
     containers: Result<Containers, String>,
+    /// Container networks; `None` where containers cannot run.
+    networks: Option<Arc<Networks>>,
     /// Health checks of running tasks that have one.
     health: HealthChecker,
     checkpoint: Checkpoint,
@@ -124,6 +127,10 @@ impl Cluster {
         if let Err(why) = &containers {
             tracing::warn!("tasks with an image will fail: {why}");
         }
+        let networks = match (&containers, &config.containers) {
+            (Ok(_), Some(c)) => Some(Arc::new(Networks::new(c.network.clone())?)),
+            _ => None,
+        };
         let (health, health_events) = HealthChecker::new();
         let (writes, write_rx) = std::sync::mpsc::channel();
         let writer_checkpoint = checkpoint.clone();
@@ -137,6 +144,7 @@ impl Cluster {
                 operator_streams: Mutex::new(Vec::new()),
                 runtime,
                 containers,
+                networks,
                 health,
                 checkpoint,
                 writes,
@@ -167,6 +175,7 @@ impl Cluster {
             }
         };
         let mut seen = std::collections::HashSet::new();
+        let mut running_containers = std::collections::HashSet::new();
         self.with_master(|m, now| {
             for c in &recovered {
                 let id = &c.spec.container_id;
@@ -200,6 +209,7 @@ impl Cluster {
                     .map(|c| c.spec.container_id.clone())
                     .collect();
                 containers.remove_all_but(&running);
+                running_containers = running;
             }
             for id in m.live_containers() {
                 if !seen.contains(&id) {
@@ -212,6 +222,9 @@ impl Cluster {
                 }
             }
         });
+        if let Some(networks) = &self.inner.networks {
+            networks.recover(&running_containers).await;
+        }
     }
 
     /// Runs `f` on the master under the lock and dispatches what it produced.
@@ -324,6 +337,7 @@ impl Cluster {
                                 if let Ok(containers) = &self.inner.containers {
                                     containers.remove(&container);
                                 }
+                                self.detach_network(&container);
                             }
                             CheckpointWrite::RemoveTask(framework_id, task_id)
                         }
@@ -468,7 +482,17 @@ impl Cluster {
                 Ok(s) => s,
                 Err(e) => return failed(e.to_string()),
             };
-            match containers.prepare(&info, &container_id, &sandbox, &spec.env).await {
+            let network = match &self.inner.networks {
+                Some(networks) => match networks.attach(&info, &container_id).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        containers.remove(&container_id);
+                        return failed(e.to_string());
+                    }
+                },
+                None => None,
+            };
+            match containers.prepare(&info, &container_id, &sandbox, &spec.env, network.as_ref()).await {
                 Ok(prepared) => {
                     // The OCI runtime runs as m3s (root); the container's process as its spec says.
                     spec.command = TaskCommand::Argv { program: prepared.program, args: prepared.args };
@@ -478,11 +502,13 @@ impl Cluster {
                 }
                 Err(e) => {
                     containers.remove(&container_id);
+                    self.detach_network(&container_id);
                     return failed(e.to_string());
                 }
             }
             if self.read(|m| m.task_by_container(&container_id).is_none_or(|(_, t)| t.killing)) {
                 containers.remove(&container_id);
+                self.detach_network(&container_id);
                 self.with_master(|m, now| m.task_exited(now, &container_id, Exit::Signal(libc::SIGKILL)));
                 return;
             }
@@ -523,11 +549,21 @@ impl Cluster {
         }
     }
 
+    /// Takes a container off its networks, in the background (CNI DEL runs plugins).
+    fn detach_network(&self, container_id: &str) {
+        if let Some(networks) = self.inner.networks.clone() {
+            let container_id = container_id.to_owned();
+            tokio::spawn(async move { networks.detach(&container_id).await });
+        }
+    }
+
     async fn run_runtime_events(self, mut events: mpsc::UnboundedReceiver<RuntimeEvent>) {
         while let Some(event) = events.recv().await {
             match event {
                 RuntimeEvent::Exited { container_id, status } => {
                     self.inner.health.stop(&container_id);
+                    // Its names stop resolving and its address and ports are freed at once.
+                    self.detach_network(&container_id);
                     self.with_master(|m, now| m.task_exited(now, &container_id, to_exit(&status)));
                 }
             }

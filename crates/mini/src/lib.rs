@@ -13,6 +13,7 @@
 pub mod agent;
 pub mod checkpoint;
 pub mod cluster;
+pub mod dns;
 pub mod http;
 pub mod master;
 pub mod resources;

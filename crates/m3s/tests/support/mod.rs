@@ -179,6 +179,7 @@ pub fn kill_tasks_under(dir: &Path) {
                 .status();
         }
     }
+    release_networks(dir);
     let needle = dir.to_string_lossy().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else { return };
     for e in entries.flatten() {
@@ -188,6 +189,22 @@ pub fn kill_tasks_under(dir: &Path) {
             std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.to_string_lossy().to_string()).unwrap_or_default();
         if String::from_utf8_lossy(&cmdline).contains(&needle) || cwd.starts_with(&needle) {
             let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Takes the deleted containers off their networks (bridges, namespaces,
+/// iptables rules), as a restart of m3s would.
+fn release_networks(dir: &Path) {
+    for work in [dir, &dir.join("..")] {
+        if work.join("mini/networks").is_dir() {
+            let _ = Command::new(env!("CARGO_BIN_EXE_m3s"))
+                .args(["networks", "--work-dir"])
+                .arg(work)
+                .arg("prune")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }

@@ -3,5 +3,6 @@
 pub mod container;
 pub mod fetcher;
 pub mod health;
+pub mod network;
 pub mod runtime;
 pub mod sandbox;

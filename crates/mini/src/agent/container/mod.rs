@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use image::{Reference, RegistryClient, Store};
 use mesos::v1::{ContainerType, TaskInfo};
 
+use crate::agent::network::Attachment;
 use crate::agent::runtime::{ContainerSetup, Overlay};
 
 /// How the agent runs containers.
@@ -33,6 +34,8 @@ pub struct ContainerConfig {
     /// How root filesystems are made; `None`: overlay where it mounts, else copy.
     pub backend: Option<RootfsBackend>,
     pub registry: image::ClientConfig,
+    /// Container networks (CNI) and their DNS.
+    pub network: crate::agent::network::NetworkConfig,
 }
 
 /// How a container's root filesystem is made from its image's layers (Mesos's
@@ -165,6 +168,7 @@ impl Containers {
         container_id: &str,
         sandbox: &Path,
         agent_env: &[(String, String)],
+        network: Option<&Attachment>,
     ) -> Result<Prepared, ContainerError> {
         let runtime = self.runtime.clone().map_err(ContainerError::NoRuntime)?;
         let name = image_name(task)
@@ -229,11 +233,13 @@ impl Containers {
             .as_ref()
             .and_then(|c| c.hostname.clone())
             .unwrap_or_else(|| container_id.chars().take(12).collect());
-        let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| "127.0.0.1\tlocalhost\n".into());
-        std::fs::write(&hosts, format!("{host_hosts}\n127.0.0.1\t{hostname}\n")).map_err(io("writing", &hosts))?;
+        let names = spec::name_params(task)?;
+        std::fs::write(&hosts, hosts_file(&hostname, &names, network)).map_err(io("writing", &hosts))?;
         public(&hosts, 0o644)?;
         let resolv_conf = bundle.join("resolv.conf");
-        std::fs::write(&resolv_conf, host_resolv_conf()).map_err(io("writing", &resolv_conf))?;
+        let nameserver = network.and_then(|n| n.nameserver);
+        std::fs::write(&resolv_conf, resolv_conf_file(&names, nameserver, network.is_some()))
+            .map_err(io("writing", &resolv_conf))?;
         public(&resolv_conf, 0o644)?;
         // A writable volume's missing directory is made, as `docker run -v` makes
         // it (named volumes start that way); a read-only one must exist (a secret, a config).
@@ -265,6 +271,7 @@ impl Containers {
             secret_files: &secret_files,
             devices: &devices,
             init: self.init.as_deref(),
+            netns: network.map(|n| n.netns.as_path()),
         })?;
         // The sandbox belongs to whoever the container runs as, as Mesos gives it to the task's user.
         let (uid, gid) = (spec.process.user.uid, spec.process.user.gid);
@@ -518,6 +525,66 @@ fn hybrid_cgroup2() -> Option<PathBuf> {
         }
     }
     if v1 { v2 } else { None }
+}
+
+/// A container's /etc/hosts: on a network of its own, localhost and its
+/// address under its hostname, as Docker writes it; on the host's network,
+/// the host's file and the hostname on loopback. `add-host` lines last.
+fn hosts_file(hostname: &str, names: &spec::NameParams, network: Option<&Attachment>) -> String {
+    let mut out = match network {
+        Some(n) => {
+            let mut own = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_owned();
+            if let Some(ip) = n.address() {
+                own.push_str(&format!("{ip}\t{hostname}\n"));
+            }
+            own
+        }
+        None => {
+            let host = std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| "127.0.0.1\tlocalhost\n".into());
+            format!("{host}\n127.0.0.1\t{hostname}\n")
+        }
+    };
+    for (name, ip) in &names.hosts {
+        // Docker's `host-gateway`: the host as the container reaches it.
+        let ip = match (ip.as_str(), network.and_then(Attachment::gateway)) {
+            ("host-gateway", Some(gateway)) => gateway.to_string(),
+            ("host-gateway", None) => "127.0.0.1".to_owned(),
+            (ip, _) => ip.to_owned(),
+        };
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
+}
+
+/// A container's resolv.conf: the `dns` servers asked for, else m3s's DNS
+/// server on its network, else the host's resolvers (off the host's
+/// network, only those a container can reach: not loopback ones).
+fn resolv_conf_file(names: &spec::NameParams, nameserver: Option<std::net::Ipv4Addr>, own_network: bool) -> String {
+    let host = host_resolv_conf();
+    let mut out = String::new();
+    if !names.dns.is_empty() {
+        out.extend(names.dns.iter().map(|s| format!("nameserver {s}\n")));
+    } else if let Some(ns) = nameserver {
+        out.push_str(&format!("nameserver {ns}\n"));
+    } else {
+        let servers = crate::dns::nameservers(&host);
+        out.extend(
+            servers
+                .iter()
+                .filter(|s| !(own_network && s.ip().is_loopback()))
+                .map(|s| format!("nameserver {}\n", s.ip())),
+        );
+    }
+    let host_search = host.lines().find_map(|l| l.strip_prefix("search ")).map(str::to_owned);
+    match (names.dns_search.is_empty(), host_search) {
+        (false, _) => out.push_str(&format!("search {}\n", names.dns_search.join(" "))),
+        (true, Some(search)) if nameserver.is_none() => out.push_str(&format!("search {search}\n")),
+        _ => {}
+    }
+    if !names.dns_options.is_empty() {
+        out.push_str(&format!("options {}\n", names.dns_options.join(" ")));
+    }
+    out
 }
 
 /// The host's resolvers; systemd-resolved's stub (127.0.0.53) is replaced by

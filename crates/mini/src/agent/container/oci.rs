@@ -117,6 +117,9 @@ pub struct Linux {
 pub struct Namespace {
     #[serde(rename = "type")]
     pub kind: String,
+    /// A namespace to join rather than make (the network's, made by `agent/network`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

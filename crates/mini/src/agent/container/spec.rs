@@ -126,6 +126,8 @@ pub struct SpecInput<'a> {
     /// A static init (tini) on the host, for `init=true`: mounted at
     /// `/sbin/docker-init` and run as PID 1, as Docker runs its own.
     pub init: Option<&'a Path>,
+    /// The network namespace the container joins; `None`: the host's network.
+    pub netns: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +160,43 @@ impl<'a> Params<'a> {
     fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'a str> + 's {
         self.0.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
     }
+}
+
+/// How names resolve in a container: `dns`, `dns-search`, `dns-option` and
+/// `add-host` parameters (compose `dns`, `dns_search`, `dns_opt`, `extra_hosts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameParams {
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// (name, address) lines for /etc/hosts.
+    pub hosts: Vec<(String, String)>,
+}
+
+pub fn name_params(task: &TaskInfo) -> Result<NameParams, SpecError> {
+    let Some(container) = task.container.as_ref() else { return Ok(NameParams::default()) };
+    let params = Params::of(container);
+    let mut out = NameParams::default();
+    for d in params.all("dns") {
+        d.parse::<std::net::IpAddr>().map_err(|_| err(format!("dns {d:?}: not an IP address")))?;
+        out.dns.push(d.to_owned());
+    }
+    out.dns_search.extend(params.all("dns-search").map(str::to_owned));
+    out.dns_options.extend(params.all("dns-option").chain(params.all("dns-opt")).map(str::to_owned));
+    for h in params.all("add-host") {
+        // `name:ip` as docker run takes it, or `name=ip` as compose writes it.
+        let (name, ip) = h
+            .split_once('=')
+            .or_else(|| h.split_once(':'))
+            .ok_or_else(|| err(format!("add-host {h:?}: expected name:address")))?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        let valid = ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok();
+        if name.is_empty() || name.contains(char::is_whitespace) || !valid {
+            return Err(err(format!("add-host {h:?}: expected name:address")));
+        }
+        out.hosts.push((name.to_owned(), ip.to_owned()));
+    }
+    Ok(out)
 }
 
 /// The signal that asks a container to stop, as `docker stop` sends it: a
@@ -330,10 +369,18 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     }
 
     let mut linux = Linux {
-        namespaces: ["pid", "ipc", "uts", "mount"].into_iter().map(|k| Namespace { kind: k.into() }).collect(),
+        namespaces: ["pid", "ipc", "uts", "mount"]
+            .into_iter()
+            .map(|k| Namespace { kind: k.into(), path: None })
+            .collect(),
         devices: input.devices.to_vec(),
         ..Default::default()
     };
+    if let Some(netns) = input.netns {
+        linux.namespaces.push(Namespace { kind: "network".into(), path: Some(netns.display().to_string()) });
+        // As Docker does in a container's own network: any user may bind port 80.
+        linux.sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
+    }
     if !privileged {
         linux.masked_paths = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
         linux.readonly_paths = READONLY_PATHS.iter().map(|s| s.to_string()).collect();
@@ -341,13 +388,14 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     for s in params.all("sysctl") {
         let (k, v) = s.split_once('=').ok_or_else(|| err(format!("sysctl {s:?}: expected name=value")))?;
         // Only what the container's own namespaces hold: anything else would change the host.
-        let namespaced = k.starts_with("kernel.msg")
+        let ipc = k.starts_with("kernel.msg")
             || k.starts_with("kernel.sem")
             || k.starts_with("kernel.shm")
             || k.starts_with("fs.mqueue.");
-        if !namespaced {
+        let net = k.starts_with("net.") && input.netns.is_some();
+        if !ipc && !net {
             return Err(err(format!(
-                "sysctl {k}: only IPC sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*) are namespaced on the host network"
+                "sysctl {k}: only IPC sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*) and, off the host's network, net.* are the container's own"
             )));
         }
         linux.sysctl.insert(k.to_owned(), v.to_owned());
@@ -625,6 +673,7 @@ mod tests {
             secret_files: &[],
             devices: &[],
             init: None,
+            netns: None,
         })
         .map(|s| s.process.args)
     }
@@ -741,6 +790,7 @@ mod tests {
             secret_files: &[],
             devices: &[],
             init: None,
+            netns: None,
         })
         .unwrap();
         let env = &spec.process.env;
@@ -786,6 +836,7 @@ mod tests {
             secret_files: &[],
             devices: &[],
             init: None,
+            netns: None,
         };
         let spec = build(&input).unwrap();
         assert!(spec.process.capabilities.bounding.contains(&"CAP_SYS_ADMIN".to_owned()));

@@ -1,0 +1,135 @@
+//! Published host ports held while their container runs: a socket bound
+//! (never listening) on each, as docker-proxy holds Docker's, so that a port
+//! already in use is refused with its holder's name, and no host process can
+//! take one later. Traffic never reaches these sockets: the portmap plugin's
+//! DNAT rules send it to the container first.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, ipproto, socket_with};
+
+use super::request::PortMap;
+
+/// Binds every mapping's host port; the first one in use is an error naming
+/// it and, where /proc tells, the process holding it.
+pub fn reserve(maps: &[PortMap]) -> Result<Vec<OwnedFd>, String> {
+    let mut held = Vec::with_capacity(maps.len());
+    for m in maps {
+        let ip = m.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let (kind, proto) = match m.protocol.as_str() {
+            "udp" => (SocketType::DGRAM, ipproto::UDP),
+            "sctp" => continue,
+            _ => (SocketType::STREAM, ipproto::TCP),
+        };
+        let family = if ip.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+        // Close-on-exec: the processes m3s starts must not hold its ports.
+        let fd = socket_with(family, kind, SocketFlags::CLOEXEC, Some(proto))
+            .map_err(|e| format!("host port {}: {e}", m.host_port))?;
+        // No SO_REUSEADDR: a server that sets it still cannot bind beside this one.
+        match bind(&fd, &SocketAddr::new(ip, m.host_port)) {
+            Ok(()) => held.push(fd),
+            Err(rustix::io::Errno::ADDRINUSE) => {
+                let holder = holder(m.host_port, &m.protocol).map(|h| format!(" by {h}")).unwrap_or_default();
+                return Err(format!("host port {ip}:{}/{} is already in use{holder}", m.host_port, m.protocol));
+            }
+            Err(rustix::io::Errno::ADDRNOTAVAIL) => {
+                return Err(format!(
+                    "host port {ip}:{}/{}: {ip} is not an address of this host",
+                    m.host_port, m.protocol
+                ));
+            }
+            Err(e) => return Err(format!("host port {ip}:{}/{}: {e}", m.host_port, m.protocol)),
+        }
+    }
+    Ok(held)
+}
+
+/// `pid N (comm)` of a process with a socket bound to `port`, from /proc.
+pub fn holder(port: u16, protocol: &str) -> Option<String> {
+    let tables: &[&str] = if protocol == "udp" { &["udp", "udp6"] } else { &["tcp", "tcp6"] };
+    let inodes: Vec<u64> = tables
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/net/{t}")).ok())
+        .flat_map(|text| socket_inodes(&text, port))
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else { continue };
+            let link = link.to_string_lossy();
+            let inode = link.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')).and_then(|s| s.parse().ok());
+            if inode.is_some_and(|i| inodes.contains(&i)) {
+                let comm = std::fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
+                return Some(format!("pid {pid} ({})", comm.trim()));
+            }
+        }
+    }
+    None
+}
+
+/// Inodes of the sockets of a /proc/net table bound to `port` (TCP: listening only).
+fn socket_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            // TCP's 0A is LISTEN; UDP's 07 is a bound socket.
+            let bound = matches!(*f.get(3)?, "0A" | "07");
+            (local_port == port && bound).then(|| f.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
+/// The ports of 1..=65535 that a socket is bound to on this host (TCP
+/// listening, UDP bound): an agent does not offer them.
+pub fn in_use() -> std::collections::BTreeSet<u16> {
+    let mut ports = std::collections::BTreeSet::new();
+    for t in ["tcp", "tcp6", "udp", "udp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/net/{t}")) else { continue };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (f.get(1), f.get(3)) else { continue };
+            if matches!(*state, "0A" | "07")
+                && let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok())
+            {
+                ports.insert(port);
+            }
+        }
+    }
+    ports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_in_use_is_refused_naming_its_holder() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let map = |ip: &str| PortMap {
+            host_port: port,
+            container_port: 80,
+            protocol: "tcp".into(),
+            host_ip: Some(ip.parse().unwrap()),
+        };
+        let e = reserve(&[map("127.0.0.1")]).unwrap_err();
+        let me = std::process::id();
+        assert!(e.contains(&format!("127.0.0.1:{port}/tcp is already in use by pid {me} (")), "{e}");
+        assert!(in_use().contains(&port));
+        drop(taken);
+        let held = reserve(&[map("127.0.0.1")]).unwrap();
+        // Held: a server cannot take it now (std sets SO_REUSEADDR, as servers do).
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+        drop(held);
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        assert!(reserve(&[map("192.0.2.7")]).unwrap_err().contains("not an address of this host"));
+    }
+}

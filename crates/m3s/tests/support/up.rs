@@ -69,7 +69,9 @@ impl Up {
         let mut command = Command::new(env!("CARGO_BIN_EXE_m3s"));
         match &self.master {
             None => {
-                command.arg("up").args(["--mesos-port", &self.mesos_port.to_string()]);
+                // Names the containers' DNS servers do not know are never sent off this
+                // machine: the forwarder is a closed port on loopback (SERVFAIL).
+                command.arg("up").args(["--mesos-port", &self.mesos_port.to_string(), "--dns-forward", "127.0.0.1:9"]);
                 // A test that publishes ports it picked passes its own.
                 if !self.args.iter().any(|a| a == "--resources") {
                     command.args(["--resources", "cpus:8;mem:16384;disk:10000;ports:[31000-31999]"]);

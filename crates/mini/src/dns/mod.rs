@@ -28,8 +28,9 @@ pub enum Answer {
 }
 
 pub trait Resolve: Send + Sync + 'static {
-    /// `name` is lowercase without the trailing dot; `qtype` a [`wire`] type.
-    fn resolve(&self, name: &str, qtype: u16) -> Answer;
+    /// `name` is lowercase without the trailing dot; `qtype` a [`wire`] type;
+    /// `peer` who asks (names may depend on it).
+    fn resolve(&self, name: &str, qtype: u16, peer: std::net::IpAddr) -> Answer;
 }
 
 /// Seconds a local answer may be cached: short, tasks come and go.
@@ -70,7 +71,7 @@ pub fn serve(socket: UdpSocket, names: Arc<dyn Resolve>, upstreams: Arc<Vec<Sock
             let msg = &buf[..len];
             let reply = match wire::parse_query(msg) {
                 Err(e) => wire::error_response(msg, e.rcode()),
-                Ok(q) => match names.resolve(&q.name, q.qtype) {
+                Ok(q) => match names.resolve(&q.name, q.qtype, peer.ip()) {
                     Answer::Records(records) => Some(wire::response(&q, msg, 0, &records, TTL)),
                     Answer::NoSuchName => Some(wire::response(&q, msg, wire::RCODE_NXDOMAIN, &[], TTL)),
                     Answer::Forward => match forwards.clone().try_acquire_owned() {
@@ -134,7 +135,7 @@ mod tests {
 
     struct Fixed;
     impl Resolve for Fixed {
-        fn resolve(&self, name: &str, qtype: u16) -> Answer {
+        fn resolve(&self, name: &str, qtype: u16, _: std::net::IpAddr) -> Answer {
             match (name, qtype) {
                 ("web", wire::TYPE_A) => Answer::Records(vec![Record::A(Ipv4Addr::new(10, 0, 0, 2))]),
                 ("web", _) => Answer::Records(vec![]),
@@ -157,7 +158,7 @@ mod tests {
         // The upstream is another server of ours on loopback, answering everything.
         struct All;
         impl Resolve for All {
-            fn resolve(&self, _: &str, _: u16) -> Answer {
+            fn resolve(&self, _: &str, _: u16, _: std::net::IpAddr) -> Answer {
                 Answer::Records(vec![Record::A(Ipv4Addr::new(192, 0, 2, 1))])
             }
         }

@@ -473,6 +473,7 @@ impl Cluster {
                 return;
             }
         }
+        let mut address = None;
         if let Some(info) = info {
             let containers = match &self.inner.containers {
                 Ok(c) => c,
@@ -492,6 +493,7 @@ impl Cluster {
                 },
                 None => None,
             };
+            address = network.as_ref().and_then(|n| n.address());
             match containers.prepare(&info, &container_id, &sandbox, &spec.env, network.as_ref()).await {
                 Ok(prepared) => {
                     // The OCI runtime runs as m3s (root); the container's process as its spec says.
@@ -531,6 +533,7 @@ impl Cluster {
                         env,
                         user,
                         exec,
+                        address,
                         started_at: std::time::Instant::now(),
                         last_healthy: None,
                     });
@@ -588,6 +591,7 @@ impl Cluster {
             env: c.spec.env.clone(),
             user: c.spec.user.clone(),
             exec: c.spec.container.as_ref().map(|s| s.exec.clone()).unwrap_or_default(),
+            address: self.inner.networks.as_ref().and_then(|n| n.address_of(&c.spec.container_id)),
             started_at: age.and_then(|a| now.mono.checked_sub(a)).unwrap_or(now.mono),
             last_healthy: task.latest().and_then(|s| s.healthy),
         });

@@ -73,6 +73,7 @@ fn health_task(sandbox: &Path, id: &str, check: HealthCheck) -> HealthTask {
         env: Vec::new(),
         user: None,
         exec: Vec::new(),
+        address: None,
         started_at: Instant::now(),
         last_healthy: None,
     }

@@ -272,6 +272,9 @@ pub struct HealthTask {
     /// For a container: the command that runs its argv inside it (`crun exec ID`).
     /// COMMAND checks run that way, in the container's namespaces and as its user.
     pub exec: Vec<String>,
+    /// The container's address on its own network (HTTP and TCP checks go
+    /// there, as Mesos runs them in its network namespace); `None`: loopback.
+    pub address: Option<std::net::Ipv4Addr>,
     /// When the task started: the delay and the grace period count from here.
     pub started_at: Instant,
     /// Health last reported for the task, when checking resumes after an m3s
@@ -427,7 +430,7 @@ enum Probe {
         url: Result<Url, String>,
     },
     Tcp {
-        host: &'static str,
+        host: String,
         port: u32,
     },
 }
@@ -441,7 +444,11 @@ impl Probe {
                 let ipv6 = http.protocol.as_deref() == Some("IPv6");
                 let url = port(http.port).map(|port| Url {
                     scheme: http.scheme.clone().unwrap_or_else(|| "http".into()),
-                    host: if ipv6 { "[::1]" } else { "127.0.0.1" }.into(),
+                    host: match (ipv6, task.address) {
+                        (true, _) => "[::1]".into(),
+                        (false, Some(ip)) => ip.to_string(),
+                        (false, None) => "127.0.0.1".into(),
+                    },
                     port,
                     path: http.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into()),
                 });
@@ -449,7 +456,11 @@ impl Probe {
             }
             Some(HealthCheckType::Tcp) => {
                 let tcp = check.tcp.clone().unwrap_or_default();
-                let host = if tcp.protocol.as_deref() == Some("IPv6") { "::1" } else { "127.0.0.1" };
+                let host = match (tcp.protocol.as_deref() == Some("IPv6"), task.address) {
+                    (true, _) => "::1".to_owned(),
+                    (false, Some(ip)) => ip.to_string(),
+                    (false, None) => "127.0.0.1".to_owned(),
+                };
                 Probe::Tcp { host, port: tcp.port }
             }
             _ => Probe::Command {
@@ -481,7 +492,10 @@ impl Probe {
             }
             Probe::Tcp { host, port: p } => {
                 let p = port(*p)?;
-                TcpStream::connect((*host, p)).await.map(drop).map_err(|e| format!("TCP connection failed: {e}"))
+                TcpStream::connect((host.as_str(), p))
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("TCP connection failed: {e}"))
             }
         }
     }

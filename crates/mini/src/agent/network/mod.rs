@@ -142,6 +142,12 @@ impl Networks {
         self.config.state_dir.join("auto").join(format!("{network}.json"))
     }
 
+    /// The address of a joined container (from its record: m3s may have restarted).
+    pub fn address_of(&self, container_id: &str) -> Option<Ipv4Addr> {
+        let bytes = std::fs::read(self.attachment_path(container_id)).ok()?;
+        serde_json::from_slice::<Attachment>(&bytes).ok()?.address()
+    }
+
     /// Joins the task's container to its networks; `None` for the host's
     /// network. On failure nothing is left behind, and the error names the
     /// network or port and the cause.

@@ -4,6 +4,7 @@
 mod api_client;
 mod compose_cmd;
 mod config;
+mod dns_cmd;
 mod images_cmd;
 mod mesos_cmd;
 mod metrics_cmd;
@@ -58,6 +59,14 @@ enum Command {
     Metrics(metrics_cmd::MetricsArgs),
     /// The embedded agent's container images on this machine: list, pull, prune.
     Images(images_cmd::ImagesArgs),
+    /// Mesos-DNS's names (`<task>.<framework>.mesos`) for a Mesos master's tasks,
+    /// over DNS and Mesos-DNS's REST lookups, in place of Mesos-DNS.
+    Dns {
+        #[command(flatten)]
+        mesos: MesosArgs,
+        #[command(flatten)]
+        args: dns_cmd::DnsArgs,
+    },
     /// The embedded agent's container networks on this machine: list, prune.
     Networks(networks_cmd::NetworksArgs),
     /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
@@ -118,6 +127,9 @@ fn main() -> std::process::ExitCode {
         Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
         Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
         Command::Images(args) => runtime().and_then(|rt| rt.block_on(images_cmd::run(args))),
+        Command::Dns { mesos, args } => {
+            mesos.resolve().and_then(|mesos| runtime().and_then(|rt| rt.block_on(dns_cmd::run(mesos, args))))
+        }
         Command::Networks(args) => runtime().and_then(|rt| rt.block_on(networks_cmd::run(args))),
         Command::Supervise { .. } => unreachable!("handled above"),
     };

@@ -6,6 +6,7 @@
 //! [`Resolve`]; this module is the UDP loop around them, one task per socket,
 //! asleep until a datagram arrives.
 
+pub mod mesos;
 pub mod wire;
 
 use std::net::SocketAddr;

@@ -24,6 +24,10 @@ use mesos::v1::{
     CommandInfo, ContainerInfo, ContainerType, DockerInfo, FrameworkInfo, Offer, Operation, Resource, TaskId, TaskInfo,
 };
 
+#[path = "shared/procs.rs"]
+mod procs;
+use procs::{percentile, pids_with, pss_kb};
+
 #[path = "shared/mini.rs"]
 mod bench_mini;
 #[path = "../../image/tests/support/mod.rs"]
@@ -44,28 +48,6 @@ fn bench_dir() -> PathBuf {
     std::env::var_os("M3S_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("m3s-bench-containers"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn pss_kb(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    text.lines().find(|l| l.starts_with("Pss:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
-}
-
-/// Processes whose command line contains `needle`.
-fn pids_with(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmd).replace('\0', " ").contains(needle) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 fn wait_for(path: &Path, bound: Duration) -> bool {

@@ -21,6 +21,10 @@ use mesos::scheduler::{Scheduler, SchedulerEvent};
 use mesos::v1::scheduler::{Accept, CallKind, Event};
 use mesos::v1::{CommandInfo, FrameworkInfo, Offer, Operation, Resource, TaskId, TaskInfo, TaskState};
 
+#[path = "shared/procs.rs"]
+#[allow(dead_code)] // this benchmark reads no processes
+mod procs;
+use procs::percentile;
 #[path = "shared/mini.rs"]
 mod bench_mini;
 /// The end-to-end tests' helpers: the same process cleanup.
@@ -111,10 +115,6 @@ impl Framework {
         };
         self.s.handle().call(CallKind::Accept(accept)).await.unwrap();
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn throughput(mini: &Mini) -> (f64, f64) {

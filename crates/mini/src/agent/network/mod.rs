@@ -22,7 +22,7 @@ pub mod ports;
 pub mod request;
 pub mod subnet;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -256,9 +256,6 @@ impl Networks {
     /// the network cannot be removed under it.
     async fn network(&self, join: &Join, container_id: &str) -> Result<NetConf, NetworkError> {
         let mut state = self.state.lock().await;
-        // Other agents on this machine (other m3s instances) pick subnets too:
-        // one at a time, each seeing the routes of the bridges made before.
-        let _machine_lock = machine_lock(&self.config.state_dir);
         let conf = self.find_or_make(join)?;
         state.users.entry(join.network.clone()).or_default().insert(container_id.to_owned());
         Ok(conf)
@@ -302,6 +299,9 @@ impl Networks {
     /// routes and m3s's other networks, or the first free one.
     fn make(&self, join: &Join) -> Result<NetConf, NetworkError> {
         let name = &join.network;
+        // Other agents on this machine (other m3s instances) pick subnets too:
+        // one at a time, each seeing the routes of the bridges made before.
+        let _machine_lock = machine_lock(&self.config.state_dir);
         let routes = subnet::parse_routes(&std::fs::read_to_string("/proc/net/route").unwrap_or_default());
         let others: Vec<(String, Subnet)> =
             self.autos().into_iter().filter_map(|a| Some((a.name, a.subnet.parse().ok()?))).collect();
@@ -530,9 +530,9 @@ impl Networks {
                 let _ = netns::remove(&entry.path());
             }
         }
-        let used: BTreeMap<String, ()> = self.state.lock().await.users.keys().map(|k| (k.clone(), ())).collect();
+        let used: HashSet<String> = self.state.lock().await.users.keys().cloned().collect();
         for auto in self.autos() {
-            if !used.contains_key(&auto.name) {
+            if !used.contains(&auto.name) {
                 self.remove_auto(&auto.name);
             }
         }

@@ -51,7 +51,7 @@ pub fn holder(port: u16, protocol: &str) -> Option<String> {
     let inodes: Vec<u64> = tables
         .iter()
         .filter_map(|t| std::fs::read_to_string(format!("/proc/net/{t}")).ok())
-        .flat_map(|text| socket_inodes(&text, port))
+        .flat_map(|text| bound_sockets(&text).filter(|(p, _)| *p == port).map(|(_, inode)| inode).collect::<Vec<_>>())
         .collect();
     if inodes.is_empty() {
         return None;
@@ -72,38 +72,25 @@ pub fn holder(port: u16, protocol: &str) -> Option<String> {
     None
 }
 
-/// Inodes of the sockets of a /proc/net table bound to `port` (TCP: listening only).
-fn socket_inodes(table: &str, port: u16) -> Vec<u64> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-            // TCP's 0A is LISTEN; UDP's 07 is a bound socket.
-            let bound = matches!(*f.get(3)?, "0A" | "07");
-            (local_port == port && bound).then(|| f.get(9)?.parse().ok())?
-        })
-        .collect()
+/// (local port, inode) of the bound sockets of a /proc/net table: TCP's
+/// listening ones (state 0A), UDP's bound ones (07).
+fn bound_sockets(table: &str) -> impl Iterator<Item = (u16, u64)> + '_ {
+    table.lines().skip(1).filter_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+        matches!(*f.get(3)?, "0A" | "07").then_some(())?;
+        Some((port, f.get(9)?.parse().ok()?))
+    })
 }
 
 /// The ports of 1..=65535 that a socket is bound to on this host (TCP
 /// listening, UDP bound): an agent does not offer them.
 pub fn in_use() -> std::collections::BTreeSet<u16> {
-    let mut ports = std::collections::BTreeSet::new();
-    for t in ["tcp", "tcp6", "udp", "udp6"] {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/net/{t}")) else { continue };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (f.get(1), f.get(3)) else { continue };
-            if matches!(*state, "0A" | "07")
-                && let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok())
-            {
-                ports.insert(port);
-            }
-        }
-    }
-    ports
+    ["tcp", "tcp6", "udp", "udp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/net/{t}")).ok())
+        .flat_map(|text| bound_sockets(&text).map(|(port, _)| port).collect::<Vec<_>>())
+        .collect()
 }
 
 #[cfg(test)]

@@ -242,13 +242,17 @@ async fn a_hundred_joins_and_leaves_leave_nothing_behind() {
     let f = Fixture::new("cycles");
     let networks = f.networks();
     let net = format!("c{}_default", std::process::id());
+    // A subnet of this test's own (the auto pool, 10.90/16, is every other
+    // test's): rules that name it after the cycles can only be this test's.
+    let own_subnet = format!("10.91.{}.0/24", std::process::id() % 200);
+    let ipam: &[(&str, &str)] = &[("m3s.ipam.subnet", &own_subnet)];
     let mut bridge = None;
     let mut subnets = HashSet::new();
     let started = std::time::Instant::now();
     for i in 0..100 {
         assert!(started.elapsed() < Duration::from_secs(600), "100 cycles took over 10 minutes (at {i})");
-        let one = networks.attach(&task(&[(&net, "one", &[])], &[], &[]), &format!("a{i}")).await.unwrap().unwrap();
-        let two = networks.attach(&task(&[(&net, "two", &[])], &[], &[]), &format!("b{i}")).await.unwrap().unwrap();
+        let one = networks.attach(&task(&[(&net, "one", ipam)], &[], &[]), &format!("a{i}")).await.unwrap().unwrap();
+        let two = networks.attach(&task(&[(&net, "two", ipam)], &[], &[]), &format!("b{i}")).await.unwrap().unwrap();
         let auto: serde_json::Value =
             serde_json::from_slice(&std::fs::read(f.dir.join(format!("networks/auto/{net}.json"))).unwrap()).unwrap();
         bridge = Some(auto["bridge"].as_str().unwrap().to_owned());
@@ -265,6 +269,7 @@ async fn a_hundred_joins_and_leaves_leave_nothing_behind() {
     assert_eq!(f.netns_files(), 0, "no namespace is left");
     let leftovers: Vec<_> = std::fs::read_dir(f.dir.join("networks/ipam")).unwrap().flatten().collect();
     assert!(leftovers.is_empty(), "no address allocation is left: {leftovers:?}");
+    assert_eq!(subnets, HashSet::from([own_subnet]), "the network kept the subnet asked for");
     for subnet in &subnets {
         assert!(!nat_rules_mention(subnet), "no rule for {subnet} is left");
     }

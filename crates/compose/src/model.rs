@@ -42,6 +42,16 @@ impl Project {
             out.display().to_string()
         };
         for s in self.services.values_mut() {
+            if let Some(b) = &mut s.build {
+                if !is_remote_context(&b.context) {
+                    b.context = absolute(&b.context);
+                }
+                for c in b.additional_contexts.values_mut() {
+                    if !is_remote_context(c) && !c.contains("://") {
+                        *c = absolute(c);
+                    }
+                }
+            }
             for m in &mut s.volumes {
                 if m.kind == MountType::Bind
                     && let Some(src) = &m.source
@@ -61,6 +71,8 @@ impl Project {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Service {
     pub image: Option<String>,
+    /// `build`: how to build the image where the files are (`m3s compose build`).
+    pub build: Option<Build>,
     pub command: Option<Command>,
     pub entrypoint: Option<Command>,
     /// `None` value: pass the variable through from the environment (`- FOO` / `FOO:`).
@@ -120,6 +132,39 @@ impl Service {
     pub fn memory_limit(&self) -> Option<u64> {
         self.deploy.resources.limits.memory.or(self.mem_limit)
     }
+}
+
+/// A service's `build`, in its long form (`build: DIR` is `context: DIR`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Build {
+    /// The context directory (absolute once loaded from disk), or a URL.
+    pub context: String,
+    /// The Dockerfile, relative to the context unless absolute.
+    pub dockerfile: Option<String>,
+    /// The Dockerfile's text, in place of a file.
+    pub dockerfile_inline: Option<String>,
+    /// `ARG`s; `None`: taken from the environment of whoever builds.
+    pub args: BTreeMap<String, Option<String>>,
+    pub target: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Named contexts (`FROM name`, `COPY --from=name`): a directory, or `docker-image://REF`.
+    pub additional_contexts: BTreeMap<String, String>,
+    /// Top-level secrets the build may mount (`RUN --mount=type=secret,id=NAME`).
+    pub secrets: Vec<String>,
+    /// The network of RUN steps: `host`, `none` or the builder's default.
+    pub network: Option<String>,
+    pub no_cache: bool,
+    /// Pull newer base images first.
+    pub pull: bool,
+    /// More names for the built image.
+    pub tags: Vec<String>,
+    /// Keys the builder does not apply (cache_from, platforms, ssh, ...), kept for the record.
+    pub other: BTreeMap<String, Node>,
+}
+
+/// A context that is not a directory on disk: a git or HTTP(S) URL.
+pub fn is_remote_context(context: &str) -> bool {
+    context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }
 
 /// `command` / `entrypoint`: a string is run by a shell-like split, a list as given.

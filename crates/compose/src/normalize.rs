@@ -86,6 +86,45 @@ fn command(c: &Command) -> Value {
     }
 }
 
+fn build(b: &Build) -> Value {
+    let mut m = Map::new();
+    m.insert("context".into(), s(&b.context));
+    for (key, value) in [
+        ("dockerfile", &b.dockerfile),
+        ("dockerfile_inline", &b.dockerfile_inline),
+        ("target", &b.target),
+        ("network", &b.network),
+    ] {
+        if let Some(x) = value {
+            m.insert(key.into(), s(x));
+        }
+    }
+    if !b.args.is_empty() {
+        let args = b.args.iter().map(|(k, v)| (k.clone(), v.as_deref().map_or(Value::Null, s))).collect();
+        m.insert("args".into(), Value::Object(args));
+    }
+    if !b.labels.is_empty() {
+        m.insert("labels".into(), string_map(&b.labels));
+    }
+    if !b.additional_contexts.is_empty() {
+        m.insert("additional_contexts".into(), string_map(&b.additional_contexts));
+    }
+    if !b.secrets.is_empty() {
+        m.insert("secrets".into(), strings(&b.secrets));
+    }
+    if !b.tags.is_empty() {
+        m.insert("tags".into(), strings(&b.tags));
+    }
+    if b.no_cache {
+        m.insert("no_cache".into(), Value::Bool(true));
+    }
+    if b.pull {
+        m.insert("pull".into(), Value::Bool(true));
+    }
+    others(&mut m, &b.other);
+    Value::Object(m)
+}
+
 fn service(v: &Service) -> Value {
     let mut m = Map::new();
     let mut put = |k: &str, val: Value| {
@@ -93,6 +132,9 @@ fn service(v: &Service) -> Value {
     };
     if let Some(i) = &v.image {
         put("image", s(i));
+    }
+    if let Some(b) = &v.build {
+        put("build", build(b));
     }
     if let Some(c) = &v.command {
         put("command", command(c));

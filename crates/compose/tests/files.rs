@@ -154,12 +154,12 @@ fn several_files_merge_by_the_specification() {
 
 #[test]
 fn strict_turns_warnings_into_errors() {
-    let d = dir("strict", &[("compose.yaml", "services:\n  web:\n    image: x\n    build: .\n")]);
+    let d = dir("strict", &[("compose.yaml", "services:\n  web:\n    image: x\n    attach: false\n")]);
     assert!(load_in(&d, &["compose.yaml"], &options(&d)).is_ok());
     let mut o = options(&d);
     o.strict = true;
     let e = load_in(&d, &["compose.yaml"], &o).unwrap_err().to_string();
-    assert!(e.contains("compose.yaml:4:5: services.web.build: has no meaning on Mesos"), "{e}");
+    assert!(e.contains("compose.yaml:4:5: services.web.attach: has no meaning on Mesos"), "{e}");
 }
 
 #[test]

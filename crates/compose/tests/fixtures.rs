@@ -38,67 +38,6 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
     ("bridge/expected-kubernetes/overlays/desktop/kustomization.yaml", "apiVersion: unknown top-level key"),
     ("bridge/expected-kubernetes/overlays/desktop/serviceA-service.yaml", "apiVersion: unknown top-level key"),
     ("bridge/expected-kubernetes/overlays/desktop/serviceB-service.yaml", "apiVersion: unknown top-level key"),
-    // Build-only services: `build` has no meaning on Mesos, and nothing else says what to run.
-    (
-        "bridge-build-only/compose.yaml",
-        "services.app: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-dependencies/classic.yaml",
-        "services.service: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-dependencies/compose.yaml",
-        "services.base: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-infinite/compose.yaml",
-        "services.service1: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-test/compose.yaml",
-        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-test/entitlements/compose.yaml",
-        "services.privileged-service: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-test/minimal/compose.yaml",
-        "services.test: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-test/multi-args/compose.yaml",
-        "services.multiargs: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "build-test/privileged/compose.yaml",
-        "services.privileged-service: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "simple-build-test/compose-interpolate.yaml",
-        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "simple-build-test/compose.yaml",
-        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "volume-test/compose.yaml",
-        "services.nginx: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "watch/include.yaml",
-        "services.a: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "watch/rebuild.yaml",
-        "services.a: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
-    (
-        "wrong-composefile/build-error.yml",
-        "services.simple: no image, command or entrypoint: nothing to run (build is not supported on Mesos)",
-    ),
     // docker/compose's own "wrong compose file" fixture: a key the specification does not have.
     ("wrong-composefile/compose.yaml", "services.simple.wrongField: unknown key"),
     // An override file loaded alone has nothing to run.

@@ -131,6 +131,10 @@ impl Framework {
         self.with_engine(|e, now| e.scale(now, project, service, replicas))
     }
 
+    pub fn unscale(&self, project: &str, service: &str) -> Result<(), CommandError> {
+        self.with_engine(|e, now| e.unscale(now, project, service))
+    }
+
     pub fn restart(&self, project: &str, service: &str) -> Result<(), CommandError> {
         self.with_engine(|e, now| e.restart(now, project, service))
     }

@@ -112,6 +112,16 @@ impl Cx {
     ) -> Option<ServiceSpec> {
         let task_name = s.mesos.task_name.clone().unwrap_or_else(|| format!("{project_name}_{name}"));
         let mut volumes = self.volumes(project_name, name, s, project, settings, path);
+        if s.build.is_some() && s.image.is_none() {
+            // The compose CLI builds where the files are and sends the image's name; a
+            // document with a bare `build` came from elsewhere, with nothing built.
+            self.error(
+                format!("{path}.build"),
+                "is built by `m3s compose build` (or `m3s compose up`, `m3s up FILE`) where the files are; \
+                 sent alone, with no image, there is nothing to run",
+            );
+            return None;
+        }
         let container = match &s.image {
             None => {
                 for key in s.other.keys() {
@@ -137,9 +147,9 @@ impl Cx {
                 match s.pull_policy.as_deref() {
                     // `docker run --pull`: `always` is also Mesos's force_pull_image.
                     Some(p @ ("always" | "missing" | "never")) => parameters.push(("pull".into(), p.into())),
-                    Some("build") => {
-                        self.error(format!("{path}.pull_policy"), "build needs a builder, which m3s does not have yet")
-                    }
+                    // Built where the files are, into this machine's image store (or pushed, and
+                    // then named by its registry with another policy): nothing to pull.
+                    Some("build") => parameters.push(("pull".into(), "never".into())),
                     Some(other) => self.warn(format!("{path}.pull_policy"), format!("{other:?} is taken as `missing`")),
                     None => {}
                 }

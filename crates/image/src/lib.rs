@@ -10,6 +10,7 @@
 //!   overlayfs takes as lower layers, with whiteouts, confined to their directory;
 //! - [`registry`]: a registry v2 client (anonymous, Basic and bearer-token auth,
 //!   Docker `config.json` credentials);
+//! - [`build`]: image builds (compose `build:`) delegated to buildah, loaded into the store;
 //! - [`store`]: the content-addressed store under the agent's work directory,
 //!   where a layer shared by several images is unpacked once and everything
 //!   appears by atomic rename.
@@ -18,6 +19,7 @@
 //! are plain functions tested without a network.
 
 pub mod auth;
+pub mod build;
 pub mod config;
 pub mod digest;
 pub mod flatten;

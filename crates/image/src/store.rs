@@ -125,6 +125,16 @@ impl Store {
         image.layers.iter().all(|l| self.layer_dir(l).is_dir()).then_some(image)
     }
 
+    /// Forgets the image recorded as `reference`; its layers stay until
+    /// [`Store::prune`]. False when there was none.
+    pub fn remove(&self, reference: &Reference) -> io::Result<bool> {
+        match std::fs::remove_file(self.record_path(&reference.to_string())) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every image in the store, by reference.
     pub fn list(&self) -> io::Result<Vec<Image>> {
         let mut out = Vec::new();

@@ -2,6 +2,7 @@
 //! protocol logic; that lives in the library crates.
 
 mod api_client;
+mod build_cmd;
 mod compose_cmd;
 mod config;
 mod dns_cmd;
@@ -71,6 +72,13 @@ enum Command {
     Networks(networks_cmd::NetworksArgs),
     /// Run the embedded single-node cluster: a Mesos-compatible master and agent.
     Mini(mini_cmd::MiniArgs),
+    /// Print a shell completion script: `m3s completions bash > /etc/bash_completion.d/m3s`.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (m3s.1, m3s-compose.1, m3s-compose-up.1, ...) into a directory.
+    Man {
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
     /// Supervise one task (started by the agent, not by hand).
     #[command(hide = true)]
     Supervise {
@@ -80,11 +88,23 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let argv = compose_cmd::docker_compose_argv(std::env::args_os().collect());
+    let compose = argv.get(1).is_some_and(|a| a == "compose");
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        // docker compose exits with 1 on a bad command line; help and version are no error.
+        Err(e) if compose && e.use_stderr() => {
+            let _ = e.print();
+            return std::process::ExitCode::FAILURE;
+        }
+        Err(e) => e.exit(),
+    };
     // Work directories hold tokens, credentials and task environments: private by default.
     paths::private_umask();
     let client = match &cli.command {
         Command::Config { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. }
         | Command::Mesos { .. }
         | Command::Compose(_)
         | Command::Images(_)
@@ -131,6 +151,16 @@ fn main() -> std::process::ExitCode {
             mesos.resolve().and_then(|mesos| runtime().and_then(|rt| rt.block_on(dns_cmd::run(mesos, args))))
         }
         Command::Networks(args) => runtime().and_then(|rt| rt.block_on(networks_cmd::run(args))),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "m3s",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man { dir } => write_man_pages(&dir),
         Command::Supervise { .. } => unreachable!("handled above"),
     };
     match result {
@@ -156,6 +186,27 @@ fn describe(e: &anyhow::Error) -> String {
     out
 }
 
+/// One man page per command and subcommand, named as git's are (`m3s-compose-up.1`).
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    fn write(dir: &std::path::Path, name: &str, command: &clap::Command) -> anyhow::Result<usize> {
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(command.clone().display_name(name.to_owned())).render(&mut bytes)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        let mut count = 1;
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            count += write(dir, &format!("{name}-{}", sub.get_name()), sub)?;
+        }
+        Ok(count)
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut command = <Cli as clap::CommandFactory>::command();
+    command.build();
+    let count = write(dir, "m3s", &command)?;
+    eprintln!("{count} man pages in {}", dir.display());
+    Ok(())
+}
+
 /// Two worker threads: m3s is IO-bound, and the machines it targets are small.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
@@ -174,4 +225,45 @@ fn print_config(mesos: MesosArgs, framework: FrameworkArgs, service: ServiceArgs
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap checks a command line's consistency (unique short flags, ...) only when it is built: all of it, here.
+    #[test]
+    fn the_command_line_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn docker_compose_flags_read_as_docker_compose_reads_them() {
+        let parse = |line: &str| {
+            let argv: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+            Cli::try_parse_from(compose_cmd::docker_compose_argv(argv)).map(|c| c.command)
+        };
+        let Ok(Command::Compose(c)) = parse("m3s compose config -f a.yaml -p proj --profile x --env-file e") else {
+            panic!("flags after the subcommand")
+        };
+        assert_eq!(
+            (c.files, c.project.as_deref(), c.profiles, c.env_files),
+            (vec!["a.yaml".into()], Some("proj"), vec!["x".to_owned()], vec!["e".into()])
+        );
+        let Ok(Command::Compose(c)) = parse("m3s compose -f a.yaml logs -ft web db") else { panic!("logs -f") };
+        assert_eq!(c.files, vec![std::path::PathBuf::from("a.yaml")]);
+        let compose_cmd::ComposeCommand::Logs { follow, timestamps, services, .. } = c.command else { panic!() };
+        assert!(follow && timestamps);
+        assert_eq!(services, ["web", "db"]);
+        let Ok(Command::Compose(c)) = parse("m3s compose rm -sf web") else { panic!("rm -sf") };
+        assert!(matches!(c.command, compose_cmd::ComposeCommand::Rm { force: true, stop: true, .. }));
+        let Ok(Command::Compose(c)) = parse("m3s compose -f logs up --scale web=2 --wait-timeout 9 web") else {
+            panic!()
+        };
+        assert_eq!(c.files, vec![std::path::PathBuf::from("logs")], "a file named logs is a file");
+        assert!(matches!(c.command, compose_cmd::ComposeCommand::Up { wait_timeout: 9, .. }));
+        let Ok(Command::Compose(c)) = parse("m3s compose exec web ls -f x") else { panic!("exec") };
+        let compose_cmd::ComposeCommand::Exec { command, .. } = c.command else { panic!() };
+        assert_eq!(command, ["ls", "-f", "x"], "the command's own flags are its own");
+    }
 }

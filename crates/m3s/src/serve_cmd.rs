@@ -97,6 +97,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub containers: crate::mini_cmd::ContainerArgs,
     #[command(flatten)]
+    pub build: crate::build_cmd::BuildArgs,
+    #[command(flatten)]
     pub common: FrameworkServeArgs,
 }
 
@@ -127,7 +129,23 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let loaded = if args.files.is_empty() {
         None
     } else {
-        Some(crate::compose_cmd::load_files(&args.files, args.project.as_deref(), &args.profiles, false)?)
+        let source = crate::compose_cmd::ProjectSource {
+            files: args.files.clone(),
+            name: args.project.clone(),
+            profiles: args.profiles.clone(),
+            ..Default::default()
+        };
+        Some(crate::compose_cmd::load_files(&source, false)?)
+    };
+    // Images of `build:` services, built here before anything starts, into the store the agent runs from.
+    let loaded = match loaded {
+        Some(mut loaded) if loaded.project.services.values().any(|s| s.build.is_some()) => {
+            let store = crate::images_cmd::store(Some(&work_dir))?;
+            let options = args.build.options(&args.containers.registry);
+            tokio::task::block_in_place(|| crate::build_cmd::build_project(&mut loaded, Some(&store), &options))?;
+            Some(loaded)
+        }
+        other => other,
     };
 
     let mini_args = crate::mini_cmd::MiniArgs {

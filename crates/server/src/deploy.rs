@@ -21,6 +21,18 @@ pub struct Deployed {
 /// fills `${VAR}` from an empty environment, never from its own, which holds
 /// its secrets. mesos-compose interpolated from its own; m3s does not.
 pub fn deploy(state: &ApiState, name: &str, text: &str, strict: bool) -> Result<Deployed, ApiError> {
+    deploy_only(state, name, text, strict, None)
+}
+
+/// [`deploy`] of some services only (`compose up web`): the others keep what
+/// is deployed of them, or stay out if they are not deployed.
+pub fn deploy_only(
+    state: &ApiState,
+    name: &str,
+    text: &str,
+    strict: bool,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Deployed, ApiError> {
     let invalid = |message: &str, diagnostics: Vec<Diagnostic>| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).with(diagnostics)
     };
@@ -36,6 +48,22 @@ pub fn deploy(state: &ApiState, name: &str, text: &str, strict: bool) -> Result<
     if strict && !warnings.is_empty() {
         return Err(invalid("warnings are errors with strict=true", warnings));
     }
-    let outcome = state.framework().deploy(translated.spec)?;
+    let mut spec = translated.spec;
+    if let Some(only) = only {
+        if let Some(unknown) = only.iter().find(|s| !spec.services.contains_key(*s)) {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no service {unknown:?} in project {name}")));
+        }
+        let current = state.framework().read(|e| e.projects().get(name).map(|p| p.spec.services.clone()));
+        let current = current.unwrap_or_default();
+        spec.services = std::mem::take(&mut spec.services)
+            .into_iter()
+            .filter_map(|(service, s)| match (only.contains(&service), current.get(&service)) {
+                (true, _) => Some((service, s)),
+                (false, Some(deployed)) => Some((service, deployed.clone())),
+                (false, None) => None,
+            })
+            .collect();
+    }
+    let outcome = state.framework().deploy(spec)?;
     Ok(Deployed { outcome, warnings, normalized: compose::normalize(&project) })
 }

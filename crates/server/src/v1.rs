@@ -82,7 +82,10 @@ async fn put_project(
     body: String,
 ) -> Result<Response, ApiError> {
     let strict = flag(&q, "strict")?;
-    let deployed = crate::deploy::deploy(&state, &project, &body, strict)?;
+    // `services=a,b`: only these change (`compose up a b`).
+    let only: Option<std::collections::BTreeSet<String>> =
+        q.get("services").map(|s| s.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect());
+    let deployed = crate::deploy::deploy_only(&state, &project, &body, strict, only.as_ref())?;
     let o = deployed.outcome;
     Ok(Json(json!({
         "project": project,
@@ -155,7 +158,8 @@ async fn get_service(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScaleBody {
-    replicas: u32,
+    /// `null`: back to the file's count (`compose start`).
+    replicas: Option<u32>,
 }
 
 async fn scale(
@@ -163,10 +167,21 @@ async fn scale(
     Path((project, service)): Path<(String, String)>,
     body: String,
 ) -> Result<Response, ApiError> {
-    let ScaleBody { replicas } = serde_json::from_str(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("body: expected {{\"replicas\": N}} with N a whole number: {e}"))
-    })?;
-    state.framework().scale(&project, &service, replicas)?;
+    let bad = |e: &dyn std::fmt::Display| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("body: expected {{\"replicas\": N}} with N a whole number, or null for the file's count: {e}"),
+        )
+    };
+    let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| bad(&e))?;
+    if value.get("replicas").is_none() {
+        return Err(bad(&"missing field `replicas`"));
+    }
+    let ScaleBody { replicas } = serde_json::from_value(value).map_err(|e| bad(&e))?;
+    match replicas {
+        Some(n) => state.framework().scale(&project, &service, n)?,
+        None => state.framework().unscale(&project, &service)?,
+    }
     Ok(Json(json!({ "project": project, "service": service, "replicas": replicas })).into_response())
 }
 

@@ -52,6 +52,18 @@ impl Cx<'_> {
                     }
                 }
             }
+            if let (Some(b), Some(bnode)) = (&svc.build, snode.get("build")) {
+                for secret in &b.secrets {
+                    if !p.secrets.contains_key(secret) {
+                        let at = bnode.get("secrets").unwrap_or(bnode);
+                        self.err(
+                            at,
+                            &join(&path, "build.secrets"),
+                            format!("refers to undefined secret {secret:?} (declare it under the top-level secrets)"),
+                        );
+                    }
+                }
+            }
             if let Some(nets) = snode.get("networks") {
                 for name in svc.networks.keys() {
                     if name != "default" && !p.networks.contains_key(name) {

@@ -9,6 +9,7 @@ use crate::interp::{Env, interpolate};
 use crate::model::*;
 use crate::node::{self, Node, Value};
 
+mod build;
 mod check;
 mod extends;
 mod keys;
@@ -36,17 +37,8 @@ impl SourceFile {
 }
 
 /// Service keys that have no meaning on Mesos: warned about and dropped.
-pub const MEANINGLESS_ON_MESOS: &[&str] = &[
-    "build",
-    "develop",
-    "attach",
-    "isolation",
-    "credential_spec",
-    "external_links",
-    "use_api_socket",
-    "provider",
-    "models",
-];
+pub const MEANINGLESS_ON_MESOS: &[&str] =
+    &["develop", "attach", "isolation", "credential_spec", "external_links", "use_api_socket", "provider", "models"];
 
 /// Service keys of the compose specification (and mesos-compose extensions)
 /// not typed yet: kept in [`Service::other`] for translation.
@@ -120,6 +112,8 @@ pub struct LoadOptions {
     pub strict: bool,
     /// Read `<project_dir>/.env` for interpolation (below `env`).
     pub dotenv: bool,
+    /// Files read instead of `<project_dir>/.env` (`--env-file`), later ones over earlier ones.
+    pub env_files: Vec<PathBuf>,
 }
 
 impl Default for LoadOptions {
@@ -130,6 +124,7 @@ impl Default for LoadOptions {
             profiles: Vec::new(),
             strict: false,
             dotenv: true,
+            env_files: Vec::new(),
         }
     }
 }
@@ -159,18 +154,26 @@ pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Project, E
             std::fs::read_to_string(path).map_err(|e| fail(path.display().to_string(), format!("cannot read: {e}")))?;
         sources.push(SourceFile::new(path.display().to_string(), text));
     }
-    let dotenv_path = options.project_dir.join(".env");
-    let dotenv = match std::fs::read_to_string(&dotenv_path) {
-        Ok(text) if options.dotenv => parse_dotenv(&text).map_err(|(line, message)| {
+    let mut dotenv = BTreeMap::new();
+    let given = !options.env_files.is_empty();
+    let dotenv_files = if given { options.env_files.clone() } else { vec![options.project_dir.join(".env")] };
+    for path in dotenv_files.iter().filter(|_| options.dotenv || given) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            // `.env` is optional; a file named with --env-file is not.
+            Err(e) if given => return Err(fail(path.display().to_string(), format!("cannot read: {e}"))),
+            Err(_) => continue,
+        };
+        let vars = parse_dotenv(&text).map_err(|(line, message)| {
             Errors(vec![Diagnostic {
-                file: dotenv_path.display().to_string(),
+                file: path.display().to_string(),
                 pos: Pos { line, column: 1 },
                 path: String::new(),
                 message,
             }])
-        })?,
-        _ => BTreeMap::new(),
-    };
+        })?;
+        dotenv.extend(vars);
+    }
     let env = Env::layered(options.env.clone(), dotenv);
     let dir = options.project_dir.clone();
     let reader = move |rel: &str| -> Result<String, String> {

@@ -14,6 +14,7 @@ impl Cx<'_> {
             let p = join(path, &key);
             match key.as_str() {
                 "image" => s.image = self.opt_string(v, &p),
+                "build" => s.build = self.build(v, &p),
                 "command" => s.command = self.command(v, &p),
                 "entrypoint" => s.entrypoint = self.command(v, &p),
                 "environment" => {
@@ -98,14 +99,13 @@ impl Cx<'_> {
                 "a container_name needs a single replica (deploy.replicas > 1)",
             );
         }
-        if s.image.is_none() && s.command.is_none() && s.entrypoint.is_none() && s.mesos.executor_command.is_none() {
-            let why = if n.get("extends").is_some() {
-                " (extends is not supported yet)"
-            } else if n.get("build").is_some() {
-                " (build is not supported on Mesos)"
-            } else {
-                ""
-            };
+        if s.image.is_none()
+            && s.build.is_none()
+            && s.command.is_none()
+            && s.entrypoint.is_none()
+            && s.mesos.executor_command.is_none()
+        {
+            let why = if n.get("extends").is_some() { " (extends is not supported yet)" } else { "" };
             self.err(name_node, path, format!("no image, command or entrypoint: nothing to run{why}"));
         }
         Some(s)

@@ -617,6 +617,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Drops the service's `scale` override: back to the replicas of its spec (`compose start`).
+    pub fn unscale(&mut self, now: u64, project: &str, service: &str) -> Result<(), CommandError> {
+        self.now = now;
+        let p = self.project_mut(project, service)?;
+        let Some(scaled) = p.scale.remove(service) else { return Ok(()) };
+        let own = u64::from(p.replicas(service));
+        if let Err(e) = self.check_total(self.total_replicas_except(project, Some(service)) + own) {
+            // Over the limit with the spec's count: the override stays.
+            self.project_mut(project, service)?.scale.insert(service.to_owned(), scaled);
+            return Err(e);
+        }
+        self.dirty.insert(format!("{PROJECT_PREFIX}{project}"));
+        self.converge();
+        Ok(())
+    }
+
     /// Kills every task of the service; each replica starts again at once.
     pub fn restart(&mut self, now: u64, project: &str, service: &str) -> Result<(), CommandError> {
         self.now = now;

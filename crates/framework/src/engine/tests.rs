@@ -284,6 +284,38 @@ fn restart_policies_decide_what_an_ended_task_means() {
 }
 
 #[test]
+fn stop_is_scale_zero_and_start_returns_to_the_files_count() {
+    let mut w = World::new();
+    w.subscribe();
+    w.deploy(project(vec![("web", replicas(2))]));
+    for t in w.offer(4.0) {
+        w.status(&t.task_id.value, TaskState::Running, None);
+    }
+    w.take();
+    w.engine.scale(w.now, "demo", "web", 0).unwrap();
+    w.collect();
+    let kills: Vec<String> = w
+        .take()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Call(CallKind::Kill(k)) => Some(k.task_id.value),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kills.len(), 2, "stop kills every replica");
+    for id in &kills {
+        w.status(id, TaskState::Killed, None);
+    }
+    w.take();
+    assert_eq!(w.offer(4.0).len(), 0, "nothing starts while stopped");
+    w.engine.unscale(w.now, "demo", "web").unwrap();
+    assert!(w.engine.projects()["demo"].scale.is_empty(), "the override is gone");
+    assert_eq!(w.offer(4.0).len(), 2, "start brings back the file's 2 replicas");
+    w.engine.unscale(w.now, "demo", "web").unwrap();
+    assert!(matches!(w.engine.unscale(w.now, "demo", "nope"), Err(CommandError::UnknownService { .. })));
+}
+
+#[test]
 fn scaling_down_kills_the_highest_replicas_and_scaling_up_launches_more() {
     let mut w = World::new();
     w.subscribe();

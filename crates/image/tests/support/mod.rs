@@ -196,6 +196,8 @@ pub fn config(layers: &[Layer], run: Value) -> Value {
         "os": "linux",
         "config": run,
         "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+        // One entry per layer, as real images have: builders (buildah) check that they match.
+        "history": layers.iter().map(|_| json!({"created_by": "m3s test support"})).collect::<Vec<_>>(),
     })
 }
 

@@ -337,3 +337,25 @@ fn compose_up_without_m3s_says_how_to_start_it_and_start_starts_it() {
     assert!(out.status.success() && pid.is_some(), "{err}");
     assert!(err.contains("hi: running"), "{err}");
 }
+
+#[test]
+fn the_build_example_builds_from_scratch_and_runs() {
+    if !buildah_or_skip("the_build_example_builds_from_scratch_and_runs") {
+        return;
+    }
+    let dir = tempdir("build-example");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = root.join("examples/build/compose.yaml");
+    let _cleanup = BuildahImages(vec!["docker.io/library/built-web:latest".into()]);
+    let work = dir.join("work");
+    let resources = "cpus:8;mem:16384;disk:10000;ports:[8089-8089,31000-31999]";
+    let up = Up::start(&work, &["-f", file.to_str().unwrap(), "--resources", resources]);
+    up.wait_project("built", "web healthy and the check done", |v| {
+        state(v, "web") == "healthy" && state(v, "check") == "completed"
+    });
+    let logs = up.compose_ok(&["-p", "built", "logs", "check"]);
+    assert!(logs.contains("check-1 | hello from an image m3s built") && logs.contains("check-1 | built 20"), "{logs}");
+    let css = get(8089, "/style.css").unwrap();
+    assert!(css.contains("font-family"), "{css}");
+    up.compose_ok(&["-p", "built", "down"]);
+}

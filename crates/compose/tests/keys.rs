@@ -291,10 +291,10 @@ fn simple_string_keys_and_labels() {
 #[test]
 fn meaningless_unknown_and_kept_keys() {
     let p = ok(
-        "services:\n  web:\n    image: x\n    build: .\n    x-mine: 1\n    cap_add: [NET_ADMIN]\n    container_type: mesos\n",
+        "services:\n  web:\n    image: x\n    attach: false\n    x-mine: 1\n    cap_add: [NET_ADMIN]\n    container_type: mesos\n",
     );
     let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
-    assert_eq!(w, vec!["compose.yaml:4:5: services.web.build: has no meaning on Mesos, ignored".to_string()]);
+    assert_eq!(w, vec!["compose.yaml:4:5: services.web.attach: has no meaning on Mesos, ignored".to_string()]);
     let e = errors("services:\n  web:\n    image: x\n    frobnicate: 1\n");
     assert_eq!(
         e,
@@ -309,13 +309,17 @@ fn meaningless_unknown_and_kept_keys() {
         !web.other.contains_key("cap_add") && !web.other.contains_key("container_type"),
         "typed keys leave `other`"
     );
-    let e = errors("services:\n  web:\n    build: .\n");
-    assert_eq!(
-        e,
-        vec![
-            "compose.yaml:2:3: services.web: no image, command or entrypoint: nothing to run (build is not supported on Mesos)"
-        ]
-    );
+    // `build` is typed: both forms, with what the builders do not apply warned about.
+    let p = ok("services:\n  web:\n    build: ./app\n  api:\n    build:\n      dockerfile_inline: FROM x\n      args: [A=1, B]\n      cache_from: [y]\n");
+    assert_eq!(p.services["web"].build.as_ref().unwrap().context, "./app");
+    let api = p.services["api"].build.as_ref().unwrap();
+    assert_eq!((api.context.as_str(), api.dockerfile_inline.as_deref()), (".", Some("FROM x")));
+    assert_eq!(api.args.get("A"), Some(&Some("1".to_owned())));
+    let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
+    assert!(w.iter().any(|w| w.contains("services.api.build.cache_from: is not applied")), "{w:?}");
+    let e = errors("services:\n  web:\n    build:\n      dockerfile: a\n      dockerfile_inline: b\n      secrets: [nope]\n");
+    assert!(e.iter().any(|e| e.contains("dockerfile and dockerfile_inline exclude each other")), "{e:?}");
+    assert!(e.iter().any(|e| e.contains("services.web.build.secrets: refers to undefined secret \"nope\"")), "{e:?}");
 }
 
 #[test]

@@ -310,14 +310,18 @@ fn meaningless_unknown_and_kept_keys() {
         "typed keys leave `other`"
     );
     // `build` is typed: both forms, with what the builders do not apply warned about.
-    let p = ok("services:\n  web:\n    build: ./app\n  api:\n    build:\n      dockerfile_inline: FROM x\n      args: [A=1, B]\n      cache_from: [y]\n");
+    let p = ok(
+        "services:\n  web:\n    build: ./app\n  api:\n    build:\n      dockerfile_inline: FROM x\n      args: [A=1, B]\n      cache_from: [y]\n",
+    );
     assert_eq!(p.services["web"].build.as_ref().unwrap().context, "./app");
     let api = p.services["api"].build.as_ref().unwrap();
     assert_eq!((api.context.as_str(), api.dockerfile_inline.as_deref()), (".", Some("FROM x")));
     assert_eq!(api.args.get("A"), Some(&Some("1".to_owned())));
     let w: Vec<String> = p.warnings.iter().map(|d| d.to_string()).collect();
     assert!(w.iter().any(|w| w.contains("services.api.build.cache_from: is not applied")), "{w:?}");
-    let e = errors("services:\n  web:\n    build:\n      dockerfile: a\n      dockerfile_inline: b\n      secrets: [nope]\n");
+    let e = errors(
+        "services:\n  web:\n    build:\n      dockerfile: a\n      dockerfile_inline: b\n      secrets: [nope]\n",
+    );
     assert!(e.iter().any(|e| e.contains("dockerfile and dockerfile_inline exclude each other")), "{e:?}");
     assert!(e.iter().any(|e| e.contains("services.web.build.secrets: refers to undefined secret \"nope\"")), "{e:?}");
 }

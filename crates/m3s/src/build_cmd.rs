@@ -126,10 +126,17 @@ pub fn build_project(
                 service.pull_policy = Some("build".into());
             }
             built.push(name);
+        } else if !chosen {
+            // Not asked for (`up web`): named as built, whether or not it is yet; the server
+            // keeps what is deployed of it, and only `m3s compose build` or `up` of it builds it.
+            let service = loaded.project.services.get_mut(&name).expect("listed above");
+            service.image = Some(reference.to_string());
+            service.pull_policy = Some("build".into());
         } else if options.push_to.is_none() {
             if !present {
-                let why = if options.never { "--no-build was given" } else { "it was not chosen" };
-                bail!("services.{name}: image {reference} is not built and {why}: run `m3s compose build {name}`");
+                bail!(
+                    "services.{name}: image {reference} is not built and --no-build was given: run `m3s compose build {name}`"
+                );
             }
             let service = loaded.project.services.get_mut(&name).expect("listed above");
             service.image = Some(reference.to_string());

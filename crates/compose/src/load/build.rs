@@ -40,17 +40,7 @@ impl Cx<'_> {
                 "context" => context = self.opt_string(v, &p),
                 "dockerfile" => b.dockerfile = self.opt_string(v, &p),
                 "dockerfile_inline" => b.dockerfile_inline = self.opt_string(v, &p),
-                "args" => {
-                    // `- NAME` without a value: from the environment of whoever reads the file, as compose does.
-                    let args = self.key_values(v, &p, true);
-                    b.args = args
-                        .into_iter()
-                        .map(|(k, v)| {
-                            let v = v.or_else(|| self.env.get(&k).map(str::to_owned));
-                            (k, v)
-                        })
-                        .collect();
-                }
+                "args" => b.args = self.key_values_or_env(v, &p),
                 "target" => b.target = self.opt_string(v, &p),
                 "labels" => b.labels = self.labels(v, &p),
                 "additional_contexts" => {

@@ -239,6 +239,20 @@ impl Cx<'_> {
         out
     }
 
+    /// [`Self::key_values`] where `- NAME` without a value takes it from the environment
+    /// of whoever reads the file (the user's shell for `m3s compose`), as compose does
+    /// (`environment`, `build.args`); `None` when that has none either.
+    pub(super) fn key_values_or_env(&mut self, n: &Node, path: &str) -> BTreeMap<String, Option<String>> {
+        let values = self.key_values(n, path, true);
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let v = v.or_else(|| self.env.get(&k).map(str::to_owned));
+                (k, v)
+            })
+            .collect()
+    }
+
     pub(super) fn labels(&mut self, n: &Node, path: &str) -> BTreeMap<String, String> {
         self.key_values(n, path, false).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()
     }

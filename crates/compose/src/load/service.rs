@@ -17,18 +17,7 @@ impl Cx<'_> {
                 "build" => s.build = self.build(v, &p),
                 "command" => s.command = self.command(v, &p),
                 "entrypoint" => s.entrypoint = self.command(v, &p),
-                "environment" => {
-                    // `- NAME` without a value takes it from the environment of whoever
-                    // reads the file (the user's shell for `m3s compose`), as compose does.
-                    let env = self.key_values(v, &p, true);
-                    s.environment = env
-                        .into_iter()
-                        .map(|(k, v)| {
-                            let v = v.or_else(|| self.env.get(&k).map(str::to_owned));
-                            (k, v)
-                        })
-                        .collect();
-                }
+                "environment" => s.environment = self.key_values_or_env(v, &p),
                 "env_file" => s.env_file = self.env_file(v, &p),
                 "ports" => s.ports = self.ports(v, &p),
                 "volumes" => s.volumes = self.mounts(v, &p),

@@ -13,15 +13,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::tempdir;
 use support::up::{Up, state};
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
+use support::{tempdir, write};
 
 /// buildah is what builds; without it (or root, which its storage needs) these tests cannot run.
 fn buildah_or_skip(test: &str) -> bool {

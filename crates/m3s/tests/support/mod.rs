@@ -264,6 +264,14 @@ impl Drop for TestDir {
     }
 }
 
+/// Writes `text` to `dir/name` (creating its directory); the path, as text.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
 pub fn tempdir(name: &str) -> TestDir {
     let dir = std::env::temp_dir().join(format!(
         "m3s-test-{name}-{}-{}",

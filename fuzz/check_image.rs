@@ -40,3 +40,15 @@ fn listing(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The Dockerfile reader's check (fuzz target `dockerfile_from`): whatever
+/// text a project's Dockerfile holds, reading its base images never panics,
+/// never names `scratch`, and names only words of the file (or the args' values).
+pub fn check_dockerfile(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let args = vec![("TAG".to_owned(), "1".to_owned())];
+    for image in image::build::base_images(&text, &args) {
+        assert!(!image.is_empty() && image != "scratch", "{image:?} from {text:?}");
+        assert!(!image.contains(char::is_whitespace), "{image:?} is one word");
+    }
+}

@@ -215,6 +215,9 @@ pub fn base_images(dockerfile: &str, args: &[(String, String)]) -> Vec<String> {
         if instruction.eq_ignore_ascii_case("ARG") && !seen_from {
             for decl in words {
                 let (name, default) = decl.split_once('=').unwrap_or((decl, ""));
+                if name.is_empty() {
+                    continue;
+                }
                 let value = args.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or(default.to_owned());
                 vars.push((name.to_owned(), value.trim_matches('"').to_owned()));
             }
@@ -223,6 +226,9 @@ pub fn base_images(dockerfile: &str, args: &[(String, String)]) -> Vec<String> {
             let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
             let Some(image) = rest.first() else { continue };
             let image = substitute(image, &vars);
+            if image.is_empty() {
+                continue;
+            }
             if let [_, as_kw, name] = rest[..]
                 && as_kw.eq_ignore_ascii_case("AS")
             {

@@ -1,5 +1,6 @@
-//! Replays the kept corpus of the layer unpacker's fuzz target
-//! (fuzz/corpus/layer_unpack) through its check: no input panics, none
+//! Replays the kept corpora of the layer unpacker's fuzz target
+//! (fuzz/corpus/layer_unpack) and of the Dockerfile reader (dockerfile_from) through
+//! their checks: no input panics, no layer
 //! writes outside its layer, and the hostile seeds are refused.
 
 #[path = "../../../fuzz/check_image.rs"]
@@ -25,4 +26,15 @@ fn layer_unpack_corpus_replays() {
     }
     assert!(count >= 10, "the layer corpus is missing");
     assert!(unpacked >= 4);
+}
+
+#[test]
+fn dockerfile_from_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/dockerfile_from");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        check_image::check_dockerfile(&std::fs::read(entry.unwrap().path()).unwrap());
+        count += 1;
+    }
+    assert!(count >= 3, "the Dockerfile corpus is missing");
 }

@@ -181,7 +181,7 @@ fn current_user() -> String {
     mini::agent::runtime::current_user_name().or_else(|| env_nonempty("USER")).unwrap_or_else(|| "root".to_owned())
 }
 
-/// Whether a `--master` value names one master on this machine.
+/// Whether a `--master` value (or any `http(s)://host:port` URL) names one host on this machine.
 pub fn is_local_master(master: &str) -> bool {
     let rest = master.strip_prefix("http://").or_else(|| master.strip_prefix("https://")).unwrap_or(master);
     if rest.contains(',') || rest.starts_with("zk://") {

@@ -445,14 +445,7 @@ pub async fn port(
         .iter()
         .position(|p| p.target == private_port && p.protocol == protocol)
         .with_context(|| format!("{service} does not publish {private_port}/{protocol}"))?;
-    let view = api.get(&format!("/api/v1/projects/{}/services/{service}", loaded.name)).await?;
-    let replica = u64::from(index.checked_sub(1).context("--index counts from 1")?);
-    let task = view["tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| t["replica"] == replica && t["state"] == "TASK_RUNNING")
-        .with_context(|| format!("service {service} has no running replica {index}"))?;
+    let task = super::running_task(api, &loaded.name, service, index).await?;
     // The task's host ports are in the order of the service's `ports`.
     let host_port = task["ports"]
         .get(published)

@@ -366,10 +366,7 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
         }
         ComposeCommand::Build { no_cache, pull, push_to, registry, services } => {
             let mut loaded = load(&args, false)?;
-            let store = match local_store(&args) {
-                Some(store) => store,
-                None => crate::images_cmd::store(args.api.work_dir.as_deref())?,
-            };
+            let store = crate::images_cmd::store(args.api.work_dir.as_deref())?;
             let options = crate::build_cmd::BuildOptions {
                 force: true,
                 no_cache: *no_cache,
@@ -542,6 +539,7 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             let name = project_name(&args)?;
             let api = ApiClient::new(&args.api)?;
             let task = running_task(&api, &name, service, *index).await?;
+            let task = task["id"].as_str().context("a task without an id")?.to_owned();
             let work_dir = args.api.work_dir.clone().unwrap_or_else(crate::paths::default_work_dir);
             let (mut argv, container_env) = container_exec(&work_dir, &task, service)?;
             // `crun exec [OPTIONS] ID COMMAND...`: the options go before the id, which ends the prefix.
@@ -785,8 +783,8 @@ async fn services_of(args: &ComposeArgs, services: &[String]) -> anyhow::Result<
     Ok((name, all.collect()))
 }
 
-/// The id of the `index`th (from 1) replica's running task.
-async fn running_task(api: &ApiClient, project: &str, service: &str, index: u32) -> anyhow::Result<String> {
+/// The `index`th (from 1) replica's running task, as the API shows it.
+pub(super) async fn running_task(api: &ApiClient, project: &str, service: &str, index: u32) -> anyhow::Result<Value> {
     let view = api.get(&format!("/api/v1/projects/{project}/services/{service}")).await?;
     let replica = index.checked_sub(1).context("--index counts from 1")?;
     view["tasks"]
@@ -794,8 +792,7 @@ async fn running_task(api: &ApiClient, project: &str, service: &str, index: u32)
         .into_iter()
         .flatten()
         .find(|t| t["replica"] == replica && t["state"] == "TASK_RUNNING")
-        .and_then(|t| t["id"].as_str())
-        .map(str::to_owned)
+        .cloned()
         .with_context(|| format!("service {service} of {project} has no running replica {index}"))
 }
 
@@ -896,10 +893,7 @@ async fn ensure_running(args: &ComposeArgs, start: bool) -> anyhow::Result<ApiCl
         );
     }
     let url = reqwest::Url::parse(&args.api.url).context("--api")?;
-    let local = url
-        .host_str()
-        .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
-    if !local {
+    if !crate::config::is_local_master(&args.api.url) {
         bail!("--start starts m3s on this machine, but --api {} is another", args.api.url);
     }
     crate::paths::prepare_work_dir(&work_dir)?;
@@ -1186,10 +1180,7 @@ async fn pull_here_first(args: &ComposeArgs, registry: &crate::mini_cmd::Registr
 /// The embedded agent's image store, when the API is on this machine and the
 /// store is beside it (`m3s up` here).
 fn local_store(args: &ComposeArgs) -> Option<image::Store> {
-    let local = reqwest::Url::parse(&args.api.url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    let local = crate::config::is_local_master(&args.api.url);
     let work_dir = args.api.work_dir.clone().unwrap_or_else(crate::paths::default_work_dir);
     if !local || !crate::paths::mini_dir(&work_dir).join("images").is_dir() {
         return None;

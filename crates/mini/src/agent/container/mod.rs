@@ -125,7 +125,7 @@ impl Containers {
         let runtime = match config.oci_runtime {
             Some(p) if p.is_file() => Ok(p),
             Some(p) => Err(format!("--oci-runtime {}: no such program", p.display())),
-            None => find_program("crun").or_else(|| find_program("runc")).ok_or_else(|| {
+            None => image::build::find_program("crun").or_else(|| image::build::find_program("runc")).ok_or_else(|| {
                 "no OCI runtime to run containers: install Debian's crun package (apt-get install crun), or pass --oci-runtime PATH"
                     .to_owned()
             }),
@@ -147,7 +147,7 @@ impl Containers {
                 }
             },
         };
-        let init = find_program("tini-static");
+        let init = image::build::find_program("tini-static");
         Ok(Containers { store, client, runtime, state_root, bundles, hybrid_cgroup2: hybrid_cgroup2(), backend, init })
     }
 
@@ -466,12 +466,6 @@ impl Pull {
         };
         if forced { Pull::Always } else { Pull::Missing }
     }
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")
-        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// `/sys/fs/cgroup/unified` when cgroup v1 and a cgroup2 hierarchy are both mounted.

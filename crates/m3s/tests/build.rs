@@ -131,8 +131,11 @@ secrets:
         base = format!("{}/base/bb:1", registry.host()),
     );
     let file = write(&project, "compose.yaml", &compose);
-    let _cleanup =
-        BuildahImages(vec!["docker.io/library/shop-web:latest".into(), "docker.io/library/shop-api:latest".into()]);
+    let _cleanup = BuildahImages(vec![
+        "docker.io/library/shop-web:latest".into(),
+        "docker.io/library/shop-api:latest".into(),
+        format!("{}/base/bb:1", registry.host()),
+    ]);
     let work = dir.join("work");
     let work_s = work.to_str().unwrap();
     let resources = format!("cpus:8;mem:16384;disk:10000;ports:[{port}-{port},31000-31999]");
@@ -278,7 +281,11 @@ fn built_images_are_pushed_to_a_registry_for_clusters_that_do_not_share_the_stor
              dockerfile_inline: |\n        FROM {host}/base/bb:1\n"
         ),
     );
-    let _cleanup = BuildahImages(vec!["docker.io/library/pushed-job:latest".into(), format!("{host}/team/named:2")]);
+    let _cleanup = BuildahImages(vec![
+        "docker.io/library/pushed-job:latest".into(),
+        format!("{host}/team/named:2"),
+        format!("{host}/base/bb:1"),
+    ]);
     let out = m3s(&["compose", "-f", &file, "build", "--work-dir", work_s, "--push-to", &host, "job"], &[]);
     let (_, err) = text(&out);
     assert!(out.status.success(), "{err}");

@@ -32,6 +32,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Print the resolved configuration (flags and environment), secrets hidden.
     Config {
@@ -85,6 +87,12 @@ enum Command {
         #[arg(long)]
         run_dir: std::path::PathBuf,
     },
+    /// Follow, enter or remove a task's Docker container (run by the agent, not by hand).
+    #[command(hide = true)]
+    DockerExecutor {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -122,6 +130,10 @@ fn main() -> std::process::ExitCode {
     // The supervisor stays tiny: no logging setup, no async runtime.
     if let Command::Supervise { run_dir } = &cli.command {
         return std::process::ExitCode::from(mini::agent::runtime::supervise(run_dir).clamp(0, 255) as u8);
+    }
+    // As small: blocking calls to the Docker daemon, no async runtime.
+    if let Command::DockerExecutor { args } = &cli.command {
+        return std::process::ExitCode::from(mini::agent::docker::executor::main(args).clamp(0, 255) as u8);
     }
     // One process-wide TLS crypto provider (ring), for every client built later.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -161,7 +173,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Man { dir } => write_man_pages(&dir),
-        Command::Supervise { .. } => unreachable!("handled above"),
+        Command::Supervise { .. } | Command::DockerExecutor { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

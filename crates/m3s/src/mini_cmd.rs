@@ -82,15 +82,39 @@ pub struct ContainerArgs {
     /// ip:port, comma-separated (default: the host's /etc/resolv.conf).
     #[arg(long = "dns-forward", env = "M3S_DNS_FORWARD", value_delimiter = ',')]
     pub dns_forward: Vec<SocketAddr>,
+    /// Which containerizers run tasks, as Mesos's --containerizers: `mesos` (m3s's
+    /// own runtime, for every task) or `docker,mesos` (DOCKER tasks through the
+    /// Docker Engine at --docker-socket, the others on m3s's runtime).
+    #[arg(long, env = "M3S_CONTAINERIZERS", value_delimiter = ',', default_value = "mesos")]
+    pub containerizers: Vec<Containerizer>,
+    /// The Docker daemon's socket (Mesos's --docker_socket).
+    #[arg(long = "docker-socket", alias = "docker_socket", env = "M3S_DOCKER_SOCKET", default_value = docker::DEFAULT_SOCKET)]
+    pub docker_socket: PathBuf,
+    /// Mesos's --docker (the docker CLI's path): accepted for compatibility; m3s
+    /// speaks the Engine API at --docker-socket and runs no docker CLI.
+    #[arg(long = "docker", hide = true)]
+    pub docker: Option<PathBuf>,
+    /// Remove this agent's Docker containers that no task claims when m3s starts
+    /// (Mesos's --docker_kill_orphans).
+    #[arg(long = "docker-kill-orphans", alias = "docker_kill_orphans", env = "M3S_DOCKER_KILL_ORPHANS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub docker_kill_orphans: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// A containerizer named in --containerizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Containerizer {
+    Mesos,
+    Docker,
 }
 
 /// How images are pulled.
 #[derive(Debug, Clone, Args, Default)]
 pub struct RegistryArgs {
-    /// A Docker config.json whose `auths` log in to registries (Mesos's --docker_config).
-    #[arg(long = "docker-config", env = "M3S_DOCKER_CONFIG")]
+    /// A Docker config.json whose `auths` log in to registries (Mesos's --docker_config),
+    /// for m3s's pulls and the Docker containerizer's.
+    #[arg(long = "docker-config", alias = "docker_config", env = "M3S_DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
     /// A registry (host:port) reached over plain HTTP; loopback registries always are. Repeatable.
     #[arg(long = "insecure-registry", env = "M3S_INSECURE_REGISTRIES", value_delimiter = ',')]
@@ -116,6 +140,23 @@ impl RegistryArgs {
 }
 
 impl ContainerArgs {
+    /// The Docker containerizer's settings, when --containerizers names docker.
+    fn docker(&self) -> anyhow::Result<Option<mini::agent::docker::DockerConfig>> {
+        if !self.containerizers.contains(&Containerizer::Docker) {
+            return Ok(None);
+        }
+        if !self.containerizers.contains(&Containerizer::Mesos) {
+            anyhow::bail!(
+                "--containerizers=docker alone would leave tasks without a Docker image nowhere to run: use docker,mesos"
+            );
+        }
+        Ok(Some(mini::agent::docker::DockerConfig {
+            socket: self.docker_socket.clone(),
+            docker_config: self.registry.docker_config.clone(),
+            kill_orphans: self.docker_kill_orphans,
+        }))
+    }
+
     fn config(&self, work_dir: &Path) -> anyhow::Result<mini::agent::container::ContainerConfig> {
         Ok(mini::agent::container::ContainerConfig {
             work_dir: work_dir.to_owned(),
@@ -221,6 +262,7 @@ pub async fn build(args: &MiniArgs) -> anyhow::Result<Built> {
         supervisor_exe: std::env::current_exe().context("cannot find the m3s executable to run task supervisors")?,
         allowed_users: allowed_users.clone(),
         containers: Some(args.containers.config(&work_dir)?),
+        docker: args.containers.docker()?,
     };
     let cluster =
         Cluster::start(config).await.with_context(|| format!("starting the cluster in {}", work_dir.display()))?;
@@ -233,6 +275,8 @@ pub async fn build(args: &MiniArgs) -> anyhow::Result<Built> {
         ("authenticate_http_readwrite".to_owned(), credentials.is_some().to_string()),
         ("allowed_users".to_owned(), allowed_users.to_string()),
         ("heartbeat_interval".to_owned(), format!("{}secs", args.heartbeat_interval)),
+        ("containerizers".to_owned(), containerizers(&args.containers.containerizers)),
+        ("docker_socket".to_owned(), args.containers.docker_socket.display().to_string()),
         ("allocation_interval".to_owned(), "0secs".to_owned()),
         ("min_allocatable_resources".to_owned(), "cpus:0.01|mem:32".to_owned()),
     ];
@@ -356,6 +400,18 @@ fn parse_attributes(spec: &str) -> anyhow::Result<Vec<mesos::v1::Attribute>> {
         out.push(attr);
     }
     Ok(out)
+}
+
+/// --containerizers as Mesos's /flags shows it.
+fn containerizers(list: &[Containerizer]) -> String {
+    let names: Vec<&str> = list
+        .iter()
+        .map(|c| match c {
+            Containerizer::Mesos => "mesos",
+            Containerizer::Docker => "docker",
+        })
+        .collect();
+    names.join(",")
 }
 
 #[cfg(test)]

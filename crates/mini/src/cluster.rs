@@ -18,6 +18,7 @@ use mesos::v1::{Attribute, CommandInfo, FrameworkId, TaskId, TaskStatusReason};
 use tokio::sync::{Notify, mpsc};
 
 use crate::agent::container::{ContainerConfig, Containers};
+use crate::agent::docker::{DockerConfig, DockerContainerizer};
 use crate::agent::health::{HealthChecker, HealthEvent, HealthTask};
 use crate::agent::network::Networks;
 use crate::agent::runtime::{LaunchSpec, Runtime, RuntimeConfig, RuntimeEvent, TaskCommand, TaskExit};
@@ -41,6 +42,9 @@ pub struct ClusterConfig {
     pub allowed_users: AllowedUsers,
     /// How tasks with an image run; `None`: they fail, naming what is missing.
     pub containers: Option<ContainerConfig>,
+    /// The Docker containerizer (`--containerizers=docker,mesos`): `DOCKER`
+    /// tasks run by the Docker Engine. `None`: they run on `containers`.
+    pub docker: Option<DockerConfig>,
 }
 
 /// The running cluster; cheap to clone.
@@ -60,6 +64,8 @@ struct Inner {
     containers: Result<Containers, String>,
     /// Container networks; `None` where containers cannot run.
     networks: Option<Arc<Networks>>,
+    /// `DOCKER` tasks through the Docker Engine, when asked for.
+    docker: Option<Arc<DockerContainerizer>>,
     /// Health checks of running tasks that have one.
     health: HealthChecker,
     checkpoint: Checkpoint,
@@ -131,6 +137,14 @@ impl Cluster {
             (Ok(_), Some(c)) => Some(Arc::new(Networks::new(c.network.clone())?)),
             _ => None,
         };
+        let docker = match config.docker.clone() {
+            Some(c) => {
+                let (work_dir, exe) = (config.work_dir.clone(), config.supervisor_exe.clone());
+                let made = tokio::task::spawn_blocking(move || DockerContainerizer::new(c, &work_dir, &exe)).await;
+                Some(Arc::new(made.map_err(std::io::Error::other)?.map_err(std::io::Error::other)?))
+            }
+            None => None,
+        };
         let (health, health_events) = HealthChecker::new();
         let (writes, write_rx) = std::sync::mpsc::channel();
         let writer_checkpoint = checkpoint.clone();
@@ -145,6 +159,7 @@ impl Cluster {
                 runtime,
                 containers,
                 networks,
+                docker,
                 health,
                 checkpoint,
                 writes,
@@ -201,15 +216,14 @@ impl Cluster {
                     }
                 }
             }
+            running_containers = recovered
+                .iter()
+                .filter(|c| matches!(c.state, crate::agent::runtime::ContainerState::Running))
+                .map(|c| c.spec.container_id.clone())
+                .collect();
             if let Ok(containers) = &self.inner.containers {
                 // Bundles of containers that are gone (m3s was down when they ended).
-                let running: std::collections::HashSet<String> = recovered
-                    .iter()
-                    .filter(|c| matches!(c.state, crate::agent::runtime::ContainerState::Running))
-                    .map(|c| c.spec.container_id.clone())
-                    .collect();
-                containers.remove_all_but(&running);
-                running_containers = running;
+                containers.remove_all_but(&running_containers);
             }
             for id in m.live_containers() {
                 if !seen.contains(&id) {
@@ -222,6 +236,10 @@ impl Cluster {
                 }
             }
         });
+        if let Some(docker) = self.inner.docker.clone() {
+            let running = running_containers.clone();
+            let _ = tokio::task::spawn_blocking(move || docker.recover(&running)).await;
+        }
         if let Some(networks) = &self.inner.networks {
             networks.recover(&running_containers).await;
         }
@@ -337,6 +355,7 @@ impl Cluster {
                                 if let Ok(containers) = &self.inner.containers {
                                     containers.remove(&container);
                                 }
+                                self.remove_docker_container(&container);
                                 self.detach_network(&container);
                             }
                             CheckpointWrite::RemoveTask(framework_id, task_id)
@@ -441,11 +460,13 @@ impl Cluster {
             })
         };
         let info = self.read(|m| m.task_by_container(&container_id).map(|(_, t)| t.info.clone()));
-        let info = info.filter(Containers::wants_image);
-        if info.is_some() {
-            // What runs is the OCI runtime, once the bundle is ready (below); the
-            // task's own command is the container's, which may be the image's.
-            spec.command = TaskCommand::Argv { program: "oci-runtime".into(), args: Vec::new() };
+        let docker_task = info.clone().filter(|t| self.inner.docker.is_some() && DockerContainerizer::handles(t));
+        let info = info.filter(|t| docker_task.is_none() && Containers::wants_image(t));
+        if info.is_some() || docker_task.is_some() {
+            // What runs is the OCI runtime (or the Docker executor), once the
+            // container is ready (below); the task's own command is the
+            // container's, which may be the image's.
+            spec.command = TaskCommand::Argv { program: "container-runtime".into(), args: Vec::new() };
             spec.user = None;
         }
         // The Mesos fetcher: CommandInfo.uris into the sandbox first.
@@ -474,7 +495,36 @@ impl Cluster {
             }
         }
         let mut address = None;
-        if let Some(info) = info {
+        if let (Some(task), Some(docker)) = (docker_task, self.inner.docker.clone()) {
+            let sandbox = match self.inner.runtime.prepare_sandbox(&spec).await {
+                Ok(s) => s,
+                Err(e) => return failed(e.to_string()),
+            };
+            let (fid, cid, env, limits) =
+                (spec.framework_id.clone(), container_id.clone(), spec.env.clone(), spec.limits);
+            let docker_for_start = docker.clone();
+            let started =
+                tokio::task::spawn_blocking(move || docker_for_start.start(&task, &fid, &cid, &sandbox, &env, limits))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+            let started = match started {
+                Ok(s) => s,
+                Err(message) => return failed(format!("Failed to launch container: {message}")),
+            };
+            address = started.address;
+            // What runs as the task is the executor that follows the container.
+            spec.command = TaskCommand::Argv { program: started.program, args: started.args };
+            spec.env = Vec::new();
+            spec.user = None;
+            spec.limits = None;
+            spec.container = Some(started.setup);
+            if self.read(|m| m.task_by_container(&container_id).is_none_or(|(_, t)| t.killing)) {
+                self.remove_docker_container(&container_id);
+                self.with_master(|m, now| m.task_exited(now, &container_id, Exit::Signal(libc::SIGKILL)));
+                return;
+            }
+        } else if let Some(info) = info {
             let containers = match &self.inner.containers {
                 Ok(c) => c,
                 Err(why) => return failed(format!("Container images cannot run here: {why}")),
@@ -546,9 +596,20 @@ impl Cluster {
                     }
                 }
             }
-            Err(e) => self.with_master(|m, now| {
-                m.task_launch_failed(now, &container_id, e.to_string(), TaskStatusReason::ContainerLaunchFailed)
-            }),
+            Err(e) => {
+                self.remove_docker_container(&container_id);
+                self.with_master(|m, now| {
+                    m.task_launch_failed(now, &container_id, e.to_string(), TaskStatusReason::ContainerLaunchFailed)
+                })
+            }
+        }
+    }
+
+    /// Removes a Docker container and its files, in the background (a blocking API call).
+    fn remove_docker_container(&self, container_id: &str) {
+        if let Some(docker) = self.inner.docker.clone() {
+            let container_id = container_id.to_owned();
+            tokio::task::spawn_blocking(move || docker.remove(&container_id));
         }
     }
 
@@ -591,7 +652,12 @@ impl Cluster {
             env: c.spec.env.clone(),
             user: c.spec.user.clone(),
             exec: c.spec.container.as_ref().map(|s| s.exec.clone()).unwrap_or_default(),
-            address: self.inner.networks.as_ref().and_then(|n| n.address_of(&c.spec.container_id)),
+            address: self
+                .inner
+                .networks
+                .as_ref()
+                .and_then(|n| n.address_of(&c.spec.container_id))
+                .or_else(|| self.inner.docker.as_ref().and_then(|d| d.address_of(&c.spec.container_id))),
             started_at: age.and_then(|a| now.mono.checked_sub(a)).unwrap_or(now.mono),
             last_healthy: task.latest().and_then(|s| s.healthy),
         });

@@ -442,6 +442,7 @@ impl Mini {
             supervisor_exe: env!("CARGO_BIN_EXE_mini-supervise").into(),
             allowed_users: mini::master::AllowedUsers::Any,
             containers: None,
+            docker: None,
         };
         let cluster = Cluster::start(config).await.unwrap();
         let info = FrameworkInfo { id: framework_id.clone(), ..framework_info() };

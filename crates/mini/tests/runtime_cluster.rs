@@ -81,6 +81,7 @@ async fn fetched_artifacts_failed_fetches_and_memory_limits_through_the_schedule
         supervisor_exe: env!("CARGO_BIN_EXE_mini-supervise").into(),
         allowed_users: mini::master::AllowedUsers::Any,
         containers: None,
+        docker: None,
     };
     let cluster = Cluster::start(config).await.unwrap();
     let cgroups = cluster.runtime().cgroups_status().is_available();

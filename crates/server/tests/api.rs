@@ -120,6 +120,7 @@ async fn setup(dir: &Path) -> Ctx {
         supervisor_exe: std::env::current_exe().unwrap(),
         allowed_users: mini::master::AllowedUsers::Any,
         containers: None,
+        docker: None,
     })
     .await
     .unwrap();

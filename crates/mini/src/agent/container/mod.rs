@@ -361,7 +361,7 @@ impl Containers {
 
 /// The values of SECRET volumes (Mesos's `volume/secret` form) as files in
 /// the bundle, readable by the container's user, mounted read-only.
-fn write_secrets(task: &TaskInfo, bundle: &Path) -> Result<Vec<(usize, PathBuf)>, ContainerError> {
+pub(crate) fn write_secrets(task: &TaskInfo, bundle: &Path) -> Result<Vec<(usize, PathBuf)>, ContainerError> {
     use base64::Engine as _;
     use std::os::unix::fs::PermissionsExt as _;
     let mut out = Vec::new();
@@ -444,14 +444,14 @@ fn image_name(task: &TaskInfo) -> Option<String> {
 /// When to pull: Docker's `pull` parameter (compose's `pull_policy`), else
 /// `force_pull_image` for DOCKER or `cached: false` for MESOS images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pull {
+pub enum Pull {
     Always,
     Missing,
     Never,
 }
 
 impl Pull {
-    fn of(task: &TaskInfo) -> Pull {
+    pub(crate) fn of(task: &TaskInfo) -> Pull {
         let Some(c) = task.container.as_ref() else { return Pull::Missing };
         let param = c.docker.iter().flat_map(|d| d.parameters.iter()).rev().find(|p| p.key == "pull");
         match param.map(|p| p.value.as_str()) {

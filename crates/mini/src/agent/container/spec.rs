@@ -139,10 +139,10 @@ fn err(message: impl Into<String>) -> SpecError {
 }
 
 /// `docker run` flags given as DockerInfo parameters, in order.
-struct Params<'a>(Vec<(&'a str, &'a str)>);
+pub(crate) struct Params<'a>(pub(crate) Vec<(&'a str, &'a str)>);
 
 impl<'a> Params<'a> {
-    fn of(container: &'a ContainerInfo) -> Params<'a> {
+    pub(crate) fn of(container: &'a ContainerInfo) -> Params<'a> {
         Params(
             container
                 .docker
@@ -153,11 +153,11 @@ impl<'a> Params<'a> {
         )
     }
 
-    fn last(&self, key: &str) -> Option<&'a str> {
+    pub(crate) fn last(&self, key: &str) -> Option<&'a str> {
         self.0.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
-    fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'a str> + 's {
+    pub(crate) fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'a str> + 's {
         self.0.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
     }
 }
@@ -567,7 +567,7 @@ fn rlimits(container: &ContainerInfo, params: &Params<'_>) -> Result<Vec<Rlimit>
 }
 
 /// Docker's sizes: `64m`, `1g`, `512k`, or bytes.
-fn parse_size(s: &str) -> Result<u64, SpecError> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, SpecError> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.trim_end_matches('b');
     let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -586,7 +586,7 @@ fn parse_size(s: &str) -> Result<u64, SpecError> {
 }
 
 /// A relative path that stays inside its base (`a/b`), or `None`.
-fn confined(path: &str) -> Option<String> {
+pub(crate) fn confined(path: &str) -> Option<String> {
     let mut parts = Vec::new();
     for c in Path::new(path).components() {
         match c {

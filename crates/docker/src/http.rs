@@ -17,6 +17,8 @@ pub(crate) struct Request<'a> {
     pub target: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
     pub body: Option<(&'a str, &'a [u8])>,
+    /// A body streamed from a file instead (a build context): content type and path.
+    pub upload: Option<(&'a str, &'a Path)>,
     /// The longest wait for any one read; `None` for streams that may stay quiet
     /// as long as a container runs (`wait`, `logs?follow`).
     pub read_timeout: Option<Duration>,
@@ -38,15 +40,28 @@ pub(crate) fn send(socket: &Path, request: &Request<'_>) -> Result<Response, Sen
     for (name, value) in request.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    match request.body {
-        Some((content_type, body)) => {
+    let mut upload = match request.upload {
+        Some((content_type, path)) => {
+            let file = std::fs::File::open(path).map_err(SendError::Io)?;
+            let length = file.metadata().map_err(SendError::Io)?.len();
+            Some((content_type, file, length))
+        }
+        None => None,
+    };
+    match (request.body, &upload) {
+        (Some((content_type, body)), _) => {
             head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()))
         }
-        None => head.push_str("Content-Length: 0\r\n\r\n"),
+        (None, Some((content_type, _, length))) => {
+            head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"))
+        }
+        (None, None) => head.push_str("Content-Length: 0\r\n\r\n"),
     }
     stream.write_all(head.as_bytes()).map_err(SendError::Io)?;
     if let Some((_, body)) = request.body {
         stream.write_all(body).map_err(SendError::Io)?;
+    } else if let Some((_, file, _)) = &mut upload {
+        io::copy(file, &mut stream).map_err(SendError::Io)?;
     }
     let mut reader = BufReader::new(stream);
     let (status, framing) = read_head(&mut reader).map_err(SendError::Io)?;
@@ -243,7 +258,8 @@ mod tests {
             let _ = conn.read(&mut buf).unwrap();
             conn.write_all(answer).unwrap();
         });
-        let request = Request { method: "GET", target: "/x", headers: &[], body: None, read_timeout: None };
+        let request =
+            Request { method: "GET", target: "/x", headers: &[], body: None, upload: None, read_timeout: None };
         let response = send(&socket, &request).map_err(|_| ()).unwrap();
         let status = response.status;
         let body = response.body.read_limited(1 << 20);

@@ -93,7 +93,7 @@ impl Engine {
         body: Option<(&str, &[u8])>,
         read_timeout: Option<Duration>,
     ) -> Result<http::Response, Error> {
-        let request = http::Request { method, target, headers, body, read_timeout };
+        let request = http::Request { method, target, headers, body, upload: None, read_timeout };
         http::send(&self.socket, &request).map_err(|e| match e {
             http::SendError::Connect(source) => Error::Unreachable { socket: self.socket.clone(), source },
             http::SendError::Io(source) => self.io(what, source),
@@ -199,11 +199,92 @@ impl Engine {
         let bytes = response.body.read_limited(MAX_ANSWER).map_err(|e| self.io(&what, e))?;
         check(&what, status, &bytes)?;
         for line in bytes.split(|b| *b == b'\n') {
-            if let Ok(Progress { error: Some(message) }) = serde_json::from_slice::<Progress>(line) {
+            if let Ok(Progress { error: Some(message), .. }) = serde_json::from_slice::<Progress>(line) {
                 return Err(Error::Api { what, status, message });
             }
         }
         Ok(())
+    }
+
+    /// `POST /build` (the classic builder): `context` is a tar file of the
+    /// build context, `query` the build's parameters (`t`, `dockerfile`,
+    /// `buildargs`, ...). Each line of output goes to `output`; an error the
+    /// daemon reports in the stream is returned with its message.
+    pub fn build(&self, query: &[(&str, String)], context: &Path, output: &mut dyn FnMut(&str)) -> Result<(), Error> {
+        let what = "build".to_owned();
+        let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", encode_query(v))).collect();
+        let target = format!("/build?{}", query.join("&"));
+        let request = http::Request {
+            method: "POST",
+            target: &target,
+            headers: &[],
+            body: None,
+            upload: Some(("application/x-tar", context)),
+            read_timeout: Some(Duration::from_secs(3600)),
+        };
+        let response = http::send(&self.socket, &request).map_err(|e| match e {
+            http::SendError::Connect(source) => Error::Unreachable { socket: self.socket.clone(), source },
+            http::SendError::Io(source) => self.io(&what, source),
+        })?;
+        self.progress(&what, response, output)
+    }
+
+    /// Reads a stream of JSON progress lines (build, push), showing their text.
+    fn progress(&self, what: &str, response: http::Response, output: &mut dyn FnMut(&str)) -> Result<(), Error> {
+        let mut lines = BufReader::new(self.streamed(what, response)?);
+        let mut line = Vec::new();
+        let mut pending = String::new();
+        loop {
+            line.clear();
+            let n = (&mut lines).take(1 << 20).read_until(b'\n', &mut line).map_err(|e| self.io(what, e))?;
+            if n == 0 {
+                if !pending.is_empty() {
+                    output(&pending);
+                }
+                return Ok(());
+            }
+            let Ok(progress) = serde_json::from_slice::<Progress>(&line) else { continue };
+            if let Some(message) = progress.error {
+                if !pending.is_empty() {
+                    output(&pending);
+                }
+                return Err(Error::Api { what: what.to_owned(), status: 200, message });
+            }
+            // `stream` carries text in pieces, not always whole lines.
+            if let Some(text) = progress.stream.or(progress.status) {
+                pending.push_str(&text);
+                while let Some(i) = pending.find('\n') {
+                    output(pending[..i].trim_end_matches('\r'));
+                    pending.drain(..=i);
+                }
+            }
+        }
+    }
+
+    /// Tags an image with another name (`docker tag`).
+    pub fn tag(&self, image: &str, new_name: &str) -> Result<(), Error> {
+        let (repo, tag) = split_tag(&with_tag(new_name));
+        let target =
+            format!("/images/{}/tag?repo={}&tag={}", encode_path(image), encode_query(&repo), encode_query(&tag));
+        self.call(&format!("tag of {image} as {new_name}"), "POST", &target, None).map(drop)
+    }
+
+    /// Pushes an image to its registry (`docker push`).
+    pub fn push(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        output: &mut dyn FnMut(&str),
+    ) -> Result<(), Error> {
+        let what = format!("push of {reference}");
+        let (repo, tag) = split_tag(&with_tag(reference));
+        // The daemon wants the header, even empty, for a registry that needs no login.
+        let auth = base64::engine::general_purpose::URL_SAFE
+            .encode(auth.map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"{}".to_vec()));
+        let target = format!("/images/{}/push?tag={}", encode_path(&repo), encode_query(&tag));
+        let response =
+            self.send(&what, "POST", &target, &[("X-Registry-Auth", &auth)], None, Some(Duration::from_secs(600)))?;
+        self.progress(&what, response, output)
     }
 
     /// Removes an image (`docker rmi -f`); one that is not there is no error.

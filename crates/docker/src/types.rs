@@ -297,11 +297,17 @@ pub(crate) struct ApiMessage {
     pub message: String,
 }
 
-/// A line of a pull's or import's progress stream.
+/// A line of a pull's, build's or push's progress stream.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Progress {
     #[serde(default)]
     pub error: Option<String>,
+    /// Build output.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// Pull and push steps.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod build;
 pub mod config;
 pub mod digest;
+pub mod docker_build;
 pub mod flatten;
 pub mod load;
 pub mod manifest;

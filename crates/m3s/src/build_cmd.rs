@@ -24,6 +24,47 @@ pub struct BuildArgs {
     /// cluster whose agents do not share this machine's image store needs.
     #[arg(long = "push-to", value_name = "REGISTRY")]
     pub push_to: Option<String>,
+    #[command(flatten)]
+    pub builder: BuilderArgs,
+}
+
+/// Which builder builds, and so where images go.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct BuilderArgs {
+    /// buildah (into m3s's image store, where m3s's own runtime runs images) or docker (into the
+    /// Docker Engine at M3S_DOCKER_SOCKET, default /var/run/docker.sock, where the Docker
+    /// containerizer runs them). Default: docker when the agent runs DOCKER tasks on Docker
+    /// (--containerizers or M3S_CONTAINERIZERS naming docker), else buildah, else a Docker
+    /// Engine that answers.
+    #[arg(long, env = "M3S_BUILDER")]
+    pub builder: Option<BuilderKind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuilderKind {
+    Buildah,
+    Docker,
+}
+
+impl BuilderArgs {
+    /// The Docker daemon builds go to, or `None` for buildah and m3s's store.
+    /// `agent_docker`: the socket of the Docker containerizer of an agent
+    /// started by this command (`m3s up --containerizers docker,mesos`).
+    pub fn docker_home(&self, agent_docker: Option<&Path>) -> Option<std::path::PathBuf> {
+        let socket = agent_docker.map(Path::to_owned).unwrap_or_else(|| {
+            std::env::var_os("M3S_DOCKER_SOCKET").map_or_else(|| docker::DEFAULT_SOCKET.into(), Into::into)
+        });
+        let agent_uses_docker = agent_docker.is_some()
+            || std::env::var("M3S_CONTAINERIZERS").is_ok_and(|c| c.split(',').any(|c| c.trim() == "docker"));
+        match self.builder {
+            Some(BuilderKind::Buildah) => None,
+            Some(BuilderKind::Docker) => Some(socket),
+            None if agent_uses_docker => Some(socket),
+            None if image::build::find_program("buildah").is_some() => None,
+            None if docker::Engine::new(&socket).ping().is_ok() => Some(socket),
+            None => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -39,16 +80,20 @@ pub struct BuildOptions {
     pub services: Vec<String>,
     pub insecure_registries: Vec<String>,
     pub docker_config: Option<std::path::PathBuf>,
+    /// Build with this Docker Engine (its socket), into its images, instead of buildah into the store.
+    pub docker: Option<std::path::PathBuf>,
 }
 
 impl BuildArgs {
-    pub fn options(&self, registry: &crate::mini_cmd::RegistryArgs) -> BuildOptions {
+    /// `agent_docker`: as [`BuilderArgs::docker_home`] takes it.
+    pub fn options(&self, registry: &crate::mini_cmd::RegistryArgs, agent_docker: Option<&Path>) -> BuildOptions {
         BuildOptions {
             force: self.build,
             never: self.no_build,
             push_to: self.push_to.clone(),
             insecure_registries: registry.insecure_registries.clone(),
             docker_config: registry.docker_config.clone(),
+            docker: self.builder.docker_home(agent_docker),
             ..Default::default()
         }
     }
@@ -84,9 +129,26 @@ pub fn build_project(
         let image = image_name(&loaded.name, &name, s);
         let reference: Reference = image.parse().with_context(|| format!("services.{name}.image: {image:?}"))?;
         let forced = options.force || s.pull_policy.as_deref() == Some("build");
-        let present = store.is_some_and(|st| st.get(&reference).is_some());
+        let present = match &options.docker {
+            Some(socket) => docker::Engine::new(socket).has_image(&reference.to_string()).unwrap_or(false),
+            None => store.is_some_and(|st| st.get(&reference).is_some()),
+        };
         let wanted = chosen && !options.never && (forced || !present || options.push_to.is_some());
         if wanted {
+            if let Some(socket) = &options.docker {
+                let request = request(loaded, &name, &b, &reference, options)?;
+                build_with_docker(&name, socket, &request, &reference, options)?;
+                let service = loaded.project.services.get_mut(&name).expect("listed above");
+                service.image = Some(reference.to_string());
+                service.pull_policy = Some("build".into());
+                if let Some(registry) = &options.push_to {
+                    let destination = pushed_name(registry, &reference)?;
+                    service.image = Some(destination.to_string());
+                    service.pull_policy = Some("missing".into());
+                }
+                built.push(name);
+                continue;
+            }
             if store.is_none() && options.push_to.is_none() {
                 bail!(
                     "services.{name}.build: the m3s that runs this project is not on this machine, so it cannot use \
@@ -146,6 +208,41 @@ pub fn build_project(
     }
     loaded.renormalize();
     Ok(built)
+}
+
+/// A build through the Docker Engine at `socket`, and its push with `--push-to`.
+fn build_with_docker(
+    name: &str,
+    socket: &Path,
+    request: &BuildRequest,
+    reference: &Reference,
+    options: &BuildOptions,
+) -> anyhow::Result<()> {
+    let engine = docker::Engine::new(socket);
+    eprintln!("{name}: building {reference} with the Docker Engine at {}", socket.display());
+    let mut show = |line: &str| eprintln!("{name} | {line}");
+    image::docker_build::build(&engine, request, &mut show)
+        .map_err(|e| anyhow::anyhow!("services.{name}.build: {e}"))?;
+    if let Some(registry) = &options.push_to {
+        let destination = pushed_name(registry, reference)?;
+        let auth = docker_auth(options.docker_config.as_deref(), &destination)?;
+        image::docker_build::push(&engine, reference, &destination, auth.as_ref(), &mut show)
+            .map_err(|e| anyhow::anyhow!("services.{name}: pushing to {destination}: {e}"))?;
+        eprintln!("{name}: pushed {destination}");
+    }
+    Ok(())
+}
+
+/// The login for `reference`'s registry in a Docker config.json, as the Engine takes it.
+fn docker_auth(config: Option<&Path>, reference: &Reference) -> anyhow::Result<Option<docker::RegistryAuth>> {
+    let Some(path) = config else { return Ok(None) };
+    let credentials =
+        image::auth::Credentials::from_docker_config(path).map_err(|e| anyhow::anyhow!("--docker-config {e}"))?;
+    Ok(credentials.get(&reference.registry).map(|login| docker::RegistryAuth {
+        username: login.username.clone(),
+        password: login.password.clone(),
+        server_address: reference.registry.clone(),
+    }))
 }
 
 /// `REGISTRY/<repository>:<tag>` for an image built as `reference`.
@@ -241,6 +338,7 @@ pub fn push_project(
     loaded: &Loaded,
     services: &[String],
     registry: &crate::mini_cmd::RegistryArgs,
+    docker: Option<&Path>,
 ) -> anyhow::Result<()> {
     let mut builder: Option<Box<dyn Builder>> = None;
     let mut pushed = 0;
@@ -255,12 +353,22 @@ pub fn push_project(
             );
         };
         let reference: Reference = image.parse().with_context(|| format!("services.{name}.image: {image:?}"))?;
+        let mut show = |line: &str| eprintln!("{name} | {line}");
+        if let Some(socket) = docker {
+            let auth = docker_auth(registry.docker_config.as_deref(), &reference)?;
+            image::docker_build::push(&docker::Engine::new(socket), &reference, &reference, auth.as_ref(), &mut show)
+                .map_err(|e| {
+                anyhow::anyhow!("services.{name}: pushing {reference}: {e} (built? `m3s compose build {name}`)")
+            })?;
+            eprintln!("{name}: pushed {reference}");
+            pushed += 1;
+            continue;
+        }
         let builder = match &builder {
             Some(b) => b,
             None => builder.insert(image::build::default_builder()?),
         };
         let plain = reference.is_loopback() || registry.insecure_registries.contains(&reference.registry);
-        let mut show = |line: &str| eprintln!("{name} | {line}");
         builder.push(&reference, &reference, plain, registry.docker_config.as_deref(), &mut show).map_err(|e| {
             anyhow::anyhow!("services.{name}: pushing {reference}: {e} (built? `m3s compose build {name}`)")
         })?;

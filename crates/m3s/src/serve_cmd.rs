@@ -141,7 +141,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let loaded = match loaded {
         Some(mut loaded) if loaded.project.services.values().any(|s| s.build.is_some()) => {
             let store = crate::images_cmd::store(Some(&work_dir))?;
-            let options = args.build.options(&args.containers.registry);
+            let agent_docker = args
+                .containers
+                .containerizers
+                .contains(&crate::mini_cmd::Containerizer::Docker)
+                .then_some(args.containers.docker_socket.as_path());
+            let options = args.build.options(&args.containers.registry, agent_docker);
             tokio::task::block_in_place(|| crate::build_cmd::build_project(&mut loaded, Some(&store), &options))?;
             Some(loaded)
         }

@@ -360,3 +360,66 @@ services:
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "the trap ran");
 }
+
+#[test]
+fn compose_builds_go_to_the_docker_engine_and_run_there() {
+    if dockerd::unavailable().is_some() {
+        return;
+    }
+    let dir = tempdir("dk-build");
+    let dockerd = Dockerd::start(&[]);
+    dockerd.import_busybox(IMAGE);
+    let project = dir.join("project");
+    write(&project, "app/index.html", "built by docker\n");
+    write(&project, "app/.dockerignore", "junk\n");
+    write(&project, "app/junk/big.bin", "not sent\n");
+    write(
+        &project,
+        "app/Dockerfile",
+        &format!(
+            "FROM {IMAGE}\nARG GREETING=none\nCOPY . /www/\nRUN echo $GREETING > /www/greeting.txt; ls /www > /www/listing.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
+        ),
+    );
+    let port = support::free_port();
+    let compose = format!(
+        r#"name: bd
+services:
+  web:
+    build:
+      context: ./app
+      args: {{GREETING: hello-arg}}
+    ports: ["127.0.0.1:{port}:80"]
+  inline:
+    build:
+      context: ./app
+      dockerfile_inline: |
+        FROM {IMAGE}
+        CMD ["echo", "inline-built"]
+    restart: "no"
+"#
+    );
+    let file = write(&project, "compose.yaml", &compose);
+    let up = up(&dir, &dockerd, &file, &format!("cpus:8;mem:16384;disk:10000;ports:[{port}-{port}]"));
+    up.wait_project("bd", "web running, inline done", |v| {
+        state(v, "web") == "running" && state(v, "inline") == "completed"
+    });
+    // Built into the daemon, tagged as docker compose names the images.
+    assert!(dockerd.engine().has_image("bd-web").unwrap() && dockerd.engine().has_image("bd-inline").unwrap());
+    assert!(get(port, "/greeting.txt").is_some_and(|r| r.contains("hello-arg")), "the build arg reached RUN");
+    let listing = get(port, "/listing.txt").unwrap_or_default();
+    assert!(listing.contains("index.html") && !listing.contains("junk"), ".dockerignore kept junk out: {listing}");
+    assert!(up.compose_ok(&["-p", "bd", "logs", "inline"]).contains("inline-built"));
+
+    // A failing step is named, with the builder's output.
+    write(&project, "bad/Dockerfile", &format!("FROM {IMAGE}\nRUN echo about-to-fail; exit 7\n"));
+    let bad = write(&project, "bad.yaml", "name: bad\nservices:\n  b:\n    build: ./bad\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3s"))
+        .args(["compose", "-f", &bad, "build", "--builder", "docker"])
+        .env("M3S_DOCKER_SOCKET", &dockerd.socket)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("about-to-fail"), "the output is shown: {said}");
+    assert!(said.contains("services.b.build: docker failed at Step 2/2 : RUN echo about-to-fail; exit 7"), "{said}");
+}

@@ -234,6 +234,8 @@ pub enum ComposeCommand {
         push_to: Option<String>,
         #[command(flatten)]
         registry: crate::mini_cmd::RegistryArgs,
+        #[command(flatten)]
+        builder: crate::build_cmd::BuilderArgs,
         services: Vec<String>,
     },
     /// Push the built images of services with `build:` to the registries their `image:` names.
@@ -241,6 +243,8 @@ pub enum ComposeCommand {
         services: Vec<String>,
         #[command(flatten)]
         registry: crate::mini_cmd::RegistryArgs,
+        #[command(flatten)]
+        builder: crate::build_cmd::BuilderArgs,
     },
     /// The images the services use, as this machine's store has them.
     Images {
@@ -364,7 +368,7 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ComposeCommand::Build { no_cache, pull, push_to, registry, services } => {
+        ComposeCommand::Build { no_cache, pull, push_to, registry, builder, services } => {
             let mut loaded = load(&args, false)?;
             let store = crate::images_cmd::store(args.api.work_dir.as_deref())?;
             let options = crate::build_cmd::BuildOptions {
@@ -375,6 +379,7 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
                 services: services.clone(),
                 insecure_registries: registry.insecure_registries.clone(),
                 docker_config: registry.docker_config.clone(),
+                docker: builder.docker_home(None),
                 ..Default::default()
             };
             let built =
@@ -384,10 +389,13 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ComposeCommand::Push { services, registry } => {
+        ComposeCommand::Push { services, registry, builder } => {
             let loaded = load(&args, false)?;
             check_services(&loaded, services)?;
-            tokio::task::block_in_place(|| crate::build_cmd::push_project(&loaded, services, registry))
+            let docker = builder.docker_home(None);
+            tokio::task::block_in_place(|| {
+                crate::build_cmd::push_project(&loaded, services, registry, docker.as_deref())
+            })
         }
         ComposeCommand::Up {
             services,
@@ -421,7 +429,7 @@ pub async fn run(args: ComposeArgs) -> anyhow::Result<()> {
                 .any(|(n, s)| s.build.is_some() && selected.as_ref().is_none_or(|o| o.contains(n)))
             {
                 let store = local_store(&args);
-                let mut options = build.options(registry);
+                let mut options = build.options(registry, None);
                 if let Some(only) = &selected {
                     options.services = loaded
                         .project

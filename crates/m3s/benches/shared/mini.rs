@@ -20,6 +20,11 @@ pub struct BenchMini {
 
 impl BenchMini {
     pub fn start(dir: &Path) -> BenchMini {
+        BenchMini::start_with(dir, &[])
+    }
+
+    /// With more `m3s mini` flags.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> BenchMini {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).unwrap();
         let port = support::free_port();
@@ -27,6 +32,7 @@ impl BenchMini {
             .args(["mini", "--port", &port.to_string(), "--work-dir"])
             .arg(dir)
             .args(["--resources", "cpus:64;mem:262144;disk:100000;ports:[31000-32000]", "--log-level", "warn"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

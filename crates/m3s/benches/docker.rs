@@ -39,7 +39,6 @@ mod dockerd;
 #[path = "../../image/tests/support/mod.rs"]
 mod images;
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use bench_mini::BenchMini as Mini;

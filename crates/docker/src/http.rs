@@ -129,13 +129,21 @@ enum Framing {
 }
 
 /// A response body, its framing removed.
-pub(crate) struct Body {
-    reader: BufReader<UnixStream>,
+pub(crate) struct Body<R = BufReader<UnixStream>> {
+    reader: R,
     framing: Framing,
     done: bool,
 }
 
-impl Body {
+/// Reads a whole response (head, then at most `limit` bytes of body) from
+/// `reader`, as the client reads a daemon's answer.
+pub(crate) fn read_response(mut reader: impl BufRead, limit: usize) -> io::Result<(u16, Vec<u8>)> {
+    let (status, framing) = read_head(&mut reader)?;
+    let body = Body { reader, framing, done: false };
+    Ok((status, body.read_limited(limit)?))
+}
+
+impl<R: BufRead> Body<R> {
     /// Reads the whole body, refusing more than `limit` bytes.
     pub fn read_limited(mut self, limit: usize) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -146,13 +154,16 @@ impl Body {
         Ok(out)
     }
 
+}
+
+impl Body {
     /// Lifts the read timeout: the rest of the body may take as long as it takes.
     pub fn without_timeout(&self) -> io::Result<()> {
         self.reader.get_ref().set_read_timeout(None)
     }
 }
 
-impl Read for Body {
+impl<R: BufRead> Read for Body<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.done || buf.is_empty() {
             return Ok(0);

@@ -19,6 +19,13 @@ use base64::Engine as _;
 pub use mux::{StreamKind, demux};
 pub use types::*;
 
+/// Reads a daemon's HTTP answer from bytes (head, then at most `limit` bytes
+/// of body, chunked or not): the client's parser, exposed for its fuzz target.
+#[doc(hidden)]
+pub fn read_response(bytes: &[u8], limit: usize) -> io::Result<(u16, Vec<u8>)> {
+    http::read_response(bytes, limit)
+}
+
 /// The socket `dockerd` listens on by default.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 

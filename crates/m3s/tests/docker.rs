@@ -423,3 +423,28 @@ services:
     assert!(said.contains("about-to-fail"), "the output is shown: {said}");
     assert!(said.contains("services.b.build: docker failed at Step 2/2 : RUN echo about-to-fail; exit 7"), "{said}");
 }
+
+#[test]
+fn the_agent_refuses_to_start_without_the_docker_daemon_it_was_given() {
+    let dir = tempdir("dk-nodaemon");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3s"))
+            .args(["mini", "--port", &support::free_port().to_string(), "--work-dir"])
+            .arg(dir.join("mini"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let socket = dir.join("no-docker.sock");
+    let said = run(&["--containerizers", "docker,mesos", "--docker-socket", socket.to_str().unwrap()]);
+    assert!(
+        said.contains(&format!("--containerizers=docker: no Docker daemon answers at {}", socket.display())),
+        "{said}"
+    );
+    let said = run(&["--containerizers", "docker"]);
+    assert!(said.contains("use docker,mesos"), "{said}");
+    let said = run(&["--containerizers", "kubernetes"]);
+    assert!(said.contains("invalid value 'kubernetes'"), "{said}");
+}

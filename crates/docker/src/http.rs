@@ -153,7 +153,6 @@ impl<R: BufRead> Body<R> {
         }
         Ok(out)
     }
-
 }
 
 impl Body {

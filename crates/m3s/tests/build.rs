@@ -65,16 +65,6 @@ impl Drop for BuildahImages {
     }
 }
 
-fn get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 #[test]
 fn a_project_with_build_sections_is_built_by_buildah_and_runs_on_m3s_up() {
     if !buildah_or_skip("a_project_with_build_sections_is_built_by_buildah_and_runs_on_m3s_up") {
@@ -143,11 +133,11 @@ secrets:
     let view = up
         .wait_project("shop", "web and api running", |v| state(v, "web") == "running" && state(v, "api") == "running");
     assert_eq!(state(&view, "web"), "running");
-    let page = get(port, "/").expect("the published port answers");
+    let page = support::http_get(port, "/").expect("the published port answers");
     assert!(page.contains("hello from a built image"), "{page}");
-    let assets = get(port, "/app.js").unwrap();
+    let assets = support::http_get(port, "/app.js").unwrap();
     assert!(assets.contains("compiled-assets"), "the build stage's output was copied: {assets}");
-    let debug = get(port, "/debug.txt").unwrap();
+    let debug = support::http_get(port, "/debug.txt").unwrap();
     assert!(debug.contains("404"), "target: final stops before the debug stage: {debug}");
 
     // The api reached web by name, printed what its build mounted, and the secret stayed out of the image.
@@ -299,9 +289,9 @@ fn built_images_are_pushed_to_a_registry_for_clusters_that_do_not_share_the_stor
     assert!(text(&out).1.contains("no image: names where to push it"), "{}", text(&out).1);
 
     // The registry has both, as its own API lists them.
-    let catalog = get(registry.port, "/v2/_catalog").unwrap();
+    let catalog = support::http_get(registry.port, "/v2/_catalog").unwrap();
     assert!(catalog.contains("pushed-job") && catalog.contains("team/named"), "{catalog}");
-    let tags = get(registry.port, "/v2/team/named/tags/list").unwrap();
+    let tags = support::http_get(registry.port, "/v2/team/named/tags/list").unwrap();
     assert!(tags.contains("\"2\""), "{tags}");
 }
 
@@ -355,7 +345,7 @@ fn the_build_example_builds_from_scratch_and_runs() {
     });
     let logs = up.compose_ok(&["-p", "built", "logs", "check"]);
     assert!(logs.contains("check-1 | hello from an image m3s built") && logs.contains("check-1 | built 20"), "{logs}");
-    let css = get(8089, "/style.css").unwrap();
+    let css = support::http_get(8089, "/style.css").unwrap();
     assert!(css.contains("font-family"), "{css}");
     up.compose_ok(&["-p", "built", "down"]);
 }

@@ -4,23 +4,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::eventually;
 use support::up::{Up, http, live_tasks, processes_with_argv, service, state};
 use support::{tempdir, write};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).join("compose.yaml")
-}
-
-/// Waits for `check`, failing with `what` after a generous bound.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn task_field(view: &Value, service_name: &str, field: &str) -> Vec<u64> {

@@ -9,19 +9,12 @@ mod support;
 mod images;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
+use support::eventually;
 use support::up::{Up, live_tasks, processes_with_argv, service, state};
 use support::{tempdir, write};
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// A registry with `app/bb:1`: busybox-static, Cmd `echo default`, user root.
 fn registry_with_busybox(dir: &Path) -> images::Registry {

@@ -12,31 +12,13 @@ mod images;
 mod dockerd;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use dockerd::Dockerd;
+use support::eventually;
 use support::up::{Up, live_tasks, state};
 use support::{tempdir, write};
 
 const IMAGE: &str = "m3s-test/bb:1";
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
 
 /// `m3s up` on this daemon, with a compose file.
 fn up(dir: &Path, dockerd: &Dockerd, file: &str, resources: &str) -> Up {
@@ -125,8 +107,14 @@ secrets:
     }
 
     // Published ports (docker-proxy), a read-only bind, a secret, the sandbox.
-    assert!(get(web_port, "/").is_some_and(|r| r.contains("hello from docker")), "web serves its bind mount");
-    assert!(get(bridged_port, "/").is_some_and(|r| r.contains("bridged")), "BRIDGE mode publishes its port");
+    assert!(
+        support::http_get(web_port, "/").is_some_and(|r| r.contains("hello from docker")),
+        "web serves its bind mount"
+    );
+    assert!(
+        support::http_get(bridged_port, "/").is_some_and(|r| r.contains("bridged")),
+        "BRIDGE mode publishes its port"
+    );
     let logs = up.compose_ok(&["-p", "dk", "logs", "web"]);
     assert!(logs.contains("web-start sandbox=/mnt/mesos/sandbox name=mesos-"), "{logs}");
     assert!(logs.contains("s3cr3t"), "the secret is at /run/secrets/token: {logs}");
@@ -405,8 +393,11 @@ services:
     });
     // Built into the daemon, tagged as docker compose names the images.
     assert!(dockerd.engine().has_image("bd-web").unwrap() && dockerd.engine().has_image("bd-inline").unwrap());
-    assert!(get(port, "/greeting.txt").is_some_and(|r| r.contains("hello-arg")), "the build arg reached RUN");
-    let listing = get(port, "/listing.txt").unwrap_or_default();
+    assert!(
+        support::http_get(port, "/greeting.txt").is_some_and(|r| r.contains("hello-arg")),
+        "the build arg reached RUN"
+    );
+    let listing = support::http_get(port, "/listing.txt").unwrap_or_default();
     assert!(listing.contains("index.html") && !listing.contains("junk"), ".dockerignore kept junk out: {listing}");
     assert!(up.compose_ok(&["-p", "bd", "logs", "inline"]).contains("inline-built"));
 

@@ -10,18 +10,11 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use support::eventually;
 use support::tempdir;
 use support::up::{Up, live_tasks, service, state};
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn get(port: u16) -> Option<String> {
     use std::io::{Read, Write};

@@ -290,3 +290,23 @@ pub fn generated_credential(mini_work_dir: &Path) -> (String, String) {
     let first = &file["credentials"][0];
     (first["principal"].as_str().unwrap().to_owned(), first["secret"].as_str().unwrap().to_owned())
 }
+
+/// Waits until `check` holds, polling every 200 ms, for at most 90 s.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback: the whole answer, head included; `None` if it fails.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}

@@ -328,3 +328,28 @@ async fn bad_networks_fail_naming_the_network_and_the_cause() {
     assert_eq!(f.netns_files(), 0);
     assert!(!netns::is_namespace(&held.netns));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_a_kill_during_add_leaves_no_rule_behind() {
+    if !can_run("a_restart_after_a_kill_during_add_leaves_no_rule_behind") {
+        return;
+    }
+    let f = Fixture::new("killadd");
+    let net = format!("k{}_default", std::process::id());
+    // A subnet of this test's own, so that the rules it looks for are its own.
+    let own_subnet = format!("10.92.{}.0/24", std::process::id() % 200);
+    let ipam: &[(&str, &str)] = &[("m3s.ipam.subnet", &own_subnet)];
+    let attached = f.networks().attach(&task(&[(&net, "victim", ipam)], &[], &[]), "victim").await.unwrap().unwrap();
+    let address = attached.address().unwrap().to_string();
+    assert!(nat_rules_mention(&format!("{address}/32")), "ADD made the masquerade and firewall rules");
+    // m3s killed during ADD: the record written ahead has no result yet.
+    let record_path = f.dir.join("networks/attachments/victim.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    record["joined"][0]["result"] = serde_json::Value::Null;
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+    // The restart finds the container gone: DEL undoes every rule, the firewall's included.
+    f.networks().recover(&HashSet::new()).await;
+    assert!(!nat_rules_mention(&format!("{address}/32")), "a rule for {address} is left");
+    assert!(!nat_rules_mention(&own_subnet), "a rule for {own_subnet} is left");
+    assert_eq!(f.netns_files(), 0, "no namespace is left");
+}

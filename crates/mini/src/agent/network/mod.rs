@@ -177,11 +177,10 @@ impl Networks {
                 attachment.nameserver =
                     attachment.joined.iter().find(|j| state.servers.contains_key(&j.network)).and_then(|j| j.gateway);
                 drop(state);
-                let path = self.attachment_path(container_id);
-                let text = serde_json::to_vec_pretty(&attachment).expect("json");
-                if let Err(e) = crate::checkpoint::write_atomic(&path, &text) {
+                if let Err(e) = self.record(&attachment) {
                     self.detach_attachment(&attachment).await;
-                    return Err(NetworkError(format!("writing {}: {e}", path.display())));
+                    let _ = std::fs::remove_file(self.attachment_path(container_id));
+                    return Err(e);
                 }
                 for j in &attachment.joined {
                     if let Some(ip) = j.ip {
@@ -192,11 +191,20 @@ impl Networks {
             }
             Err(e) => {
                 self.detach_attachment(&attachment).await;
+                let _ = std::fs::remove_file(self.attachment_path(container_id));
                 // Networks this container was about to join but did not.
                 self.release(container_id, joins.iter().map(|j| j.network.as_str())).await;
                 Err(e)
             }
         }
+    }
+
+    /// Writes the container's attachment record (replaced atomically).
+    fn record(&self, attachment: &Attachment) -> Result<(), NetworkError> {
+        let path = self.attachment_path(&attachment.container_id);
+        let text = serde_json::to_vec_pretty(attachment).expect("json");
+        crate::checkpoint::write_atomic(&path, &text)
+            .map_err(|e| NetworkError(format!("writing {}: {e}", path.display())))
     }
 
     async fn join_all(&self, attachment: &mut Attachment, joins: &[Join]) -> Result<(), NetworkError> {
@@ -226,24 +234,27 @@ impl Networks {
                 ifname: &ifname,
                 port_mappings: &maps,
             };
-            let result = match cni::add(&conf, &inv).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // A half-done ADD is undone by DEL, as the spec asks.
-                    let _ = cni::del(&conf, &inv, None).await;
-                    return Err(NetworkError(format!("network {}: {e}", join.network)));
-                }
-            };
-            let (ip, gateway) = cni::first_ipv4(&result).map_or((None, None), |(ip, gw)| (Some(ip), gw));
+            // Recorded before ADD: if m3s is killed during it, the recovery's DEL
+            // undoes what ADD did (its NAT rules above all), as the spec allows
+            // DEL without a result.
             attachment.joined.push(Joined {
                 network: join.network.clone(),
-                ifname,
+                ifname: ifname.clone(),
                 conf: json!({"conf": conf.to_json(), "port_mappings": maps}),
-                result,
-                ip,
-                gateway,
+                result: Value::Null,
+                ip: None,
+                gateway: None,
                 names: join.names.clone(),
             });
+            self.record(attachment)?;
+            // A half-done ADD is undone by the caller's DEL of everything recorded.
+            let result =
+                cni::add(&conf, &inv).await.map_err(|e| NetworkError(format!("network {}: {e}", join.network)))?;
+            let (ip, gateway) = cni::first_ipv4(&result).map_or((None, None), |(ip, gw)| (Some(ip), gw));
+            let joined = attachment.joined.last_mut().expect("pushed above");
+            joined.result = result;
+            joined.ip = ip;
+            joined.gateway = gateway;
             if let Some(gateway) = gateway {
                 self.start_dns(&join.network, gateway).await;
             }
@@ -448,7 +459,24 @@ impl Networks {
                 ifname: &j.ifname,
                 port_mappings: &maps,
             };
-            for e in cni::del(&conf, &inv, Some(&j.result)).await {
+            // No result: m3s stopped during ADD. The plugins that need one to
+            // undo their rules (firewall) get the addresses the interface has.
+            let recovered;
+            let result = if j.result.is_null() {
+                let ips: Vec<Value> = netns::ipv4_addresses(&attachment.netns, &j.ifname)
+                    .into_iter()
+                    .map(|address| json!({"address": address, "interface": 0}))
+                    .collect();
+                recovered = json!({
+                    "cniVersion": conf.cni_version,
+                    "interfaces": [{"name": j.ifname, "sandbox": attachment.netns}],
+                    "ips": ips,
+                });
+                (!ips.is_empty()).then_some(&recovered)
+            } else {
+                Some(&j.result)
+            };
+            for e in cni::del(&conf, &inv, result).await {
                 tracing::warn!(container_id = %attachment.container_id, network = %j.network, error = %e, "CNI DEL");
             }
         }

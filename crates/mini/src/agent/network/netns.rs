@@ -45,3 +45,22 @@ pub fn is_namespace(path: &Path) -> bool {
     // An nsfs file reports the nsfs magic; a plain empty file does not.
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type == 0x6e73_6673)
 }
+
+/// The IPv4 addresses (`10.90.0.5/24`) of interface `ifname` in the namespace
+/// at `path`, read with `nsenter` and `ip`; empty if there are none or they
+/// cannot be read.
+pub fn ipv4_addresses(path: &Path, ifname: &str) -> Vec<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", path.display()))
+        .args(["ip", "-4", "-o", "addr", "show", "dev", ifname])
+        .output();
+    let Ok(out) = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()) else { return Vec::new() };
+    // `2: eth0    inet 10.90.0.5/24 brd 10.90.0.255 scope global eth0 ...`
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().skip_while(|w| *w != "inet");
+            words.next()?;
+            words.next().map(str::to_owned)
+        })
+        .collect()
+}

@@ -299,7 +299,7 @@ fn docker_tasks_get_their_limits_stop_signal_and_no_privilege_unasked() {
     let dir = tempdir("dk-limits");
     let dockerd = Dockerd::start(&[]);
     dockerd.import_busybox(IMAGE);
-    let script = "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.2; done";
+    let script = "trap 'echo got-usr1; exit 0' USR1; head -c 20000000 /dev/zero > /dev/shm/fill; echo ready; while true; do sleep 0.2; done";
     let compose = format!(
         r#"name: lim
 services:
@@ -338,6 +338,20 @@ services:
     assert_eq!(admin.host_config.cap_add, Some(vec!["NET_ADMIN".to_owned()]));
     assert!(!admin.host_config.privileged, "a capability asked for is not privilege");
     eventually("ready", || up.compose_ok(&["-p", "lim", "logs", "usr1"]).contains("ready"));
+    // The agent's statistics are the container's (20 MB in its /dev/shm), not its executor's.
+    let (status, body) = support::up::http("GET", up.mesos_port, "/monitor/statistics", None);
+    assert_eq!(status, 200, "{body}");
+    let entries: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let usr1 = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["executor_id"].as_str().is_some_and(|id| id.starts_with("lim_usr1.")))
+        .unwrap_or_else(|| panic!("no statistics for usr1: {body}"));
+    let stats = &usr1["statistics"];
+    assert!(stats["mem_total_bytes"].as_u64().unwrap() >= 20_000_000, "{stats}");
+    assert_eq!(stats["mem_limit_bytes"].as_u64(), Some(96 << 20), "{stats}");
+    assert!(stats["cpus_user_time_secs"].as_f64().is_some(), "{stats}");
     // A stop sends the stop signal (SIGUSR1), as docker stop does.
     up.compose_ok(&["-p", "lim", "stop", "usr1"]);
     up.wait_project("lim", "usr1 stopped", |v| live_tasks(v, "usr1").is_empty());

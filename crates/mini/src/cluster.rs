@@ -517,7 +517,8 @@ impl Cluster {
             spec.command = TaskCommand::Argv { program: started.program, args: started.args };
             spec.env = Vec::new();
             spec.user = None;
-            spec.limits = None;
+            // The executor runs under the task's limits too (it needs a few MB); its
+            // usage reports the container's cgroups (ContainerSetup::usage_of).
             spec.container = Some(started.setup);
             if self.read(|m| m.task_by_container(&container_id).is_none_or(|(_, t)| t.killing)) {
                 self.remove_docker_container(&container_id);

@@ -333,6 +333,7 @@ impl Containers {
                 container_id.to_owned(),
             ],
             stop_signal: spec::stop_signal(task, &image.config)?,
+            usage_of: None,
         };
         Ok(Prepared { program, args, setup })
     }

@@ -130,11 +130,11 @@ impl DockerContainerizer {
             self.create_and_start(&run)
         })();
         match started {
-            Ok(address) => {
+            Ok((address, pid)) => {
                 if let Some(a) = address {
                     let _ = std::fs::write(dir.join("address"), a.to_string());
                 }
-                Ok(self.executor(container_id, address))
+                Ok(self.executor(container_id, address, pid))
             }
             Err(e) => {
                 let _ = self.engine.remove(&run::container_name(container_id));
@@ -197,18 +197,20 @@ impl DockerContainerizer {
         Ok(())
     }
 
-    fn create_and_start(&self, run: &Run) -> Result<Option<Ipv4Addr>, String> {
+    /// Returns the container's address and its init's pid.
+    fn create_and_start(&self, run: &Run) -> Result<(Option<Ipv4Addr>, Option<u32>), String> {
         self.engine.create(&run.name, &run.create).map_err(|e| e.to_string())?;
         for n in run.networks.iter().skip(1) {
             self.engine.connect(&n.name, &run.name, &n.aliases).map_err(|e| e.to_string())?;
         }
         self.engine.start(&run.name).map_err(|e| e.to_string())?;
         let inspected = self.engine.inspect(&run.name).map_err(|e| e.to_string())?;
-        Ok(inspected.and_then(|c| c.address()))
+        let pid = inspected.as_ref().and_then(|c| u32::try_from(c.state.pid).ok()).filter(|p| *p > 0);
+        Ok((inspected.and_then(|c| c.address()), pid))
     }
 
     /// How the supervisor runs the executor that follows the container.
-    fn executor(&self, container_id: &str, address: Option<Ipv4Addr>) -> Started {
+    fn executor(&self, container_id: &str, address: Option<Ipv4Addr>, pid: Option<u32>) -> Started {
         let exe = self.exe.display().to_string();
         let socket = self.config.socket.display().to_string();
         let name = run::container_name(container_id);
@@ -224,6 +226,8 @@ impl DockerContainerizer {
                 after_exit: tool("remove"),
                 exec: tool("exec"),
                 stop_signal: None,
+                // The container's usage is its init's cgroups', not the executor's.
+                usage_of: pid,
             },
             address,
         }

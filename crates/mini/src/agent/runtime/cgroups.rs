@@ -408,6 +408,36 @@ fn cfs_quota_us(cpus: f64) -> u64 {
     ((cpus * CFS_PERIOD_US as f64) as u64).max(MIN_CFS_QUOTA_US)
 }
 
+/// The cgroups process `pid` is in, read from `/proc/<pid>/cgroup`, under the
+/// hierarchies mounted at `root`: v1's memory, cpu and cpuacct controllers
+/// where they are mounted (hybrid hosts included), else the unified hierarchy.
+/// For usage only: m3s never writes these.
+pub(crate) fn of_process(root: &Path, pid: u32) -> Option<TaskCgroups> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let (mut memory, mut cpu, mut cpuacct, mut unified) = (None, None, None, None);
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let rel = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            unified = Some(root.join(rel));
+        }
+        for c in controllers.split(',') {
+            let dir = || root.join(c).join(rel);
+            match c {
+                "memory" => memory = Some(dir()),
+                "cpu" => cpu = Some(dir()),
+                "cpuacct" => cpuacct = Some(dir()),
+                _ => {}
+            }
+        }
+    }
+    match memory {
+        Some(memory) => Some(TaskCgroups::V1 { memory, cpu, cpuacct }),
+        None => unified.filter(|p| p.join("memory.current").exists()).map(|path| TaskCgroups::V2 { path }),
+    }
+}
+
 impl TaskCgroups {
     /// Each distinct cgroup directory of the container.
     pub(crate) fn dirs(&self) -> Vec<&Path> {

@@ -205,6 +205,11 @@ pub struct ContainerSetup {
     /// `--stop-signal`); `None`: SIGTERM. SIGKILL follows after the grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<i32>,
+    /// A process whose cgroups and process tree hold the task's usage, read
+    /// instead of the task's own (a Docker container's init: the task's process
+    /// is the executor that follows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_of: Option<u32>,
 }
 
 /// An overlayfs mount. The lower directories are given relative to
@@ -427,6 +432,8 @@ struct Inner {
     /// Where container cgroups go; `None` when unavailable.
     cgroups: Option<cgroups::Hierarchy>,
     cgroups_status: CgroupsStatus,
+    /// Where the cgroup hierarchies are mounted (for [`ContainerSetup::usage_of`]).
+    cgroup_root: PathBuf,
 }
 
 struct Container {
@@ -441,6 +448,8 @@ struct Container {
     killer: Option<(Instant, AbortHandle)>,
     /// What a kill with a grace period sends first.
     stop_signal: Signal,
+    /// See [`ContainerSetup::usage_of`].
+    usage_of: Option<u32>,
 }
 
 impl Container {
@@ -454,7 +463,8 @@ impl Container {
             .and_then(|c| c.stop_signal)
             .and_then(Signal::from_named_raw)
             .unwrap_or(Signal::TERM);
-        Container { task, exit, cgroups, limits, exited, watcher: None, killer: None, stop_signal }
+        let usage_of = record.spec.container.as_ref().and_then(|c| c.usage_of);
+        Container { task, exit, cgroups, limits, exited, watcher: None, killer: None, stop_signal, usage_of }
     }
 }
 
@@ -511,6 +521,7 @@ impl Runtime {
             containers: Mutex::new(HashMap::new()),
             cgroups,
             cgroups_status,
+            cgroup_root,
         };
         (Runtime { inner: Arc::new(inner) }, receiver)
     }
@@ -739,7 +750,7 @@ impl Runtime {
     /// request; `mem_limit_bytes` the memory limit in force). `None` for
     /// unknown or ended containers.
     pub fn usage(&self, container_id: &str) -> Option<mesos::v1::ResourceStatistics> {
-        let (task, cgroups, limits) = {
+        let (task, cgroups, limits, usage_of) = {
             let mut containers = self.inner.lock();
             let container = containers.get_mut(container_id)?;
             if container.exit.is_some() {
@@ -748,12 +759,16 @@ impl Runtime {
             if container.task.is_none() {
                 container.task = self.inner.recorded_task(container_id);
             }
-            (container.task?, container.cgroups.clone(), container.limits)
+            (container.task?, container.cgroups.clone(), container.limits, container.usage_of)
         };
         if procfs::liveness(task) == Liveness::Gone {
             return None;
         }
-        let mut stats = procfs::usage(task.pid)?;
+        let (pid, cgroups) = match usage_of {
+            Some(pid) => (pid, cgroups::of_process(&self.inner.cgroup_root, pid)),
+            None => (task.pid, cgroups),
+        };
+        let mut stats = procfs::usage(pid)?;
         if let Some(cgroups) = cgroups {
             cgroups.fill_usage(&mut stats);
         }

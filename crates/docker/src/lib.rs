@@ -87,10 +87,6 @@ impl Engine {
         Engine { socket: socket.into() }
     }
 
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
     fn send(
         &self,
         what: &str,
@@ -100,8 +96,11 @@ impl Engine {
         body: Option<(&str, &[u8])>,
         read_timeout: Option<Duration>,
     ) -> Result<http::Response, Error> {
-        let request = http::Request { method, target, headers, body, upload: None, read_timeout };
-        http::send(&self.socket, &request).map_err(|e| match e {
+        self.request(what, &http::Request { method, target, headers, body, upload: None, read_timeout })
+    }
+
+    fn request(&self, what: &str, request: &http::Request<'_>) -> Result<http::Response, Error> {
+        http::send(&self.socket, request).map_err(|e| match e {
             http::SendError::Connect(source) => Error::Unreachable { socket: self.socket.clone(), source },
             http::SendError::Io(source) => self.io(what, source),
         })
@@ -173,27 +172,11 @@ impl Engine {
     pub fn pull(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error> {
         let what = format!("pull of {reference}");
         let reference = with_tag(reference);
-        let auth = auth.map(|a| {
-            let json = serde_json::to_vec(a).unwrap_or_default();
-            base64::engine::general_purpose::URL_SAFE.encode(json)
-        });
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("X-Registry-Auth", a.as_str())).collect();
+        let auth = registry_auth_header(auth);
         let target = format!("/images/create?fromImage={}", encode_query(&reference));
-        let response = self.send(&what, "POST", &target, &headers, None, Some(Duration::from_secs(600)))?;
-        let mut lines = BufReader::new(self.streamed(&what, response)?);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = (&mut lines).take(1 << 20).read_until(b'\n', &mut line).map_err(|e| self.io(&what, e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            if let Ok(progress) = serde_json::from_slice::<Progress>(&line)
-                && let Some(message) = progress.error
-            {
-                return Err(Error::Api { what, status: 200, message });
-            }
-        }
+        let response =
+            self.send(&what, "POST", &target, &[("X-Registry-Auth", &auth)], None, Some(Duration::from_secs(600)))?;
+        self.progress(&what, response, &mut |_| {})
     }
 
     /// Imports a root filesystem tarball as image `reference` (`docker import`).
@@ -202,15 +185,7 @@ impl Engine {
         let (repo, tag) = split_tag(&with_tag(reference));
         let target = format!("/images/create?fromSrc=-&repo={}&tag={}", encode_query(&repo), encode_query(&tag));
         let response = self.send(&what, "POST", &target, &[], Some(("application/x-tar", tar)), Some(CALL_TIMEOUT))?;
-        let status = response.status;
-        let bytes = response.body.read_limited(MAX_ANSWER).map_err(|e| self.io(&what, e))?;
-        check(&what, status, &bytes)?;
-        for line in bytes.split(|b| *b == b'\n') {
-            if let Ok(Progress { error: Some(message), .. }) = serde_json::from_slice::<Progress>(line) {
-                return Err(Error::Api { what, status, message });
-            }
-        }
-        Ok(())
+        self.progress(&what, response, &mut |_| {})
     }
 
     /// `POST /build` (the classic builder): `context` is a tar file of the
@@ -229,14 +204,12 @@ impl Engine {
             upload: Some(("application/x-tar", context)),
             read_timeout: Some(Duration::from_secs(3600)),
         };
-        let response = http::send(&self.socket, &request).map_err(|e| match e {
-            http::SendError::Connect(source) => Error::Unreachable { socket: self.socket.clone(), source },
-            http::SendError::Io(source) => self.io(&what, source),
-        })?;
+        let response = self.request(&what, &request)?;
         self.progress(&what, response, output)
     }
 
-    /// Reads a stream of JSON progress lines (build, push), showing their text.
+    /// Reads a stream of JSON progress lines (pull, import, build, push),
+    /// showing their text; an error the daemon reports in the stream is returned.
     fn progress(&self, what: &str, response: http::Response, output: &mut dyn FnMut(&str)) -> Result<(), Error> {
         let mut lines = BufReader::new(self.streamed(what, response)?);
         let mut line = Vec::new();
@@ -285,22 +258,11 @@ impl Engine {
     ) -> Result<(), Error> {
         let what = format!("push of {reference}");
         let (repo, tag) = split_tag(&with_tag(reference));
-        // The daemon wants the header, even empty, for a registry that needs no login.
-        let auth = base64::engine::general_purpose::URL_SAFE
-            .encode(auth.map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"{}".to_vec()));
+        let auth = registry_auth_header(auth);
         let target = format!("/images/{}/push?tag={}", encode_path(&repo), encode_query(&tag));
         let response =
             self.send(&what, "POST", &target, &[("X-Registry-Auth", &auth)], None, Some(Duration::from_secs(600)))?;
         self.progress(&what, response, output)
-    }
-
-    /// Removes an image (`docker rmi -f`); one that is not there is no error.
-    pub fn remove_image(&self, reference: &str) -> Result<(), Error> {
-        let target = format!("/images/{}?force=1", encode_path(reference));
-        match self.call("image removal", "DELETE", &target, None) {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other.map(drop),
-        }
     }
 
     /// Creates container `name`; returns its id.
@@ -377,8 +339,7 @@ impl Engine {
 
     /// Containers (running or not) carrying label `key=value`.
     pub fn list(&self, key: &str, value: &str) -> Result<Vec<ContainerSummary>, Error> {
-        let filters = serde_json::json!({ "label": [format!("{key}={value}")] }).to_string();
-        let target = format!("/containers/json?all=1&filters={}", encode_query(&filters));
+        let target = format!("/containers/json?all=1&filters={}", label_filter(key, value));
         self.call_json("container list", "GET", &target, None)
     }
 
@@ -457,10 +418,7 @@ impl Engine {
     /// Networks carrying label `key=value` (`None`: every network), by name.
     pub fn list_networks(&self, label: Option<(&str, &str)>) -> Result<Vec<String>, Error> {
         let target = match label {
-            Some((k, v)) => {
-                let filters = serde_json::json!({ "label": [format!("{k}={v}")] }).to_string();
-                format!("/networks?filters={}", encode_query(&filters))
-            }
+            Some((k, v)) => format!("/networks?filters={}", label_filter(k, v)),
             None => "/networks".to_owned(),
         };
         let networks: Vec<NetworkSummary> = self.call_json("network list", "GET", &target, None)?;
@@ -490,6 +448,18 @@ fn check(what: &str, status: u16, body: &[u8]) -> Result<(), Error> {
         .map(|m| m.message)
         .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(1024)]).trim().to_owned());
     Err(Error::Api { what: what.to_owned(), status, message })
+}
+
+/// `X-Registry-Auth`: the login as base64url JSON, or `{}` for none (a push
+/// wants the header even for a registry that needs no login).
+fn registry_auth_header(auth: Option<&RegistryAuth>) -> String {
+    let json = auth.map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"{}".to_vec());
+    base64::engine::general_purpose::URL_SAFE.encode(json)
+}
+
+/// The `filters` query value that selects by label `key=value`, encoded.
+fn label_filter(key: &str, value: &str) -> String {
+    encode_query(&serde_json::json!({ "label": [format!("{key}={value}")] }).to_string())
 }
 
 /// `name` with `:latest` when it has no tag or digest (a pull without a tag

@@ -134,6 +134,15 @@ impl Credentials {
     pub fn get(&self, registry: &str) -> Option<&Login> {
         self.by_registry.get(&registry_key(registry))
     }
+
+    /// The login for `registry` as the Docker Engine takes it (`X-Registry-Auth`).
+    pub fn docker_auth(&self, registry: &str) -> Option<docker::RegistryAuth> {
+        self.get(registry).map(|login| docker::RegistryAuth {
+            username: login.username.clone(),
+            password: login.password.clone(),
+            server_address: registry.to_owned(),
+        })
+    }
 }
 
 /// `https://index.docker.io/v1/`, `index.docker.io`, `registry-1.docker.io` are

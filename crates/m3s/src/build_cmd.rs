@@ -137,15 +137,8 @@ pub fn build_project(
         if wanted {
             if let Some(socket) = &options.docker {
                 let request = request(loaded, &name, &b, &reference, options)?;
-                build_with_docker(&name, socket, &request, &reference, options)?;
-                let service = loaded.project.services.get_mut(&name).expect("listed above");
-                service.image = Some(reference.to_string());
-                service.pull_policy = Some("build".into());
-                if let Some(registry) = &options.push_to {
-                    let destination = pushed_name(registry, &reference)?;
-                    service.image = Some(destination.to_string());
-                    service.pull_policy = Some("missing".into());
-                }
+                let pushed = build_with_docker(&name, socket, &request, &reference, options)?;
+                run_from(loaded.project.services.get_mut(&name).expect("listed above"), &reference, pushed.as_ref());
                 built.push(name);
                 continue;
             }
@@ -173,51 +166,63 @@ pub fn build_project(
             };
             image::build::build_into(target_store, builder.as_ref(), &request, &mut show)
                 .map_err(|e| anyhow::anyhow!("services.{name}.build: {e}"))?;
-            let service = loaded.project.services.get_mut(&name).expect("listed above");
-            if let Some(registry) = &options.push_to {
-                let destination = pushed_name(registry, &reference)?;
-                let plain = destination.is_loopback() || options.insecure_registries.contains(&destination.registry);
-                builder
-                    .push(&reference, &destination, plain, options.docker_config.as_deref(), &mut show)
-                    .map_err(|e| anyhow::anyhow!("services.{name}: pushing to {destination}: {e}"))?;
-                eprintln!("{name}: pushed {destination}");
-                service.image = Some(destination.to_string());
-                service.pull_policy = Some("missing".into());
-            } else {
-                service.image = Some(reference.to_string());
-                service.pull_policy = Some("build".into());
-            }
+            let pushed = match &options.push_to {
+                Some(registry) => {
+                    let destination = pushed_name(registry, &reference)?;
+                    let plain =
+                        destination.is_loopback() || options.insecure_registries.contains(&destination.registry);
+                    builder
+                        .push(&reference, &destination, plain, options.docker_config.as_deref(), &mut show)
+                        .map_err(|e| anyhow::anyhow!("services.{name}: pushing to {destination}: {e}"))?;
+                    eprintln!("{name}: pushed {destination}");
+                    Some(destination)
+                }
+                None => None,
+            };
+            run_from(loaded.project.services.get_mut(&name).expect("listed above"), &reference, pushed.as_ref());
             built.push(name);
         } else if !chosen {
             // Not asked for (`up web`): named as built, whether or not it is yet; the server
             // keeps what is deployed of it, and only `m3s compose build` or `up` of it builds it.
-            let service = loaded.project.services.get_mut(&name).expect("listed above");
-            service.image = Some(reference.to_string());
-            service.pull_policy = Some("build".into());
+            run_from(loaded.project.services.get_mut(&name).expect("listed above"), &reference, None);
         } else if options.push_to.is_none() {
             if !present {
                 bail!(
                     "services.{name}: image {reference} is not built and --no-build was given: run `m3s compose build {name}`"
                 );
             }
-            let service = loaded.project.services.get_mut(&name).expect("listed above");
-            service.image = Some(reference.to_string());
-            // In the store, built here: the agent must not look for it in a registry.
-            service.pull_policy = Some("build".into());
+            run_from(loaded.project.services.get_mut(&name).expect("listed above"), &reference, None);
         }
     }
     loaded.renormalize();
     Ok(built)
 }
 
-/// A build through the Docker Engine at `socket`, and its push with `--push-to`.
+/// Points a built service at its image: pushed, the registry's copy (pulled
+/// when missing); else the one built here, which the agent must not look for
+/// in a registry (`pull_policy: build`).
+fn run_from(service: &mut compose::Service, built: &Reference, pushed: Option<&Reference>) {
+    match pushed {
+        Some(destination) => {
+            service.image = Some(destination.to_string());
+            service.pull_policy = Some("missing".into());
+        }
+        None => {
+            service.image = Some(built.to_string());
+            service.pull_policy = Some("build".into());
+        }
+    }
+}
+
+/// A build through the Docker Engine at `socket`, and its push with
+/// `--push-to`; returns where it was pushed.
 fn build_with_docker(
     name: &str,
     socket: &Path,
     request: &BuildRequest,
     reference: &Reference,
     options: &BuildOptions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Reference>> {
     let engine = docker::Engine::new(socket);
     eprintln!("{name}: building {reference} with the Docker Engine at {}", socket.display());
     let mut show = |line: &str| eprintln!("{name} | {line}");
@@ -229,8 +234,9 @@ fn build_with_docker(
         image::docker_build::push(&engine, reference, &destination, auth.as_ref(), &mut show)
             .map_err(|e| anyhow::anyhow!("services.{name}: pushing to {destination}: {e}"))?;
         eprintln!("{name}: pushed {destination}");
+        return Ok(Some(destination));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The login for `reference`'s registry in a Docker config.json, as the Engine takes it.
@@ -238,11 +244,7 @@ fn docker_auth(config: Option<&Path>, reference: &Reference) -> anyhow::Result<O
     let Some(path) = config else { return Ok(None) };
     let credentials =
         image::auth::Credentials::from_docker_config(path).map_err(|e| anyhow::anyhow!("--docker-config {e}"))?;
-    Ok(credentials.get(&reference.registry).map(|login| docker::RegistryAuth {
-        username: login.username.clone(),
-        password: login.password.clone(),
-        server_address: reference.registry.clone(),
-    }))
+    Ok(credentials.docker_auth(&reference.registry))
 }
 
 /// `REGISTRY/<repository>:<tag>` for an image built as `reference`.

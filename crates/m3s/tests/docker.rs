@@ -37,6 +37,18 @@ fn up(dir: &Path, dockerd: &Dockerd, file: &str, resources: &str) -> Up {
     )
 }
 
+/// The test's directory and a private dockerd (with `flags`) holding IMAGE;
+/// `None` where no dockerd can run here (said loudly, or failing under CI).
+fn test_daemon(name: &str, flags: &[&str]) -> Option<(support::TestDir, Dockerd)> {
+    if dockerd::unavailable().is_some() {
+        return None;
+    }
+    let dir = tempdir(name);
+    let dockerd = Dockerd::start(flags);
+    dockerd.import_busybox(IMAGE);
+    Some((dir, dockerd))
+}
+
 /// The Docker containers of an `m3s up`, by the label the agent sets.
 fn containers_of(dockerd: &Dockerd, up: &Up) -> Vec<docker::ContainerSummary> {
     let owner = up.work_dir.join("mini").display().to_string();
@@ -45,12 +57,7 @@ fn containers_of(dockerd: &Dockerd, up: &Up) -> Vec<docker::ContainerSummary> {
 
 #[test]
 fn compose_services_run_in_docker_resolve_each_other_and_survive_kill_9() {
-    if dockerd::unavailable().is_some() {
-        return;
-    }
-    let dir = tempdir("dk-project");
-    let dockerd = Dockerd::start(&[]);
-    dockerd.import_busybox(IMAGE);
+    let Some((dir, dockerd)) = test_daemon("dk-project", &[]) else { return };
     let project = dir.join("project");
     write(&project, "site/index.html", "hello from docker\n");
     write(&project, "token.txt", "s3cr3t\n");
@@ -184,12 +191,7 @@ secrets:
 
 #[test]
 fn launch_failures_name_the_image_or_the_port() {
-    if dockerd::unavailable().is_some() {
-        return;
-    }
-    let dir = tempdir("dk-fail");
-    let dockerd = Dockerd::start(&[]);
-    dockerd.import_busybox(IMAGE);
+    let Some((dir, dockerd)) = test_daemon("dk-fail", &[]) else { return };
     // A port already taken on loopback: Docker refuses to start the container.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -230,13 +232,8 @@ services:
 
 #[test]
 fn a_daemon_that_goes_away_is_reported_and_its_tasks_reconciled_when_it_returns() {
-    if dockerd::unavailable().is_some() {
-        return;
-    }
-    let dir = tempdir("dk-restart");
     // live-restore: the containers keep running while the daemon is down.
-    let mut dockerd = Dockerd::start(&["--live-restore"]);
-    dockerd.import_busybox(IMAGE);
+    let Some((dir, mut dockerd)) = test_daemon("dk-restart", &["--live-restore"]) else { return };
     let compose = format!(
         r#"name: lr
 services:
@@ -293,12 +290,7 @@ fn sandbox_file(work_dir: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn docker_tasks_get_their_limits_stop_signal_and_no_privilege_unasked() {
-    if dockerd::unavailable().is_some() {
-        return;
-    }
-    let dir = tempdir("dk-limits");
-    let dockerd = Dockerd::start(&[]);
-    dockerd.import_busybox(IMAGE);
+    let Some((dir, dockerd)) = test_daemon("dk-limits", &[]) else { return };
     let script = "trap 'echo got-usr1; exit 0' USR1; head -c 20000000 /dev/zero > /dev/shm/fill; echo ready; while true; do sleep 0.2; done";
     let compose = format!(
         r#"name: lim
@@ -365,12 +357,7 @@ services:
 
 #[test]
 fn compose_builds_go_to_the_docker_engine_and_run_there() {
-    if dockerd::unavailable().is_some() {
-        return;
-    }
-    let dir = tempdir("dk-build");
-    let dockerd = Dockerd::start(&[]);
-    dockerd.import_busybox(IMAGE);
+    let Some((dir, dockerd)) = test_daemon("dk-build", &[]) else { return };
     let project = dir.join("project");
     write(&project, "app/index.html", "built by docker\n");
     write(&project, "app/.dockerignore", "junk\n");

@@ -537,7 +537,7 @@ fn capabilities(container: &ContainerInfo, params: &Params<'_>, privileged: bool
     Ok(set.into_iter().collect())
 }
 
-fn rlimits(container: &ContainerInfo, params: &Params<'_>) -> Result<Vec<Rlimit>, SpecError> {
+pub(crate) fn rlimits(container: &ContainerInfo, params: &Params<'_>) -> Result<Vec<Rlimit>, SpecError> {
     // Unless told otherwise a container has m3s's own limits, as a Docker
     // container has dockerd's (raising a hard limit needs a capability the
     // container's process no longer has when its runtime sets them).

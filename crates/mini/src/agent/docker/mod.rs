@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use docker::{Engine, RegistryAuth};
+use docker::Engine;
 use mesos::v1::{ContainerType, TaskInfo};
 
 use crate::agent::container::Pull;
@@ -162,14 +162,7 @@ impl DockerContainerizer {
         if !needed {
             return Ok(());
         }
-        let auth = run.image.parse::<image::Reference>().ok().and_then(|r| {
-            let login = self.credentials.get(&r.registry)?;
-            Some(RegistryAuth {
-                username: login.username.clone(),
-                password: login.password.clone(),
-                server_address: r.registry.clone(),
-            })
-        });
+        let auth = run.image.parse::<image::Reference>().ok().and_then(|r| self.credentials.docker_auth(&r.registry));
         self.engine.pull(&run.image, auth.as_ref()).map_err(|e| format!("Failed to pull image: {e}"))
     }
 
@@ -238,8 +231,13 @@ impl DockerContainerizer {
         std::fs::read_to_string(self.dir.join(container_id).join("address")).ok()?.trim().parse().ok()
     }
 
-    /// Forgets a container: removes it from Docker (if still there) and its files; blocking.
+    /// Forgets a container: removes it from Docker (if still there) and its files;
+    /// blocking. A container this containerizer did not start (it has no files
+    /// here) costs nothing: the agent calls this for every task it forgets.
     pub fn remove(&self, container_id: &str) {
+        if !self.dir.join(container_id).exists() {
+            return;
+        }
         if let Err(e) = self.engine.remove(&run::container_name(container_id)) {
             tracing::warn!(%container_id, error = %e, "could not remove the Docker container");
         }

@@ -25,7 +25,7 @@ use mesos::v1::{ContainerType, DockerNetwork, TaskInfo, VolumeMode};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::container::Pull;
-use crate::agent::container::spec::{Params, SANDBOX_IN_CONTAINER, confined, parse_size};
+use crate::agent::container::spec::{self, Params, SANDBOX_IN_CONTAINER, confined, parse_size};
 use crate::agent::network::request::{self, Wanted};
 use crate::agent::runtime::Limits;
 
@@ -197,17 +197,12 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
     host.readonly_rootfs = params.last("read-only").is_some_and(|v| v != "false");
     host.init = params.last("init").map(|v| v != "false");
     host.shm_size = params.last("shm-size").map(size).transpose()?;
-    host.dns = params.all("dns").map(str::to_owned).collect();
-    host.dns_search = params.all("dns-search").map(str::to_owned).collect();
-    host.dns_options = params.all("dns-option").chain(params.all("dns-opt")).map(str::to_owned).collect();
-    for h in params.all("add-host") {
-        // `name:ip` as docker run takes it, or `name=ip` as compose writes it.
-        let (n, ip) = h
-            .split_once('=')
-            .or_else(|| h.split_once(':'))
-            .ok_or_else(|| format!("add-host {h:?}: expected name:address"))?;
-        host.extra_hosts.push(format!("{n}:{ip}"));
-    }
+    // The same reading (and checks) as m3s's own runtime gives these flags.
+    let names = spec::name_params(task).map_err(|e| e.0)?;
+    host.dns = names.dns;
+    host.dns_search = names.dns_search;
+    host.dns_options = names.dns_options;
+    host.extra_hosts = names.hosts.into_iter().map(|(name, ip)| format!("{name}:{ip}")).collect();
     for t in params.all("tmpfs") {
         let (path, options) = t.split_once(':').unwrap_or((t, ""));
         if !path.starts_with('/') {
@@ -219,17 +214,11 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
         let (k, v) = s.split_once('=').ok_or_else(|| format!("sysctl {s:?}: expected name=value"))?;
         host.sysctls.insert(k.to_owned(), v.to_owned());
     }
-    for u in params.all("ulimit") {
-        let (n, values) = u.split_once('=').ok_or_else(|| format!("ulimit {u:?}: expected name=soft[:hard]"))?;
-        let (soft, hard) = values.split_once(':').unwrap_or((values, values));
-        let num = |s: &str| s.parse::<i64>().map_err(|_| format!("ulimit {u:?}: {s:?} is not a number"));
-        host.ulimits.push(Ulimit { name: n.to_owned(), soft: num(soft)?, hard: num(hard)? });
-    }
-    for r in container.rlimit_info.iter().flat_map(|i| i.rlimits.iter()) {
-        let n = r.kind.trim_start_matches("RLMT_").to_ascii_lowercase();
-        let v = |x: Option<u64>| x.map_or(-1, |x| i64::try_from(x).unwrap_or(-1));
-        host.ulimits.retain(|u| u.name != n);
-        host.ulimits.push(Ulimit { name: n, soft: v(r.soft), hard: v(r.hard) });
+    // `ulimit` parameters, then RLimitInfo, as m3s's own runtime reads them (unlimited: -1).
+    let as_docker = |n: u64| if n == u64::MAX { -1 } else { i64::try_from(n).unwrap_or(-1) };
+    for r in spec::rlimits(container, &params).map_err(|e| e.0)? {
+        let name = r.kind.trim_start_matches("RLIMIT_").to_ascii_lowercase();
+        host.ulimits.push(Ulimit { name, soft: as_docker(r.soft), hard: as_docker(r.hard) });
     }
     if let Some(p) = params.last("pids-limit") {
         host.pids_limit = Some(p.parse().map_err(|_| format!("pids-limit {p:?} is not a number"))?);
@@ -537,6 +526,27 @@ mod tests {
         let c = t.container.as_mut().unwrap();
         c.docker.as_mut().unwrap().network = DockerNetwork::Host;
         assert_eq!(build(&t).unwrap_err(), "port mappings need network BRIDGE or USER, not HOST");
+    }
+
+    #[test]
+    fn names_and_ulimits_are_read_as_the_native_runtime_reads_them() {
+        let params =
+            [("add-host", "db=10.0.0.5"), ("dns", "10.0.0.53"), ("ulimit", "nofile=1024:2048"), ("ulimit", "core=-1")];
+        let r = build(&task(docker("img:1", &params), CommandInfo::shell("x"))).unwrap();
+        let h = &r.create.host_config;
+        assert_eq!(
+            (h.extra_hosts.as_slice(), h.dns.as_slice()),
+            (&["db:10.0.0.5".to_owned()][..], &["10.0.0.53".to_owned()][..])
+        );
+        assert_eq!(
+            h.ulimits,
+            [
+                Ulimit { name: "nofile".into(), soft: 1024, hard: 2048 },
+                Ulimit { name: "core".into(), soft: -1, hard: -1 },
+            ]
+        );
+        let e = build(&task(docker("img:1", &[("dns", "not-an-ip")]), CommandInfo::shell("x"))).unwrap_err();
+        assert!(e.contains("not an IP address"), "{e}");
     }
 
     #[test]

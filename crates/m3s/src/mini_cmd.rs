@@ -405,11 +405,8 @@ fn parse_attributes(spec: &str) -> anyhow::Result<Vec<mesos::v1::Attribute>> {
 /// --containerizers as Mesos's /flags shows it.
 fn containerizers(list: &[Containerizer]) -> String {
     // The names the flag takes, from the one place clap has them.
-    let names: Vec<String> = list
-        .iter()
-        .filter_map(clap::ValueEnum::to_possible_value)
-        .map(|v| v.get_name().to_owned())
-        .collect();
+    let names: Vec<String> =
+        list.iter().filter_map(clap::ValueEnum::to_possible_value).map(|v| v.get_name().to_owned()).collect();
     names.join(",")
 }
 

@@ -44,7 +44,13 @@ struct Inner {
     store: String,
     writer: StoreWriter,
     master: String,
+    /// Records under [`EXTRA_PREFIX`] as they were at start.
+    extra: Vec<(String, Vec<u8>)>,
 }
+
+/// Keys the engine does not read: kept in the same store, in the same order as
+/// the engine's writes, for the framework built on the engine (the K3s framework's clusters).
+pub const EXTRA_PREFIX: &str = "ext/";
 
 impl Framework {
     /// Restores the engine from the store and starts subscribing. `instance`
@@ -62,6 +68,7 @@ impl Framework {
             .map_err(|message| StartError::Restore { store: describe.clone(), message })?
             .with_limits(limits);
         config.subscription.framework_info.id = engine.framework_id().cloned();
+        let extra = records.iter().filter(|(k, _)| k.starts_with(EXTRA_PREFIX)).cloned().collect();
         let writer = StoreWriter::spawn(store, records);
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (resubscribe_tx, resubscribe_rx) = mpsc::unbounded_channel();
@@ -75,6 +82,7 @@ impl Framework {
             store: describe,
             writer: writer.clone(),
             master,
+            extra,
         });
         let framework = Framework { inner };
         let (handle_tx, handle_rx) = watch::channel(scheduler.handle().clone());
@@ -147,6 +155,24 @@ impl Framework {
     pub fn reregister(&self) {
         self.with_engine(|e, _| e.forget_framework());
         let _ = self.inner.resubscribe.send(());
+    }
+
+    /// Records under [`EXTRA_PREFIX`] found in the store at start.
+    pub fn extra_records(&self) -> &[(String, Vec<u8>)] {
+        &self.inner.extra
+    }
+
+    /// Writes (or with `None` deletes) a record under [`EXTRA_PREFIX`], queued
+    /// behind the engine's actions so far: it is durable before any call that follows.
+    pub fn persist_extra(&self, key: &str, value: Option<Vec<u8>>) {
+        debug_assert!(key.starts_with(EXTRA_PREFIX));
+        let write = crate::store::Write { key: key.to_owned(), value };
+        let _ = self.inner.actions.send(vec![Action::Persist(vec![write])]);
+    }
+
+    /// Records a task's health as its framework judged it ([`Engine::set_health`]).
+    pub fn set_health(&self, task_id: &str, healthy: bool) -> Result<(), CommandError> {
+        self.with_engine(|e, now| e.set_health(now, task_id, healthy))
     }
 
     /// Sends SUPPRESS now (mesos-compose's `framework/suppress`); the engine

@@ -237,6 +237,7 @@ pub(crate) mod tests {
                 command: Some(CommandSpec::Shell("true".into())),
                 entrypoint: None,
                 env: Default::default(),
+                secret_env: Default::default(),
                 user: None,
                 working_dir: None,
                 container: ContainerSpec::Host { volumes: vec![] },
@@ -255,6 +256,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             health: None,
+            external_health: false,
             restart: RestartSpec { when: RestartWhen::Always, delay_ms: 1000, max_attempts: None, window_ms: None },
             depends_on: Default::default(),
             placement: vec![],

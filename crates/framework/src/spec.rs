@@ -42,6 +42,10 @@ pub struct ServiceSpec {
     pub ports: Vec<PortSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthSpec>,
+    /// Health is decided above the engine ([`crate::engine::Engine::set_health`]) rather than
+    /// by a Mesos check: the K3s framework's "a Ready Kubernetes node carries the task's label".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external_health: bool,
     pub restart: RestartSpec,
     /// Services of the same project that must reach a condition before this one starts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -71,6 +75,10 @@ pub struct RunSpec {
     pub entrypoint: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Variables sent as Mesos SECRET variables (VALUE secrets): absent from the
+    /// master's and agent's state views, and never shown by m3s.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -39,6 +39,16 @@ pub fn task_info(spec: &ServiceSpec, id: &TaskIdentity<'_>, taken: &Taken) -> Ta
             ..Default::default()
         })
         .collect();
+    for (name, value) in &run.secret_env {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode(value);
+        variables.push(EnvironmentVariable {
+            name: name.clone(),
+            kind: Some(mesos::v1::VariableType::Secret),
+            secret: Some(serde_json::json!({"type": "VALUE", "value": {"data": data}})),
+            ..Default::default()
+        });
+    }
     // The host port of each declared port, by container port, for processes that need to find theirs.
     for (p, host) in spec.ports.iter().zip(&taken.host_ports) {
         variables.push(EnvironmentVariable {

@@ -573,12 +573,17 @@ impl Engine {
                     *generations.entry(service.clone()).or_insert(0) += 1;
                 }
                 Some(p) if p == s => outcome.unchanged.push(service.clone()),
+                // Only the count changed: tasks are added or removed, the others kept (as compose scales).
+                Some(p) if ServiceSpec { replicas: s.replicas, ..p.clone() } == *s => {
+                    outcome.updated.push(service.clone());
+                }
                 Some(_) => {
                     outcome.updated.push(service.clone());
                     *generations.entry(service.clone()).or_insert(0) += 1;
+                    self.reset_replicas(&name, service);
                 }
             }
-            if previous != Some(s) {
+            if previous.is_none() {
                 self.reset_replicas(&name, service);
             }
         }
@@ -660,6 +665,22 @@ impl Engine {
         }
         self.kill_task_for(task_id, KillReason::User);
         self.converge();
+        Ok(())
+    }
+
+    /// Records the health of a live task of a service with `external_health`, as
+    /// its framework observed it; dependents waiting for it may start.
+    pub fn set_health(&mut self, now: u64, task_id: &str, healthy: bool) -> Result<(), CommandError> {
+        self.now = now;
+        let task = match self.tasks.get_mut(task_id) {
+            Some(t) if t.is_live() => t,
+            _ => return Err(CommandError::UnknownTask(task_id.into())),
+        };
+        if task.healthy != Some(healthy) {
+            task.healthy = Some(healthy);
+            self.dirty.insert(format!("{TASK_PREFIX}{task_id}"));
+            self.converge();
+        }
         Ok(())
     }
 
@@ -941,9 +962,9 @@ impl Engine {
     }
 }
 
-/// Running, and healthy when the service has a health check.
+/// Running, and healthy when the service has a health check (its own or an external one).
 pub fn is_ready(t: &TaskRecord, spec: &ServiceSpec) -> bool {
-    t.is_running() && (spec.health.is_none() || t.healthy == Some(true))
+    t.is_running() && ((spec.health.is_none() && !spec.external_health) || t.healthy == Some(true))
 }
 
 /// Services in an order where dependencies come first (names break ties);

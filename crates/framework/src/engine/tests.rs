@@ -223,6 +223,55 @@ fn a_dependency_on_a_healthy_service_gates_the_start() {
 }
 
 #[test]
+fn a_deploy_that_changes_only_the_count_keeps_the_running_tasks() {
+    let mut w = World::new();
+    w.subscribe();
+    w.deploy(project(vec![("web", replicas(2))]));
+    w.take();
+    let first = w.offer(8.0);
+    assert_eq!(first.len(), 2);
+    for t in &first {
+        w.status(&t.task_id.value, TaskState::Running, None);
+    }
+    w.take();
+    w.deploy(project(vec![("web", replicas(3))]));
+    assert!(!w.calls().contains(&"KILL"), "scaling up replaces nothing");
+    let added = w.offer(8.0);
+    assert_eq!(added.len(), 1, "one more task");
+    w.deploy(project(vec![("web", replicas(1))]));
+    let kills = w.calls().iter().filter(|c| **c == "KILL").count();
+    assert_eq!(kills, 2, "scaling down kills the two highest replicas only");
+    assert!(w.engine.tasks()[&first[0].task_id.value].kill.is_none(), "replica 0 keeps running");
+}
+
+#[test]
+fn an_externally_judged_health_gates_the_start_and_persists() {
+    let mut w = World::new();
+    w.subscribe();
+    let mut server = replicas(1);
+    server.external_health = true;
+    let mut agent = replicas(1);
+    agent.depends_on.insert("server".into(), DependCondition::ServiceHealthy);
+    w.deploy(project(vec![("server", server), ("agent", agent)]));
+    w.take();
+    let first = w.offer(4.0);
+    assert_eq!(first.len(), 1);
+    let id = first[0].task_id.value.clone();
+    w.status(&id, TaskState::Running, None);
+    w.take();
+    assert!(w.offer(4.0).is_empty(), "running is not enough: the framework has not judged it healthy");
+    assert_eq!(w.engine.set_health(w.now, "no-such-task", true), Err(CommandError::UnknownTask("no-such-task".into())));
+    w.engine.set_health(w.now, &id, true).unwrap();
+    w.collect();
+    assert!(w.calls().contains(&"REVIVE"));
+    let stored: TaskRecord = serde_json::from_slice(&w.stored[&format!("task/{id}")]).unwrap();
+    assert_eq!(stored.healthy, Some(true), "the judgement is persisted with the task");
+    let second = w.offer(4.0);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].name, "demo_agent");
+}
+
+#[test]
 fn a_crashing_task_restarts_with_growing_backoff_and_is_marked_crash_looping() {
     let mut w = World::new();
     w.subscribe();

@@ -389,12 +389,7 @@ impl Cluster {
         let command = task.info.command.as_ref().unwrap_or(&no_command);
         let container_id = task.container_id.clone()?;
         let sandbox = self.sandbox(master, fid, tid, &container_id);
-        let mut env: Vec<(String, String)> = command
-            .environment
-            .iter()
-            .flat_map(|e| e.variables.iter())
-            .filter_map(|v| Some((v.name.clone(), v.value.clone()?)))
-            .collect();
+        let mut env = crate::agent::command_env(command);
         let endpoint = format!("{}:{}", self.inner.config.ip, self.inner.config.port);
         env.extend([
             ("MESOS_SANDBOX".to_owned(), sandbox.display().to_string()),

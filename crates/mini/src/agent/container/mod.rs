@@ -363,7 +363,6 @@ impl Containers {
 /// The values of SECRET volumes (Mesos's `volume/secret` form) as files in
 /// the bundle, readable by the container's user, mounted read-only.
 pub(crate) fn write_secrets(task: &TaskInfo, bundle: &Path) -> Result<Vec<(usize, PathBuf)>, ContainerError> {
-    use base64::Engine as _;
     use std::os::unix::fs::PermissionsExt as _;
     let mut out = Vec::new();
     for (i, v) in task.container.iter().flat_map(|c| c.volumes.iter()).enumerate() {
@@ -371,14 +370,8 @@ pub(crate) fn write_secrets(task: &TaskInfo, bundle: &Path) -> Result<Vec<(usize
         else {
             continue;
         };
-        let data = source.pointer("/secret/value/data").and_then(|d| d.as_str()).ok_or_else(|| {
-            ContainerError::Spec(spec::SpecError(format!(
-                "volumes[{i}]: only SECRET volumes of type VALUE are supported"
-            )))
-        })?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .map_err(|_| ContainerError::Spec(spec::SpecError(format!("volumes[{i}]: the secret is not base64"))))?;
+        let bytes = crate::agent::secret_value(source.get("secret").unwrap_or(&serde_json::Value::Null))
+            .map_err(|e| ContainerError::Spec(spec::SpecError(format!("volumes[{i}]: {e}"))))?;
         let dir = bundle.join("secrets");
         std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
             action: "creating",

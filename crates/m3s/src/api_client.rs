@@ -122,6 +122,22 @@ impl ApiClient {
         self.expect_ok(r).await
     }
 
+    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self
+            .request(reqwest::Method::POST, path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body)?);
+        self.expect_ok(r).await
+    }
+
+    /// GET of a text document (a kubeconfig), errors as for JSON.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        match self.expect_ok(self.request(reqwest::Method::GET, path)).await? {
+            Value::String(text) => Ok(text),
+            other => Ok(other.to_string()),
+        }
+    }
+
     pub async fn post(&self, path: &str) -> anyhow::Result<Value> {
         self.expect_ok(self.request(reqwest::Method::POST, path)).await
     }

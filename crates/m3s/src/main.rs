@@ -7,6 +7,7 @@ mod compose_cmd;
 mod config;
 mod dns_cmd;
 mod images_cmd;
+mod k3s_cmd;
 mod mesos_cmd;
 mod metrics_cmd;
 mod mini_cmd;
@@ -58,6 +59,9 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Manage compose projects on a running m3s (`m3s up` or `m3s serve`).
     Compose(compose_cmd::ComposeArgs),
+    /// K3s clusters as Mesos tasks: create, scale, hibernate, kubeconfig (on `m3s up --k3s`),
+    /// or `m3s k3s serve` to run the K3s framework alone.
+    K3s(k3s_cmd::K3sCliArgs),
     /// M3trics: run the metrics store alone, or print its reports.
     Metrics(metrics_cmd::MetricsArgs),
     /// The embedded agent's container images on this machine: list, pull, prune.
@@ -118,6 +122,7 @@ fn main() -> std::process::ExitCode {
         | Command::Images(_)
         | Command::Networks(_) => true,
         Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
+        Command::K3s(k) => !matches!(k.command, k3s_cmd::K3sCommand::Serve(_)),
         _ => false,
     };
     if client {
@@ -158,6 +163,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve_cmd::serve(args))),
         Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
         Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
+        Command::K3s(args) => runtime().and_then(|rt| rt.block_on(k3s_cmd::run(args))),
         Command::Images(args) => runtime().and_then(|rt| rt.block_on(images_cmd::run(args))),
         Command::Dns { mesos, args } => {
             mesos.resolve().and_then(|mesos| runtime().and_then(|rt| rt.block_on(dns_cmd::run(mesos, args))))

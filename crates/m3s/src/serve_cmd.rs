@@ -60,6 +60,8 @@ pub struct FrameworkServeArgs {
     pub container_type: String,
     #[command(flatten)]
     pub metrics: crate::metrics_cmd::MetricsStoreArgs,
+    #[command(flatten)]
+    pub k3s: crate::k3s_cmd::K3sArgs,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +121,58 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     running.metrics.close().await;
     eprintln!("m3s serve: stopped; tasks keep running and are re-adopted at the next start");
     Ok(())
+}
+
+/// `m3s k3s serve`: the K3s framework and its API alone against a Mesos master.
+pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
+    let mesos = args.mesos.resolve()?;
+    let work_dir = args.common.work_dir.clone().unwrap_or_else(paths::default_work_dir);
+    paths::prepare_work_dir(&work_dir)
+        .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
+    let mut config =
+        SchedulerConfig::new(mesos.master.clone(), args.common.framework.framework_info(mesos.principal.as_deref()));
+    config.tls = mesos.ssl;
+    config.transport = mesos.transport()?;
+    let k3s = crate::k3s_cmd::start(&args.common.k3s, &args.common.service, &work_dir, config).await?;
+    let (auth, auth_note) = api_auth(&args.common, &work_dir)?;
+    if !args.common.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
+        bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.common.api_bind);
+    }
+    let tls = api_tls(&args.common)?;
+    let addr = SocketAddr::new(args.common.api_bind, args.common.framework.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!(
+        "m3s k3s serve: K3s framework {} on Mesos master {}; API {scheme}://{addr} ({auth_note})",
+        args.common.k3s.framework_name, mesos.master
+    );
+    let app = server::k3s::router(k3s, auth);
+    tokio::spawn(async move {
+        let served = match tls {
+            Some(config) => server::tls::serve(listener, app, config).await,
+            None => axum::serve(listener, app).await,
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the API server stopped");
+        }
+    });
+    crate::mini_cmd::shutdown_signal().await;
+    eprintln!("m3s k3s serve: stopped; clusters keep running and are re-adopted at the next start");
+    Ok(())
+}
+
+fn api_tls(args: &FrameworkServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    match (&args.tls_cert_base64, &args.tls_key_base64) {
+        (Some(cert), Some(key)) => {
+            Ok(Some(server::tls::config_from_base64(cert, key).map_err(|e| anyhow::anyhow!("API TLS: {e}"))?))
+        }
+        (None, None) => Ok(None),
+        _ => {
+            bail!("API TLS needs both SSL_CRT_BASE64 and SSL_KEY_BASE64 (--api-tls-cert-base64, --api-tls-key-base64)")
+        }
+    }
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -300,17 +354,14 @@ async fn start_framework(
     };
     let limits =
         framework::engine::Limits { max_replicas: args.max_replicas, max_total_replicas: args.max_total_replicas };
+    let k3s = if args.k3s.enabled {
+        Some(crate::k3s_cmd::start(&args.k3s, &args.service, work_dir, config.clone()).await?)
+    } else {
+        None
+    };
     let framework = Framework::start(config, store, instance, limits).await?;
 
-    let tls = match (&args.tls_cert_base64, &args.tls_key_base64) {
-        (Some(cert), Some(key)) => {
-            Some(server::tls::config_from_base64(cert, key).map_err(|e| anyhow::anyhow!("API TLS: {e}"))?)
-        }
-        (None, None) => None,
-        _ => {
-            bail!("API TLS needs both SSL_CRT_BASE64 and SSL_KEY_BASE64 (--api-tls-cert-base64, --api-tls-key-base64)")
-        }
-    };
+    let tls = api_tls(args)?;
     let (auth, auth_note) = api_auth(args, work_dir)?;
     if !args.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
         bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.api_bind);
@@ -320,13 +371,16 @@ async fn start_framework(
         .await
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, node)?;
-    let state = server::ApiState::new(framework.clone(), auth, translate.clone()).with_files(files);
+    let state = server::ApiState::new(framework.clone(), auth.clone(), translate.clone()).with_files(files);
     let dashboard = server::dashboard::router(
         state.clone(),
         metrics.state.clone(),
         server::dashboard::DashboardConfig { secure: tls.is_some(), sign_in_hint: auth_note.clone() },
     );
-    let app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
+    let mut app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
+    if let Some(k3s) = &k3s {
+        app = app.merge(server::k3s::router(k3s.clone(), auth.clone()));
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
         let served = match tls {

@@ -23,6 +23,7 @@
 
 pub mod backoff;
 pub mod error;
+pub mod files;
 pub mod legacy;
 pub mod master;
 pub mod operator;

@@ -133,10 +133,19 @@ impl Auth {
 }
 
 /// Endpoints anyone may read: version discovery, health and the API description.
-const PUBLIC: &[&str] = &["/api/compose/versions", "/api/v1/health", "/api/v1/openapi.json"];
+const PUBLIC: &[&str] = &["/api/compose/versions", "/api/m3s/versions", "/api/v1/health", "/api/v1/openapi.json"];
 
 pub async fn require(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if PUBLIC.contains(&request.uri().path()) || state.inner.auth.allows_request(request.method(), request.headers()) {
+    check(&state.inner.auth, request, next).await
+}
+
+/// [`require`] for routers whose state is the [`Auth`] alone (the K3s framework's).
+pub async fn require_auth(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+    check(&auth, request, next).await
+}
+
+async fn check(auth: &Auth, request: Request, next: Next) -> Response {
+    if PUBLIC.contains(&request.uri().path()) || auth.allows_request(request.method(), request.headers()) {
         return next.run(request).await;
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();

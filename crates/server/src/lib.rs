@@ -10,7 +10,7 @@ pub mod auth;
 pub mod dashboard;
 mod deploy;
 pub mod error;
-mod logs;
+pub mod k3s;
 pub mod metrics;
 mod session;
 pub mod tls;
@@ -24,7 +24,7 @@ use axum::Router;
 use framework::driver::Framework;
 
 pub use auth::Auth;
-pub use logs::AgentFiles;
+pub use mesos::files::AgentFiles;
 
 /// What every handler gets.
 #[derive(Clone)]

@@ -257,8 +257,8 @@ async fn read_log(
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no task with id '{task}'")));
     };
     files.read(&agent, &framework_id, task, stream, offset, length).await.map_err(|e| match e {
-        crate::logs::LogError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
-        crate::logs::LogError::Agent(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+        mesos::files::LogError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        mesos::files::LogError::Agent(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
     })
 }
 

@@ -265,7 +265,7 @@ pub fn check_inputs(data: &[u8]) {
         Err(e) => assert!(e.contains(':') || e.starts_with("range="), "an error names its field: {e}"),
     }
     if let Some(path) = query.get("path")
-        && let Some(p) = crate::logs::confined(path)
+        && let Some(p) = mesos::files::confined(path)
     {
         assert!(
             !p.starts_with('/') && !p.split('/').any(|part| part == ".." || part.is_empty() && !p.is_empty()),

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::html::{self, Esc, Nav, Shell, Url};
 use super::{Csrf, Dashboard, sources};
-use crate::logs::{LogError, SandboxFile};
+use mesos::files::{LogError, SandboxFile};
 
 type Q = Query<HashMap<String, String>>;
 

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use mesos::legacy::{AgentState, FileChunk, FileEntry, MasterState};
-use mesos::operator::{AgentClient, OperatorClient};
-use mesos::transport::TransportConfig;
+use crate::legacy::{AgentState, FileChunk, FileEntry, MasterState};
+use crate::operator::{AgentClient, OperatorClient};
+use crate::transport::TransportConfig;
 
 /// Reads sandbox files of this framework's tasks.
 pub struct AgentFiles {
@@ -53,7 +53,7 @@ impl std::fmt::Display for LogError {
 }
 
 impl AgentFiles {
-    pub fn new(master: &str, tls: bool, transport: TransportConfig) -> Result<AgentFiles, mesos::error::Error> {
+    pub fn new(master: &str, tls: bool, transport: TransportConfig) -> Result<AgentFiles, crate::error::Error> {
         Ok(AgentFiles {
             master: OperatorClient::new(master, tls, transport.clone())?,
             transport,

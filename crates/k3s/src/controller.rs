@@ -31,7 +31,9 @@ use crate::plan::{self, KUBECONFIG_FILE, Seen};
 
 const RECORD_PREFIX: &str = "ext/k3s/";
 /// How often the watch looks while something is starting or unhealthy.
-const WATCH_BUSY: Duration = Duration::from_secs(2);
+const WATCH_BUSY: Duration = Duration::from_secs(1);
+/// Least time between two looks.
+const WATCH_COALESCE: Duration = Duration::from_millis(100);
 /// How often it looks when every node is healthy.
 const WATCH_IDLE: Duration = Duration::from_secs(15);
 /// Largest kubeconfig read from a sandbox.
@@ -157,6 +159,12 @@ impl TaskView {
     }
 }
 
+impl std::fmt::Debug for K3s {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("K3s").field("clusters", &self.names()).finish_non_exhaustive()
+    }
+}
+
 impl K3s {
     /// Loads the clusters from the framework's store and starts watching them.
     pub fn start(framework: Framework, settings: Settings, files: AgentFiles, dir: PathBuf) -> Result<K3s, K3sError> {
@@ -193,10 +201,6 @@ impl K3s {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
-    }
-
-    pub fn framework(&self) -> &Framework {
-        &self.inner.framework
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -401,6 +405,34 @@ impl K3s {
                 .all(|r| nodes.iter().filter(|n| n.role == *r && n.healthy).count() as u32 >= spec.count(*r));
         let mut problems = waiting;
         problems.extend(observed.kube_error.iter().map(|e| format!("Kubernetes API: {e}")));
+        // Replicas with no live task: why the last one ended, and when the next starts.
+        let project = plan::project_name(name);
+        for role in Role::ALL {
+            for replica in 0..spec.count(role) {
+                if tasks.iter().any(|t| t.role == role && t.replica == replica) {
+                    continue;
+                }
+                let key = framework::engine::ReplicaKey::new(project.clone(), role.service(), replica);
+                let why = self.inner.framework.read(|e| {
+                    let last = e
+                        .tasks()
+                        .values()
+                        .filter(|t| t.project == project && t.service == role.service() && t.replica == replica)
+                        .max_by_key(|t| t.ended_at_ms)
+                        .map(|t| {
+                            let state = t.state.as_ref().map_or_else(String::new, |s| s.to_string());
+                            format!("{} ended {state}: {}", t.task_id, t.message.as_deref().unwrap_or("no message"))
+                        })?;
+                    let replica = e.replica_state(&key);
+                    let crash_looping =
+                        replica.is_some_and(|r| r.quick_failures >= framework::engine::CRASH_LOOP_AFTER);
+                    Some(if crash_looping { format!("{last} (crash-looping; restarted with backoff)") } else { last })
+                });
+                if let Some(why) = why {
+                    problems.push(format!("{role} {replica}: not running: {why}"));
+                }
+            }
+        }
         for role in Role::ALL {
             let misfits: Vec<String> = (0..spec.count(role))
                 .filter_map(|replica| {
@@ -615,8 +647,11 @@ impl K3s {
                 tracing::warn!(cluster = name, "cannot plan the cluster again: {e}");
             }
         }
+        // Only changed verdicts: an unchanged one would wake the watch for nothing.
         for (id, healthy) in &verdicts {
-            let _ = self.inner.framework.set_health(id, *healthy);
+            if tasks.iter().any(|t| &t.task_id == id && t.healthy != Some(*healthy)) {
+                let _ = self.inner.framework.set_health(id, *healthy);
+            }
         }
         for id in &replace {
             tracing::warn!(cluster = name, task = %id, "node not Ready past the node timeout; replacing its task");
@@ -697,18 +732,24 @@ async fn drain(kube: &Kube, node: &str) {
     }
 }
 
-/// Watches every cluster: often while something starts, rarely when all is healthy.
+/// Watches every cluster: at once when a task changes or a command arrives,
+/// every second while something starts or is unhealthy, rarely when all is healthy.
 async fn watch(k3s: K3s) {
+    let mut changes = k3s.inner.framework.changes();
     loop {
         let mut all_healthy = true;
         for name in k3s.names() {
             all_healthy &= k3s.look(&name).await;
         }
         let wait = if all_healthy { WATCH_IDLE } else { WATCH_BUSY };
+        changes.mark_unchanged();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = k3s.inner.wake.notified() => {}
+            _ = changes.changed() => {}
         }
+        // A burst of updates (a launch, its RUNNING) makes one look, not one each.
+        tokio::time::sleep(WATCH_COALESCE).await;
     }
 }
 

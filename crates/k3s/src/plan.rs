@@ -18,7 +18,7 @@ use framework::spec::{
     RestartSpec, RestartWhen, RunSpec, ServiceSpec,
 };
 
-use crate::cluster::{ClusterSpec, Datastore, Program, Role, TASK_ID_LABEL};
+use crate::cluster::{ClusterSpec, Datastore, Program, Role};
 
 /// Where the parts a later role joins run, as far as known.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -199,15 +199,10 @@ fn service(
     }
 }
 
-/// The label selector value a node of this task carries.
-pub fn node_label(task_id: &str) -> (String, String) {
-    (TASK_ID_LABEL.to_owned(), task_id.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{CreateRequest, Settings};
+    use crate::cluster::{CreateRequest, Settings, TASK_ID_LABEL};
 
     fn cluster(servers: u32, datastore: Datastore) -> ClusterSpec {
         let mut settings = Settings::new("/var/lib/m3s/k3s");

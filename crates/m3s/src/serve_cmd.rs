@@ -375,7 +375,7 @@ async fn start_framework(
     let dashboard = server::dashboard::router(
         state.clone(),
         metrics.state.clone(),
-        server::dashboard::DashboardConfig { secure: tls.is_some(), sign_in_hint: auth_note.clone() },
+        server::dashboard::DashboardConfig { secure: tls.is_some(), sign_in_hint: auth_note.clone(), k3s: k3s.clone() },
     );
     let mut app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
     if let Some(k3s) = &k3s {

@@ -138,6 +138,18 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
     let bad = k3s(&up, &["create", "ha", "--servers", "2", "--datastore", "embedded"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("shared datastore"));
 
+    // A k3s that cannot be fetched: the status names the node and why, and nothing piles up.
+    let body = r#"{"name": "broken", "agents": 0, "k3s_binary": "file:///nonexistent/k3s"}"#;
+    let answer = post_api(up.api_port, "/api/k3s/v1/clusters", body);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let broken = wait_status(&up, "broken", "the failure to show", |s| {
+        s["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("server 0: not running"))
+    });
+    let why = broken["problems"].to_string();
+    assert!(why.contains("/nonexistent/k3s"), "the fetch failure is named: {why}");
+    assert!(ids(&broken, "server").len() <= 1, "at most one live task per replica");
+    k3s_ok(&up, &["delete", "broken"]);
+
     k3s_ok(&up, &["create", "demo", "--servers", "1", "--agents", "2", "--datastore", "etcd"]);
     let dup = k3s(&up, &["create", "demo"]);
     assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
@@ -157,8 +169,17 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
     assert!(!text.contains(":6443"), "rewritten from k3s's own address: {text}");
     let nodes = kube_nodes(&text);
     for id in agents_before.iter().chain(&server_before) {
-        assert!(nodes.iter().any(|(label, ready)| label == id && *ready), "node of {id} Ready in {nodes:?}");
+        assert!(nodes.iter().any(|(label, ready, _)| label == id && *ready), "node of {id} Ready in {nodes:?}");
     }
+
+    // The dashboard's page, and the kubeconfig download behind sign-in.
+    let (code, page) = http("GET", up.api_port, "/ui/k3s", None);
+    assert_eq!(code, 200);
+    assert!(page.contains(&server_before[0]) && page.contains("Ready"), "{page}");
+    let (code, download) = http("GET", up.api_port, "/ui/k3s/demo/kubeconfig", None);
+    assert_eq!((code, download.contains("client-key-data")), (200, true));
+    let anonymous = support::http_get(up.api_port, "/ui/k3s/demo/kubeconfig").unwrap();
+    assert!(!anonymous.contains("client-key-data") && !anonymous.starts_with("HTTP/1.0 200"), "{anonymous}");
 
     // The datastore is really used: the server keeps its nodes in etcd.
     let endpoint = ready["nodes"]
@@ -192,6 +213,11 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
     k3s_ok(&up, &["scale", "demo", "--agents", "1"]);
     let one = wait_status(&up, "demo", "1 agent", |s| s["ready"] == true && ids(s, "agent").len() == 1);
     assert_eq!(ids(&one, "agent"), agents_before[..1], "scaling down removes the newest replicas");
+    let nodes = kube_nodes(&text);
+    let gone: Vec<&String> = agents_now.iter().filter(|a| **a != agents_before[0]).collect();
+    for id in &gone {
+        assert!(nodes.iter().any(|(label, _, cordoned)| label == *id && *cordoned), "{id} drained first: {nodes:?}");
+    }
 
     // Hibernate: servers and agents stop, the datastore stays; restore brings them back
     // on the same datastore (the double refuses a server whose token differs from the stored one).
@@ -234,14 +260,14 @@ fn datastore_port(up: &Up) -> u16 {
     ranges.trim_matches(['[', ']']).split('-').next().unwrap().parse().unwrap()
 }
 
-/// (task-id label, Ready) of every node, read with the kubeconfig as written.
-fn kube_nodes(kubeconfig: &str) -> Vec<(String, bool)> {
+/// (task-id label, Ready, cordoned) of every node, read with the kubeconfig as written.
+fn kube_nodes(kubeconfig: &str) -> Vec<(String, bool, bool)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let kube = k3s::kube::Kube::from_kubeconfig(kubeconfig).unwrap();
     rt.block_on(kube.nodes())
         .unwrap()
         .into_iter()
-        .map(|n| (n.labels.get(k3s::cluster::TASK_ID_LABEL).cloned().unwrap_or_default(), n.ready))
+        .map(|n| (n.labels.get(k3s::cluster::TASK_ID_LABEL).cloned().unwrap_or_default(), n.ready, n.unschedulable))
         .collect()
 }
 
@@ -254,4 +280,83 @@ fn post(port: u16, path: &str, body: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// A JSON POST to the m3s API with the test token: the whole answer.
+fn post_api(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn k3s_serve_runs_the_framework_alone_against_a_master() {
+    support::init_tls();
+    let dir = tempdir("k3s-serve");
+    let mini = support::Mini::start(&dir.join("mini"));
+    let api_port = support::free_port();
+    let work = dir.join("k3s");
+    std::fs::create_dir_all(&work).unwrap();
+    let log_path = work.join("m3s-k3s-serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let binary = double();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_m3s"))
+        .args(["k3s", "serve", "--master", &mini.url(), "--mesos-credentials"])
+        .arg(mini.work_dir.join("credentials.json"))
+        .arg("--work-dir")
+        .arg(&work)
+        .args(["--framework-port", &api_port.to_string(), "--k3s-binary", binary.to_str().unwrap()])
+        .args([
+            "--k3s-server-mem",
+            "128",
+            "--k3s-server-disk",
+            "10",
+            "--k3s-agent-mem",
+            "128",
+            "--k3s-agent-disk",
+            "10",
+        ])
+        .args(["--k3s-server-cpus", "0.2", "--k3s-agent-cpus", "0.2"])
+        .env("M3S_API_TOKEN", TOKEN)
+        .env_remove("AUTH_USERNAME")
+        .env_remove("AUTH_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    support::wait_listening(&mut child, api_port, &log_path, "m3s k3s serve");
+    let answer = post_api(api_port, "/api/k3s/v1/clusters", r#"{"name": "solo", "servers": 1, "agents": 1}"#);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        let (_, body) = http("GET", api_port, "/api/k3s/v1/clusters/solo", None);
+        let s: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if s["ready"] == true {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "not ready: {body}\n{}", support::tail(&log_path, 40));
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(status["datastore"], "embedded", "one server keeps its state itself");
+    assert!(ids(&status, "datastore").is_empty());
+    // Only the K3s framework registered: the compose framework is not part of `m3s k3s serve`.
+    let frameworks = support::http_get(mini.port, "/master/frameworks").unwrap();
+    assert!(frameworks.contains("\"m3s-k3s\""), "{frameworks}");
+    assert!(!frameworks.contains("\"name\":\"m3s\""), "{frameworks}");
+    let (code, _) = http("GET", api_port, "/api/v1/projects", None);
+    assert_eq!(code, 404, "no compose API here");
+    let _ = child.kill();
+    let _ = child.wait();
+    support::kill_tasks_under(&dir);
 }

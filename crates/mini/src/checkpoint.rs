@@ -51,14 +51,17 @@ impl Checkpoint {
         write_atomic(&self.framework_dir(id).join("framework.json"), &serde_json::to_vec(record)?)
     }
 
-    /// Writes a task without the values of its command's environment: they
-    /// may be secrets, and nothing needs them once the task is launched (a
+    /// Writes a task without the values of its command's environment (plain or
+    /// SECRET): they may be secrets, and nothing needs them once the task is launched (a
     /// restored task is re-adopted, never launched again).
     pub fn write_task(&self, id: &FrameworkId, task: &Task) -> std::io::Result<()> {
         let path = self.framework_dir(id).join("tasks").join(format!("{}.json", safe_name(&task.id().value)));
         let mut task = task.clone();
         if let Some(env) = task.info.command.as_mut().and_then(|c| c.environment.as_mut()) {
-            env.variables.iter_mut().for_each(|v| v.value = None);
+            env.variables.iter_mut().for_each(|v| {
+                v.value = None;
+                v.secret = None;
+            });
         }
         write_atomic(&path, &serde_json::to_vec(&task)?)
     }
@@ -128,6 +131,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_checkpoints_hold_no_environment_values_or_secrets() {
+        use mesos::v1::{CommandInfo, Environment, EnvironmentVariable, TaskId, TaskInfo, VariableType};
+        let dir = std::env::temp_dir().join(format!("m3s-checkpoint-env-{}", std::process::id()));
+        let checkpoint = Checkpoint::new(&dir);
+        let info = TaskInfo {
+            task_id: TaskId::new("t1"),
+            command: Some(CommandInfo {
+                environment: Some(Environment {
+                    variables: vec![
+                        EnvironmentVariable { name: "PLAIN".into(), value: Some("pl41n".into()), ..Default::default() },
+                        EnvironmentVariable {
+                            name: "TOKEN".into(),
+                            kind: Some(VariableType::Secret),
+                            value: None,
+                            secret: Some(serde_json::json!({"type": "VALUE", "value": {"data": "czNjcjN0"}})),
+                        },
+                    ],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let fid = FrameworkId::new("f1");
+        let task = crate::master::Task::new(info, fid.clone(), "*".into(), Default::default());
+        checkpoint.write_task(&fid, &task).unwrap();
+        let written = std::fs::read_to_string(checkpoint.framework_dir(&fid).join("tasks/t1.json")).unwrap();
+        assert!(written.contains("TOKEN") && written.contains("PLAIN"), "the names stay: {written}");
+        assert!(!written.contains("pl41n") && !written.contains("czNjcjN0"), "{written}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn ids_cannot_escape_the_checkpoint_directory() {

@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 const OPENAPI: &str = include_str!("../src/openapi.json");
 const V1_SOURCE: &str = include_str!("../src/v1.rs");
+const K3S_SOURCE: &str = include_str!("../src/k3s.rs");
 
 async fn app(name: &str) -> axum::Router {
     let dir = std::env::temp_dir().join(format!("m3s-openapi-{name}-{}", std::process::id()));
@@ -20,6 +21,18 @@ async fn app(name: &str) -> axum::Router {
     let config = SchedulerConfig::new("127.0.0.1:1", FrameworkInfo { name: "t".into(), ..Default::default() });
     let framework = Framework::start(config, store, "t".into(), Default::default()).await.unwrap();
     router(ApiState::new(framework, Auth::token("tok"), Default::default()))
+}
+
+/// The K3s framework's API, on a framework whose master does not answer.
+async fn k3s_app(name: &str) -> axum::Router {
+    let dir = std::env::temp_dir().join(format!("m3s-openapi-k3s-{name}-{}", std::process::id()));
+    let store = Store::open(&StoreConfig::Redb { path: dir.join("k3s.redb") }).await.unwrap();
+    let config = SchedulerConfig::new("127.0.0.1:1", FrameworkInfo { name: "k".into(), ..Default::default() });
+    let framework = Framework::start(config, store, "k".into(), Default::default()).await.unwrap();
+    let files = mesos::files::AgentFiles::new("http://127.0.0.1:1", false, Default::default()).unwrap();
+    let settings = k3s::Settings::new(dir.join("data").display().to_string());
+    let k3s = k3s::K3s::start(framework, settings, files, dir.join("k3s")).unwrap();
+    server::k3s::router(k3s, Auth::token("tok"))
 }
 
 fn documented() -> Vec<(String, String)> {
@@ -40,8 +53,15 @@ fn documented() -> Vec<(String, String)> {
 async fn every_documented_route_is_served() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let app = app("served").await;
+    let k3s = k3s_app("served").await;
     for (method, path) in documented() {
-        let concrete = path.replace("{project}", "p").replace("{service}", "s").replace("{task}", "t");
+        let app = if path.starts_with("/api/k3s/") { &k3s } else { &app };
+        let concrete = path
+            .replace("{project}", "p")
+            .replace("{service}", "s")
+            .replace("{task}", "t")
+            .replace("{name}", "c")
+            .replace("{role}", "agent");
         let request = Request::builder()
             .method(method.as_str())
             .uri(&concrete)
@@ -60,8 +80,14 @@ async fn every_documented_route_is_served() {
 #[tokio::test]
 async fn every_routed_v1_path_is_documented() {
     let documented: Vec<String> = documented().into_iter().map(|(_, p)| p).collect();
-    let routed: Vec<&str> = V1_SOURCE.split(".route(\"").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]).collect();
+    let route = |source: &'static str| -> Vec<&'static str> {
+        source.split(".route(\"").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]).collect()
+    };
+    let mut routed = route(V1_SOURCE);
     assert!(routed.len() >= 10, "{routed:?}");
+    let k3s_v1: Vec<&str> = route(K3S_SOURCE).into_iter().filter(|p| p.starts_with("/api/k3s/v1/")).collect();
+    assert!(k3s_v1.len() >= 10, "{k3s_v1:?}");
+    routed.extend(k3s_v1);
     for path in routed {
         assert!(documented.iter().any(|d| d == path), "{path} is routed but not in openapi.json");
     }

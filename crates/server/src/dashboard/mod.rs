@@ -11,6 +11,7 @@
 mod assets;
 mod cluster;
 mod html;
+mod k3s;
 mod metrics_pages;
 mod range;
 mod sources;
@@ -42,6 +43,8 @@ pub struct Dashboard {
     /// Served over HTTPS: session cookies are marked Secure.
     secure: bool,
     sign_in_hint: Arc<str>,
+    /// The K3s framework, where it runs (`--k3s`).
+    k3s: Option<::k3s::K3s>,
 }
 
 /// Set by `require_session` for the handlers: the token the page's forms send back.
@@ -55,10 +58,18 @@ pub struct DashboardConfig {
     pub secure: bool,
     /// Where the credentials are, for the sign-in page (e.g. "bearer token in /var/lib/m3s/api-token").
     pub sign_in_hint: String,
+    /// The K3s framework, for its page.
+    pub k3s: Option<::k3s::K3s>,
 }
 
 pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> Router {
-    let state = Dashboard { api, metrics, secure: config.secure, sign_in_hint: Arc::from(config.sign_in_hint) };
+    let state = Dashboard {
+        api,
+        metrics,
+        secure: config.secure,
+        sign_in_hint: Arc::from(config.sign_in_hint),
+        k3s: config.k3s,
+    };
     let pages = Router::new()
         .route("/ui/", get(cluster::overview))
         .route("/ui/nodes", get(cluster::nodes))
@@ -71,6 +82,8 @@ pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> 
         .route("/ui/tasks/{framework}/{task}", get(tasks::detail))
         .route("/ui/tasks/{framework}/{task}/file", get(tasks::file))
         .route("/ui/tasks/{framework}/{task}/read", get(tasks::read))
+        .route("/ui/k3s", get(k3s::list))
+        .route("/ui/k3s/{name}/kubeconfig", get(k3s::kubeconfig))
         .route("/ui/metrics", get(metrics_pages::metrics))
         .route("/ui/report", get(metrics_pages::report))
         .route("/ui/errors", get(metrics_pages::errors))

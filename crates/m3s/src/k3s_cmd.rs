@@ -73,6 +73,13 @@ pub struct K3sArgs {
     /// The cluster mesos-m3s's single-cluster API (`/api/m3s/v0/...`) acts on.
     #[arg(long = "k3s-default-cluster", env = "M3S_K3S_DEFAULT_CLUSTER", default_value = "m3s")]
     pub default_cluster: String,
+    /// Servers of the default cluster, created at start when missing (mesos-m3s runs one
+    /// cluster from its start); with neither count given, no cluster is created.
+    #[arg(long = "k3s-server-count", env = "K3S_SERVER_COUNT")]
+    pub server_count: Option<u32>,
+    /// Agents of the default cluster, created at start when missing.
+    #[arg(long = "k3s-agent-count", env = "K3S_AGENT_COUNT")]
+    pub agent_count: Option<u32>,
     /// The K3s framework's name on the master (its role is the compose framework's).
     #[arg(long = "k3s-framework-name", env = "M3S_K3S_FRAMEWORK_NAME", default_value = "m3s-k3s")]
     pub framework_name: String,
@@ -146,7 +153,19 @@ pub async fn start(
     let files = mesos::files::AgentFiles::new(&config.master, config.tls, config.transport.clone())?;
     let instance = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let framework = Framework::start(config, store, instance, framework::engine::Limits::default()).await?;
-    Ok(k3s::K3s::start(framework, settings, files, work_dir.join("k3s"))?)
+    let default_cluster = settings.default_cluster.clone();
+    let k3s = k3s::K3s::start(framework, settings, files, work_dir.join("k3s"))?;
+    if (args.server_count.is_some() || args.agent_count.is_some()) && !k3s.names().contains(&default_cluster) {
+        let request = CreateRequest {
+            name: default_cluster.clone(),
+            servers: args.server_count,
+            agents: args.agent_count,
+            ..Default::default()
+        };
+        k3s.create(request).with_context(|| format!("creating the default cluster {default_cluster}"))?;
+        eprintln!("m3s: K3s cluster {default_cluster} created (K3S_SERVER_COUNT, K3S_AGENT_COUNT)");
+    }
+    Ok(k3s)
 }
 
 // ------------------------------------------------------------------ CLI

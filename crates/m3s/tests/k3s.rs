@@ -326,8 +326,11 @@ fn k3s_serve_runs_the_framework_alone_against_a_master() {
             "--k3s-agent-disk",
             "10",
         ])
-        .args(["--k3s-server-cpus", "0.2", "--k3s-agent-cpus", "0.2"])
+        .args(["--k3s-server-cpus", "0.2", "--k3s-agent-cpus", "0.2", "--k3s-default-cluster", "solo"])
         .env("M3S_API_TOKEN", TOKEN)
+        // mesos-m3s's way: the counts at start make the default cluster.
+        .env("K3S_SERVER_COUNT", "1")
+        .env("K3S_AGENT_COUNT", "1")
         .env_remove("AUTH_USERNAME")
         .env_remove("AUTH_PASSWORD")
         .stdin(std::process::Stdio::null())
@@ -336,8 +339,6 @@ fn k3s_serve_runs_the_framework_alone_against_a_master() {
         .spawn()
         .unwrap();
     support::wait_listening(&mut child, api_port, &log_path, "m3s k3s serve");
-    let answer = post_api(api_port, "/api/k3s/v1/clusters", r#"{"name": "solo", "servers": 1, "agents": 1}"#);
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
         let (_, body) = http("GET", api_port, "/api/k3s/v1/clusters/solo", None);
@@ -356,6 +357,8 @@ fn k3s_serve_runs_the_framework_alone_against_a_master() {
     assert!(!frameworks.contains("\"name\":\"m3s\""), "{frameworks}");
     let (code, _) = http("GET", api_port, "/api/v1/projects", None);
     assert_eq!(code, 404, "no compose API here");
+    let (code, body) = http("GET", api_port, "/api/m3s/v0/server/scale", None);
+    assert_eq!((code, body.as_str()), (200, r#"{"Running":1,"Scale":1}"#));
     let _ = child.kill();
     let _ = child.wait();
     support::kill_tasks_under(&dir);

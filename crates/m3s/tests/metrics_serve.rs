@@ -198,3 +198,90 @@ fn acknowledged_writes_survive_kill_9_and_a_clean_stop_flushes_to_blocks() {
     server = MetricsServer::start(&dir, &[]);
     assert_eq!(count(&server), acknowledged);
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Sends a request head and up to `total` body bytes (chunked when `chunked`), as a
+/// client that does not wait for an early answer would; stops when the server closes.
+/// Returns the status line the server answered, if any.
+fn push_body(port: u16, path: &str, extra: &str, total: usize, chunked: bool) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    s.set_write_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let length = if chunked { "Transfer-Encoding: chunked".to_owned() } else { format!("Content-Length: {total}") };
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{extra}{length}\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let line = "big,h=a v=1 1\n".repeat(4096);
+    let mut sent = 0;
+    while sent < total {
+        let piece = line.as_bytes();
+        let ok = if chunked {
+            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                .and_then(|_| s.write_all(piece))
+                .and_then(|_| s.write_all(b"\r\n"))
+        } else {
+            s.write_all(&piece[..piece.len().min(total - sent)])
+        };
+        if ok.is_err() {
+            break; // the server answered and closed
+        }
+        sent += piece.len();
+    }
+    if chunked && sent >= total {
+        let _ = s.write_all(b"0\r\n\r\n");
+    }
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn oversized_writes_are_refused_and_memory_returns_to_its_baseline() {
+    let dir = tempdir("metrics-oversized");
+    let server = MetricsServer::start(&dir, &[]);
+    let now = metrics::store::now_ms() / 1000;
+    let (status, _) = server.write("/write?db=x&precision=s", format!("warm,h=a v=1 {now}\n").as_bytes(), &[]);
+    assert_eq!(status, 204);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let baseline = rss_kib(server.pid());
+
+    const BIG: usize = 200 << 20;
+    for _ in 0..3 {
+        // Declared too large: refused from the header, before the body is read.
+        let answer = push_body(server.port, "/write?db=x", "", BIG, false);
+        assert!(answer.contains("413"), "{answer}");
+        // Chunked, no length: read up to the limit (32 MiB), then refused.
+        let answer = push_body(server.port, "/api/v2/write?bucket=b", "", BIG, true);
+        assert!(answer.contains("413"), "{answer}");
+    }
+    // A gzip bomb: 200 MB of lines in a few hundred KB; decompression stops at the limit.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let lines = "bomb,h=a v=1 1\n".repeat(1 << 16);
+    for _ in 0..BIG / lines.len() {
+        gz.write_all(lines.as_bytes()).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    for _ in 0..3 {
+        let (status, answer) = server.write("/write?db=x", &bomb, &[("Content-Encoding", "gzip")]);
+        assert_eq!(status, 413, "{answer}");
+    }
+    let (status, _) = server.write("/write?db=x&precision=s", format!("after,h=a v=1 {now}\n").as_bytes(), &[]);
+    assert_eq!(status, 204, "the server still takes writes");
+
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = rss_kib(server.pid());
+    // Each refused request may hold up to one limit's worth while it is read; none is kept.
+    assert!(
+        after < baseline + 24 * 1024,
+        "resident memory {after} KiB after the oversized writes, {baseline} KiB before"
+    );
+}

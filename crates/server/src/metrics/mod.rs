@@ -112,7 +112,10 @@ pub fn router(state: MetricsState) -> Router {
         .route("/metrics", get(stats::metrics))
         .route("/ping", get(ping).head(ping))
         .route("/health", get(ping))
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        // Bodies are read only up to the limit (a chunked one stops there; 413), and one
+        // whose Content-Length is over it is refused before a byte is read (`refuse_oversized`).
+        .layer(axum::extract::DefaultBodyLimit::max(state.inner.max_body_bytes.saturating_add(1)))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_oversized))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require))
         .layer(axum::middleware::from_fn(crate::error::answer_panics))
         .with_state(state)
@@ -124,6 +127,35 @@ async fn ping() -> Response {
 }
 
 const PUBLIC: &[&str] = &["/metrics", "/ping", "/health"];
+
+/// 413 for a body whose declared length is over the limit, before it is read:
+/// a 200 MB write costs a header's worth of memory.
+async fn refuse_oversized(State(state): State<MetricsState>, request: Request, next: Next) -> Response {
+    let max = state.inner.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        let path = request.uri().path().to_owned();
+        state.inner.counters.request(&path, 413);
+        let message = format!("request body is larger than {max} bytes");
+        let mut response = if path == "/api/v2/write" {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(serde_json::json!({"code": "request too large", "message": message})),
+            )
+                .into_response()
+        } else {
+            (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(serde_json::json!({"error": message}))).into_response()
+        };
+        // The rest of the body is not read: the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(request).await
+}
 
 /// Authentication as the rest of m3s (Basic or bearer token), plus what
 /// InfluxDB clients send: `Authorization: Token <token>` (v2) and the

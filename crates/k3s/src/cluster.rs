@@ -10,6 +10,40 @@ use serde::{Deserialize, Serialize};
 /// (mesos-m3s's name, so that its tooling finds nodes as before).
 pub const TASK_ID_LABEL: &str = "m3s.aventer.biz/taskid";
 
+/// A cluster request or change that breaks the cluster's rules; the message
+/// names the field and the rule.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "cluster name {0:?} must be 1-30 lowercase letters, digits or '-', starting with a letter and not ending with '-'"
+    )]
+    Name(String),
+    #[error("give k3s_binary or k3s_image, not both")]
+    TwoPrograms,
+    #[error("no k3s to run: pass --k3s-binary PATH|URL or --k3s-image IMAGE (to the request or to the framework)")]
+    NoProgram,
+    #[error("the k3s binary or image is empty")]
+    EmptyProgram,
+    #[error("cluster {0} needs at least one server while it runs (`shutdown` hibernates it)")]
+    NoServer(String),
+    #[error(
+        "cluster {cluster}: {servers} servers need a shared datastore (datastore etcd); the embedded one serves one server"
+    )]
+    SharedDatastore { cluster: String, servers: u32 },
+    #[error("{role} {resource} must be a number of at least {min}, not {value}")]
+    Resource { role: Role, resource: &'static str, min: f64, value: f64 },
+    #[error("unknown resource {0:?}: expected cpus, memory or disk")]
+    UnknownResource(String),
+    #[error("the datastore of cluster {cluster} is {what}: it is not scaled (it runs as long as the cluster exists)")]
+    DatastoreNotScaled { cluster: String, what: &'static str },
+    #[error("cluster {0} is hibernated; `start` it before scaling")]
+    Hibernated(String),
+    #[error("cluster {0} is already hibernated")]
+    AlreadyHibernated(String),
+    #[error("cluster {0} is not hibernated")]
+    NotHibernated(String),
+}
+
 /// The three parts of a cluster, in start order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,10 +111,12 @@ pub struct Resources {
 }
 
 impl Resources {
-    fn check(&self, role: Role) -> Result<(), String> {
-        for (name, v, min) in [("cpus", self.cpus, 0.01), ("mem", self.mem_mb, 32.0), ("disk", self.disk_mb, 0.0)] {
-            if !v.is_finite() || v < min {
-                return Err(format!("{role} {name} must be a number of at least {min}, not {v}"));
+    fn check(&self, role: Role) -> Result<(), ClusterError> {
+        for (resource, value, min) in
+            [("cpus", self.cpus, 0.01), ("mem", self.mem_mb, 32.0), ("disk", self.disk_mb, 0.0)]
+        {
+            if !value.is_finite() || value < min {
+                return Err(ClusterError::Resource { role, resource, min, value });
             }
         }
         Ok(())
@@ -168,31 +204,23 @@ pub struct ClusterSpec {
 
 /// Cluster names become task names, Kubernetes node names and file names:
 /// lowercase letters, digits and `-`, starting with a letter, at most 30.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), ClusterError> {
     let ok = !name.is_empty()
         && name.len() <= 30
         && name.as_bytes()[0].is_ascii_lowercase()
         && !name.ends_with('-')
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "cluster name {name:?} must be 1-30 lowercase letters, digits or '-', starting with a letter and not ending with '-'"
-        ))
-    }
+    if ok { Ok(()) } else { Err(ClusterError::Name(name.to_owned())) }
 }
 
 impl ClusterSpec {
-    pub fn from_request(request: CreateRequest, settings: &Settings) -> Result<ClusterSpec, String> {
+    pub fn from_request(request: CreateRequest, settings: &Settings) -> Result<ClusterSpec, ClusterError> {
         check_name(&request.name)?;
         let k3s = match (request.k3s_binary, request.k3s_image) {
-            (Some(_), Some(_)) => return Err("give k3s_binary or k3s_image, not both".into()),
+            (Some(_), Some(_)) => return Err(ClusterError::TwoPrograms),
             (Some(uri), None) => Program::Binary(uri),
             (None, Some(image)) => Program::Image(image),
-            (None, None) => settings.k3s.clone().ok_or(
-                "no k3s to run: pass --k3s-binary PATH|URL or --k3s-image IMAGE (to the request or to the framework)",
-            )?,
+            (None, None) => settings.k3s.clone().ok_or(ClusterError::NoProgram)?,
         };
         let servers = request.servers.unwrap_or(1);
         let datastore = request.datastore.unwrap_or(if servers > 1 { Datastore::Etcd } else { Datastore::Embedded });
@@ -215,24 +243,18 @@ impl ClusterSpec {
     }
 
     /// The cluster's own rules; every change goes through them.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ClusterError> {
         check_name(&self.name)?;
         if self.hibernated.is_none() && self.servers == 0 {
-            return Err(format!(
-                "cluster {} needs at least one server while it runs (`shutdown` hibernates it)",
-                self.name
-            ));
+            return Err(ClusterError::NoServer(self.name.clone()));
         }
         if self.datastore == Datastore::Embedded && self.servers > 1 {
-            return Err(format!(
-                "cluster {}: {} servers need a shared datastore (datastore etcd); the embedded one serves one server",
-                self.name, self.servers
-            ));
+            return Err(ClusterError::SharedDatastore { cluster: self.name.clone(), servers: self.servers });
         }
         if let Program::Binary(uri) | Program::Image(uri) = &self.k3s
             && uri.trim().is_empty()
         {
-            return Err("the k3s binary or image is empty".into());
+            return Err(ClusterError::EmptyProgram);
         }
         for role in Role::ALL {
             self.resources(role).check(role)?;
@@ -254,17 +276,14 @@ impl ClusterSpec {
     }
 
     /// Sets a role's count: datastore 0 or 1 only with etcd, servers at least one.
-    pub fn scale(&mut self, role: Role, count: u32) -> Result<(), String> {
+    pub fn scale(&mut self, role: Role, count: u32) -> Result<(), ClusterError> {
         if self.hibernated.is_some() {
-            return Err(format!("cluster {} is hibernated; `start` it before scaling", self.name));
+            return Err(ClusterError::Hibernated(self.name.clone()));
         }
         match role {
             Role::Datastore => {
-                return Err(format!(
-                    "the datastore of cluster {} is {}: it is not scaled (it runs as long as the cluster exists)",
-                    self.name,
-                    if self.datastore == Datastore::Etcd { "one etcd" } else { "embedded in the server" }
-                ));
+                let what = if self.datastore == Datastore::Etcd { "one etcd" } else { "embedded in the server" };
+                return Err(ClusterError::DatastoreNotScaled { cluster: self.name.clone(), what });
             }
             Role::Server => self.servers = count,
             Role::Agent => self.agents = count,
@@ -273,9 +292,9 @@ impl ClusterSpec {
     }
 
     /// `shutdown`: servers and agents to zero, the counts remembered, the datastore kept.
-    pub fn hibernate(&mut self) -> Result<(), String> {
+    pub fn hibernate(&mut self) -> Result<(), ClusterError> {
         if self.hibernated.is_some() {
-            return Err(format!("cluster {} is already hibernated", self.name));
+            return Err(ClusterError::AlreadyHibernated(self.name.clone()));
         }
         self.hibernated = Some((self.servers, self.agents));
         self.servers = 0;
@@ -284,22 +303,21 @@ impl ClusterSpec {
     }
 
     /// `start`: the counts from before `shutdown`.
-    pub fn restore(&mut self) -> Result<(), String> {
-        let (servers, agents) =
-            self.hibernated.take().ok_or_else(|| format!("cluster {} is not hibernated", self.name))?;
+    pub fn restore(&mut self) -> Result<(), ClusterError> {
+        let (servers, agents) = self.hibernated.take().ok_or_else(|| ClusterError::NotHibernated(self.name.clone()))?;
         self.servers = servers;
         self.agents = agents;
         self.check()
     }
 
     /// Sets one resource of a role for the tasks started from now on.
-    pub fn set_resource(&mut self, role: Role, resource: &str, value: f64) -> Result<(), String> {
+    pub fn set_resource(&mut self, role: Role, resource: &str, value: f64) -> Result<(), ClusterError> {
         let mut r = self.resources(role);
         match resource {
             "cpus" => r.cpus = value,
             "memory" | "mem" => r.mem_mb = value,
             "disk" => r.disk_mb = value,
-            other => return Err(format!("unknown resource {other:?}: expected cpus, memory or disk")),
+            other => return Err(ClusterError::UnknownResource(other.to_owned())),
         }
         r.check(role)?;
         self.resources.insert(role, r);
@@ -333,9 +351,10 @@ mod tests {
             &settings(),
         )
         .unwrap_err();
-        assert!(err.contains("shared datastore"), "{err}");
+        assert_eq!(err, ClusterError::SharedDatastore { cluster: "x".into(), servers: 2 });
+        assert!(err.to_string().contains("datastore etcd"), "{err}");
         let err = ClusterSpec::from_request(request("demo"), &Settings::new("/d")).unwrap_err();
-        assert!(err.contains("--k3s-binary"), "{err}");
+        assert!(err.to_string().contains("--k3s-binary"), "{err}");
     }
 
     #[test]
@@ -356,13 +375,13 @@ mod tests {
         )
         .unwrap();
         let err = c.clone().scale(Role::Server, 0).unwrap_err();
-        assert!(err.contains("at least one server"), "{err}");
-        assert!(c.clone().scale(Role::Datastore, 2).unwrap_err().contains("not scaled"));
+        assert!(err.to_string().contains("at least one server"), "{err}");
+        assert!(matches!(c.clone().scale(Role::Datastore, 2), Err(ClusterError::DatastoreNotScaled { .. })));
         c.scale(Role::Agent, 3).unwrap();
         c.hibernate().unwrap();
         assert_eq!((c.servers, c.agents, c.count(Role::Datastore)), (0, 0, 1), "the datastore is kept");
         c.check().unwrap();
-        assert!(c.scale(Role::Agent, 1).unwrap_err().contains("hibernated"));
+        assert_eq!(c.scale(Role::Agent, 1), Err(ClusterError::Hibernated("demo".into())));
         c.restore().unwrap();
         assert_eq!((c.servers, c.agents), (1, 3));
         assert!(c.restore().is_err());
@@ -373,7 +392,7 @@ mod tests {
         let mut c = ClusterSpec::from_request(request("demo"), &settings()).unwrap();
         c.set_resource(Role::Agent, "memory", 4096.0).unwrap();
         assert_eq!(c.resources(Role::Agent).mem_mb, 4096.0);
-        assert!(c.set_resource(Role::Agent, "cpus", -1.0).unwrap_err().contains("agent cpus"));
-        assert!(c.set_resource(Role::Agent, "gpus", 1.0).unwrap_err().contains("unknown resource"));
+        assert!(c.set_resource(Role::Agent, "cpus", -1.0).unwrap_err().to_string().contains("agent cpus"));
+        assert_eq!(c.set_resource(Role::Agent, "gpus", 1.0), Err(ClusterError::UnknownResource("gpus".into())));
     }
 }

@@ -25,7 +25,7 @@ use mesos::files::{AgentFiles, SandboxFile};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::cluster::{ClusterSpec, CreateRequest, Datastore, Role, Settings, TASK_ID_LABEL};
+use crate::cluster::{ClusterError, ClusterSpec, CreateRequest, Datastore, Role, Settings, TASK_ID_LABEL};
 use crate::kube::{Kube, Node, Version};
 use crate::plan::{self, KUBECONFIG_FILE, Seen};
 
@@ -45,8 +45,13 @@ pub enum K3sError {
     NotFound(String),
     #[error("a cluster named '{0}' exists already")]
     Exists(String),
+    #[error(transparent)]
+    Invalid(#[from] ClusterError),
+    /// The framework cannot do its work here (its directory, randomness, a stored record).
     #[error("{0}")]
-    Invalid(String),
+    Setup(String),
+    #[error("cluster {cluster} has no {role} running")]
+    NoRole { cluster: String, role: Role },
     #[error(transparent)]
     Engine(#[from] CommandError),
     #[error("cluster '{cluster}': {message}")]
@@ -168,14 +173,13 @@ impl std::fmt::Debug for K3s {
 impl K3s {
     /// Loads the clusters from the framework's store and starts watching them.
     pub fn start(framework: Framework, settings: Settings, files: AgentFiles, dir: PathBuf) -> Result<K3s, K3sError> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| K3sError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| K3sError::Setup(format!("cannot create {}: {e}", dir.display())))?;
         restrict(&dir, 0o700);
         let mut clusters = BTreeMap::new();
         for (key, value) in framework.extra_records() {
             let Some(name) = key.strip_prefix(RECORD_PREFIX) else { continue };
             let record: ClusterRecord =
-                serde_json::from_slice(value).map_err(|e| K3sError::Invalid(format!("stored cluster {key}: {e}")))?;
+                serde_json::from_slice(value).map_err(|e| K3sError::Setup(format!("stored cluster {key}: {e}")))?;
             clusters.insert(name.to_owned(), Cluster { record, observed: Observed::default() });
         }
         let http = reqwest::Client::builder()
@@ -183,7 +187,7 @@ impl K3s {
             .timeout(Duration::from_secs(5))
             .no_proxy()
             .build()
-            .map_err(|e| K3sError::Invalid(format!("HTTP client: {e}")))?;
+            .map_err(|e| K3sError::Setup(format!("HTTP client: {e}")))?;
         let k3s = K3s {
             inner: Arc::new(Inner {
                 framework,
@@ -208,7 +212,7 @@ impl K3s {
     }
 
     pub fn create(&self, request: CreateRequest) -> Result<ClusterSpec, K3sError> {
-        let spec = ClusterSpec::from_request(request, &self.inner.settings).map_err(K3sError::Invalid)?;
+        let spec = ClusterSpec::from_request(request, &self.inner.settings)?;
         let mut clusters = self.inner.clusters.lock().expect("clusters");
         if clusters.contains_key(&spec.name) || self.inner.framework.read(|e| e.projects().contains_key(&spec.name)) {
             return Err(K3sError::Exists(spec.name));
@@ -228,11 +232,15 @@ impl K3s {
     }
 
     /// Changes a cluster's spec through `change` (which checks it), then plans it again.
-    fn change(&self, name: &str, change: impl FnOnce(&mut ClusterSpec) -> Result<(), String>) -> Result<(), K3sError> {
+    fn change(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut ClusterSpec) -> Result<(), ClusterError>,
+    ) -> Result<(), K3sError> {
         let mut clusters = self.inner.clusters.lock().expect("clusters");
         let cluster = clusters.get_mut(name).ok_or_else(|| K3sError::NotFound(name.into()))?;
         let mut spec = cluster.record.spec.clone();
-        change(&mut spec).map_err(K3sError::Invalid)?;
+        change(&mut spec)?;
         let record = ClusterRecord { spec, token: cluster.record.token.clone() };
         let seen = seen(&self.tasks(name), &cluster.record.spec);
         self.inner.framework.deploy(plan::project(&record.spec, &record.token, &seen))?;
@@ -247,7 +255,7 @@ impl K3s {
     /// drained first (their pods evicted), as far as the Kubernetes API answers.
     pub async fn scale(&self, name: &str, role: Role, count: u32) -> Result<(), K3sError> {
         let mut check = self.spec(name)?;
-        check.scale(role, count).map_err(K3sError::Invalid)?;
+        check.scale(role, count)?;
         if role == Role::Agent
             && let Some(kube) = self.kube(name)
         {
@@ -274,7 +282,7 @@ impl K3s {
     pub fn restart(&self, name: &str, role: Role) -> Result<(), K3sError> {
         let spec = self.spec(name)?;
         if spec.count(role) == 0 {
-            return Err(K3sError::Invalid(format!("cluster {name} has no {role} running")));
+            return Err(K3sError::NoRole { cluster: name.to_owned(), role });
         }
         self.inner.framework.restart(&plan::project_name(name), role.service())?;
         self.inner.wake.notify_one();
@@ -763,7 +771,7 @@ fn new_token() -> Result<String, K3sError> {
     let mut bytes = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| K3sError::Invalid("no randomness for the cluster token".into()))?;
+        .map_err(|_| K3sError::Setup("no randomness for the cluster token".into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -113,7 +113,7 @@ impl K3sArgs {
             .insert(Role::Datastore, Resources { cpus: self.ds_cpus, mem_mb: self.ds_mem, disk_mb: self.ds_disk });
         settings.node_timeout_ms = self.node_timeout.as_millis() as u64;
         settings.cleanup_wait_ms = self.cleanup_wait.as_millis() as u64;
-        k3s::cluster::check_name(&self.default_cluster).map_err(|e| anyhow::anyhow!("--k3s-default-cluster: {e}"))?;
+        k3s::cluster::check_name(&self.default_cluster).context("--k3s-default-cluster")?;
         settings.default_cluster = self.default_cluster.clone();
         Ok(settings)
     }

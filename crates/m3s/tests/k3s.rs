@@ -237,6 +237,18 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
     let tasks_after: Vec<String> = ["datastore", "server", "agent"].iter().flat_map(|r| ids(&after, r)).collect();
     assert_eq!(tasks_before, tasks_after, "no task was started twice");
 
+    // New resources reach the tasks: the agent is replaced with the new memory.
+    k3s_ok(&up, &["resources", "demo", "agent", "--memory", "160"]);
+    let resized = wait_status(&up, "demo", "the agent replaced", |s| {
+        s["ready"] == true && ids(s, "agent").len() == 1 && ids(s, "agent") != ids(&after, "agent")
+    });
+    let agent = ids(&resized, "agent")[0].clone();
+    let tasks = support::http_get(up.mesos_port, "/master/tasks").unwrap();
+    let tasks: Value = serde_json::from_str(tasks.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let task = tasks["tasks"].as_array().unwrap().iter().find(|t| t["id"] == agent.as_str()).expect("the new agent");
+    assert_eq!(task["resources"]["mem"].as_f64(), Some(160.0), "{task}");
+    assert_eq!(ids(&resized, "server"), ids(&after, "server"), "the servers keep running");
+
     // Delete with the data: nothing of the cluster is left.
     k3s_ok(&up, &["delete", "demo", "--purge"]);
     let (code, _) = http("GET", up.api_port, "/api/k3s/v1/clusters/demo", None);

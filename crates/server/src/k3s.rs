@@ -66,7 +66,8 @@ impl From<K3sError> for ApiError {
         let status = match &e {
             K3sError::NotFound(_) => StatusCode::NOT_FOUND,
             K3sError::Exists(_) => StatusCode::CONFLICT,
-            K3sError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            K3sError::Invalid(_) | K3sError::NoRole { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            K3sError::Setup(_) => return ApiError::internal("k3s", &e),
             K3sError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             K3sError::Engine(inner) => return ApiError::from(inner.clone()),
         };

@@ -166,33 +166,78 @@ pub(crate) enum TaskCgroups {
     },
 }
 
+/// Why cgroups cannot be used, or a container's could not be made or removed.
+/// Each names the file or directory and the rule.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{action} {}: {source}", path.display())]
+    Io { action: &'static str, path: PathBuf, source: io::Error },
+    #[error("writing '{value}' to {}: {source}", path.display())]
+    Write { value: String, path: PathBuf, source: io::Error },
+    #[error("cgroup {} exists already and could not be replaced: {source}", path.display())]
+    Leftover { path: PathBuf, source: io::Error },
+    #[error("the memory controller is not delegated to m3s's cgroup {}", .0.display())]
+    NotDelegated(PathBuf),
+    #[error("the memory controller is not available")]
+    NoMemoryController,
+    #[error(
+        "m3s's cgroup {} also holds other processes ({others}), so it cannot hand controllers to child \
+         cgroups (cgroup v2's no-internal-processes rule); run m3s in a cgroup of its own, such as a \
+         systemd service with Delegate=yes",
+        base.display()
+    )]
+    SharedCgroup { base: PathBuf, others: String },
+    #[error(
+        "no cgroup hierarchy with the memory controller under {}: neither cgroup v2 (no {}) nor v1 (no {})",
+        root.display(), controllers.display(), marker.display()
+    )]
+    NoHierarchy { root: PathBuf, controllers: PathBuf, marker: PathBuf },
+    #[error("cgroup v1: {0}")]
+    V1(Box<CgroupError>),
+    /// Every way of using cgroup v2 that was tried, and why each failed.
+    #[error("cgroup v2 at {}: {}", root.display(), join(reasons))]
+    V2 { root: PathBuf, reasons: Vec<CgroupError> },
+    /// Cgroups of a container that could not all be removed.
+    #[error("{}", join(.0))]
+    Several(Vec<CgroupError>),
+}
+
+fn join(errors: &[CgroupError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
+    let path = path.to_path_buf();
+    move |source| CgroupError::Io { action, path, source }
+}
+
 /// Detects the hierarchy under `root` for this process (see the module docs).
-pub(crate) fn detect(root: &Path) -> Result<Hierarchy, String> {
+pub(crate) fn detect(root: &Path) -> Result<Hierarchy, CgroupError> {
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     detect_at(root, &own, std::process::id())
 }
 
 /// [`detect`] with m3s's `/proc/self/cgroup` and pid given (for tests).
-fn detect_at(root: &Path, proc_self_cgroup: &str, pid: u32) -> Result<Hierarchy, String> {
+fn detect_at(root: &Path, proc_self_cgroup: &str, pid: u32) -> Result<Hierarchy, CgroupError> {
     let controllers = root.join("cgroup.controllers");
     if controllers.is_file() {
         let own = proc_self_cgroup.lines().find_map(|line| line.strip_prefix("0::")).unwrap_or("/");
-        return detect_v2(root, own.trim(), pid).map_err(|reason| format!("cgroup v2 at {}: {reason}", root.display()));
+        return detect_v2(root, own.trim(), pid)
+            .map_err(|reasons| CgroupError::V2 { root: root.to_path_buf(), reasons });
     }
     let memory = root.join("memory");
     if memory.join("memory.limit_in_bytes").is_file() {
         return detect_v1(root);
     }
-    Err(format!(
-        "no cgroup hierarchy with the memory controller under {}: neither cgroup v2 (no {}) nor v1 (no {})",
-        root.display(),
-        controllers.display(),
-        memory.join("memory.limit_in_bytes").display()
-    ))
+    Err(CgroupError::NoHierarchy {
+        root: root.to_path_buf(),
+        controllers,
+        marker: memory.join("memory.limit_in_bytes"),
+    })
 }
 
-fn detect_v1(root: &Path) -> Result<Hierarchy, String> {
-    let memory = create_parent(&root.join("memory")).map_err(|e| format!("cgroup v1: {e}"))?;
+fn detect_v1(root: &Path) -> Result<Hierarchy, CgroupError> {
+    let memory = create_parent(&root.join("memory")).map_err(|e| CgroupError::V1(Box::new(e)))?;
     let hierarchy = |name: &str, marker: &str| -> Option<PathBuf> {
         let mount = root.join(name);
         if !mount.join(marker).is_file() {
@@ -218,9 +263,9 @@ fn detect_v1(root: &Path) -> Result<Hierarchy, String> {
 }
 
 /// Creates `<mount>/m3s` (if needed) and proves it writable with a probe.
-fn create_parent(mount: &Path) -> Result<PathBuf, String> {
+fn create_parent(mount: &Path) -> Result<PathBuf, CgroupError> {
     let path = mount.join(HIERARCHY_NAME);
-    mkdir(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    mkdir(&path).map_err(io_error("creating", &path))?;
     probe(&path)?;
     Ok(path)
 }
@@ -234,16 +279,16 @@ fn mkdir(path: &Path) -> io::Result<()> {
 
 /// Creates and removes a child cgroup of `parent`: the only sure test that
 /// container cgroups can be made there.
-fn probe(parent: &Path) -> Result<(), String> {
+fn probe(parent: &Path) -> Result<(), CgroupError> {
     static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = parent.join(format!(".probe-{}-{serial}", std::process::id()));
     let _ = fs::remove_dir(&path);
-    fs::create_dir(&path).map_err(|e| format!("creating a cgroup in {}: {e}", parent.display()))?;
-    remove_dir(&path).map_err(|e| format!("removing {}: {e}", path.display()))
+    fs::create_dir(&path).map_err(io_error("creating a cgroup in", parent))?;
+    remove_dir(&path).map_err(io_error("removing", &path))
 }
 
-fn detect_v2(root: &Path, own: &str, pid: u32) -> Result<Hierarchy, String> {
+fn detect_v2(root: &Path, own: &str, pid: u32) -> Result<Hierarchy, Vec<CgroupError>> {
     let mut reasons = Vec::new();
     let own = own.trim_start_matches('/');
     if !own.is_empty() {
@@ -256,45 +301,39 @@ fn detect_v2(root: &Path, own: &str, pid: u32) -> Result<Hierarchy, String> {
         Ok(hierarchy) => return Ok(hierarchy),
         Err(reason) => reasons.push(reason),
     }
-    Err(reasons.join("; "))
+    Err(reasons)
 }
 
 /// The delegated case: m3s's own cgroup `B` (its parent when m3s is in
 /// `B/m3s-agent` already).
-fn delegated_v2(root: &Path, own: &str, pid: u32) -> Result<Hierarchy, String> {
+fn delegated_v2(root: &Path, own: &str, pid: u32) -> Result<Hierarchy, CgroupError> {
     let own_dir = root.join(own);
     let in_leaf = own_dir.file_name().is_some_and(|name| name == AGENT_LEAF);
     let base = if in_leaf { own_dir.parent().unwrap_or(root).to_path_buf() } else { own_dir };
-    let controllers = read_words(&base.join("cgroup.controllers"))
-        .map_err(|e| format!("reading {}: {e}", base.join("cgroup.controllers").display()))?;
+    let controllers =
+        read_words(&base.join("cgroup.controllers")).map_err(io_error("reading", &base.join("cgroup.controllers")))?;
     if !controllers.iter().any(|c| c == "memory") {
-        return Err(format!("the memory controller is not delegated to m3s's cgroup {}", base.display()));
+        return Err(CgroupError::NotDelegated(base));
     }
     let mut moved = None;
     if !in_leaf {
         let procs = base.join("cgroup.procs");
         let others: Vec<String> = read_words(&procs)
-            .map_err(|e| format!("reading {}: {e}", procs.display()))?
+            .map_err(io_error("reading", &procs))?
             .into_iter()
             .filter(|p| p.parse::<u32>().ok() != Some(pid))
             .collect();
         if !others.is_empty() {
-            return Err(format!(
-                "m3s's cgroup {} also holds other processes ({}), so it cannot hand controllers to child \
-                 cgroups (cgroup v2's no-internal-processes rule); run m3s in a cgroup of its own, such as a \
-                 systemd service with Delegate=yes",
-                base.display(),
-                others.join(" ")
-            ));
+            return Err(CgroupError::SharedCgroup { base, others: others.join(" ") });
         }
         let leaf = base.join(AGENT_LEAF);
-        mkdir(&leaf).map_err(|e| format!("creating {}: {e}", leaf.display()))?;
+        mkdir(&leaf).map_err(io_error("creating", &leaf))?;
         write(&leaf.join("cgroup.procs"), &pid.to_string())?;
         moved = Some(leaf);
     }
     let result = enable_controllers(&base, &controllers).and_then(|base_cpu| {
         let path = base.join(HIERARCHY_NAME);
-        mkdir(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+        mkdir(&path).map_err(io_error("creating", &path))?;
         let cpu = enable_controllers(&path, &controllers)? && base_cpu;
         probe(&path)?;
         Ok(Hierarchy::V2 { path, cpu })
@@ -308,15 +347,15 @@ fn delegated_v2(root: &Path, own: &str, pid: u32) -> Result<Hierarchy, String> {
 }
 
 /// The root cgroup, exempt from the no-internal-processes rule.
-fn root_v2(root: &Path) -> Result<Hierarchy, String> {
-    let controllers = read_words(&root.join("cgroup.controllers"))
-        .map_err(|e| format!("reading {}: {e}", root.join("cgroup.controllers").display()))?;
+fn root_v2(root: &Path) -> Result<Hierarchy, CgroupError> {
+    let controllers =
+        read_words(&root.join("cgroup.controllers")).map_err(io_error("reading", &root.join("cgroup.controllers")))?;
     if !controllers.iter().any(|c| c == "memory") {
-        return Err("the memory controller is not available".to_owned());
+        return Err(CgroupError::NoMemoryController);
     }
     let root_cpu = enable_controllers(root, &controllers)?;
     let path = root.join(HIERARCHY_NAME);
-    mkdir(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    mkdir(&path).map_err(io_error("creating", &path))?;
     let cpu = enable_controllers(&path, &controllers)? && root_cpu;
     probe(&path)?;
     Ok(Hierarchy::V2 { path, cpu })
@@ -324,7 +363,7 @@ fn root_v2(root: &Path) -> Result<Hierarchy, String> {
 
 /// Enables memory (required) and cpu (if available) for the children of
 /// `dir`; returns whether cpu is enabled.
-fn enable_controllers(dir: &Path, available: &[String]) -> Result<bool, String> {
+fn enable_controllers(dir: &Path, available: &[String]) -> Result<bool, CgroupError> {
     let file = dir.join("cgroup.subtree_control");
     let enabled = read_words(&file).unwrap_or_default();
     let has = |name: &str| enabled.iter().any(|c| c == name || c.strip_prefix('+') == Some(name));
@@ -357,7 +396,7 @@ impl Hierarchy {
 
     /// Creates the container's cgroups with its limits. On error, whatever
     /// was created is removed again.
-    pub(crate) fn create(&self, container_id: &str, limits: &Limits) -> Result<TaskCgroups, String> {
+    pub(crate) fn create(&self, container_id: &str, limits: &Limits) -> Result<TaskCgroups, CgroupError> {
         let cgroups = match self {
             Hierarchy::V1 { memory, cpu, cpuacct } => {
                 let child = |parent: &Option<PathBuf>| parent.as_ref().map(|p| p.join(container_id));
@@ -379,13 +418,13 @@ impl Hierarchy {
 
 /// Creates a container's cgroup; a leftover of an earlier attempt (empty,
 /// or it could not be removed) is replaced.
-fn fresh_dir(path: &Path) -> Result<(), String> {
+fn fresh_dir(path: &Path) -> Result<(), CgroupError> {
     match fs::create_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => remove_dir(path)
             .and_then(|()| fs::create_dir(path))
-            .map_err(|e| format!("cgroup {} exists already and could not be replaced: {e}", path.display())),
-        Err(e) => Err(format!("creating cgroup {}: {e}", path.display())),
+            .map_err(|source| CgroupError::Leftover { path: path.to_path_buf(), source }),
+        Err(e) => Err(io_error("creating cgroup", path)(e)),
     }
 }
 
@@ -468,7 +507,7 @@ impl TaskCgroups {
     }
 
     /// Writes the limits; `cpu`: the v2 cpu controller is enabled.
-    fn apply(&self, limits: &Limits, cpu_enabled: bool) -> Result<(), String> {
+    fn apply(&self, limits: &Limits, cpu_enabled: bool) -> Result<(), CgroupError> {
         let hard = memory_limit(limits);
         match self {
             TaskCgroups::V1 { memory, cpu, .. } => {
@@ -600,7 +639,7 @@ impl TaskCgroups {
 
     /// Removes the container's cgroups (killing what is left in them),
     /// trying for half a second; missing ones are fine.
-    pub(crate) fn remove(&self) -> Result<(), String> {
+    pub(crate) fn remove(&self) -> Result<(), CgroupError> {
         let mut errors = Vec::new();
         for dir in self.dirs() {
             let mut result = remove_dir(dir);
@@ -618,10 +657,10 @@ impl TaskCgroups {
                 }
             }
             if let Err(e) = result {
-                errors.push(format!("removing cgroup {}: {e}", dir.display()));
+                errors.push(io_error("removing cgroup", dir)(e));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+        if errors.is_empty() { Ok(()) } else { Err(CgroupError::Several(errors)) }
     }
 
     /// Adds the container's cgroup counters to `stats`.
@@ -706,12 +745,16 @@ fn remove_dir(path: &Path) -> io::Result<()> {
     }
 }
 
-fn write(path: &Path, value: &str) -> Result<(), String> {
-    fs::write(path, value).map_err(|e| format!("writing '{value}' to {}: {e}", path.display()))
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(|source| CgroupError::Write {
+        value: value.to_owned(),
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes a control file that not every kernel (or configuration) has.
-fn write_if_present(path: &Path, value: &str) -> Result<(), String> {
+fn write_if_present(path: &Path, value: &str) -> Result<(), CgroupError> {
     if path.exists() { write(path, value) } else { Ok(()) }
 }
 
@@ -830,7 +873,10 @@ mod tests {
     fn v2_without_the_memory_controller_is_unavailable_with_reasons() {
         let root = fake_v2("/user.slice/session-1.scope", "cpu pids\n", "4242\n");
         fs::write(root.path().join("cgroup.controllers"), "cpu pids\n").unwrap();
-        let reason = detect_at(root.path(), "0::/user.slice/session-1.scope\n", 4242).unwrap_err();
+        let error = detect_at(root.path(), "0::/user.slice/session-1.scope\n", 4242).unwrap_err();
+        let CgroupError::V2 { reasons, .. } = &error else { panic!("not a v2 error: {error}") };
+        assert!(matches!(reasons[..], [CgroupError::NotDelegated(_), CgroupError::NoMemoryController]), "{error}");
+        let reason = error.to_string();
         assert!(reason.starts_with("cgroup v2 at "), "{reason}");
         assert!(reason.contains("memory controller is not delegated"), "{reason}");
         assert!(reason.contains("memory controller is not available"), "{reason}");
@@ -927,8 +973,9 @@ mod tests {
     #[test]
     fn nothing_to_use_says_why() {
         let root = tempfile::tempdir().unwrap();
-        let reason = detect_at(root.path(), "0::/\n", 1).unwrap_err();
-        assert!(reason.contains("no cgroup hierarchy with the memory controller"), "{reason}");
+        let error = detect_at(root.path(), "0::/\n", 1).unwrap_err();
+        assert!(matches!(error, CgroupError::NoHierarchy { .. }), "{error}");
+        assert!(error.to_string().contains("no cgroup hierarchy with the memory controller"), "{error}");
     }
 
     #[test]

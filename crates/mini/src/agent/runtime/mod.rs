@@ -399,8 +399,8 @@ pub enum RuntimeError {
     NoTokioRuntime { operation: &'static str },
     #[error("recovering containers from {path}: {error}")]
     Recover { path: PathBuf, error: io::Error },
-    #[error("container {container_id}: setting up its cgroups: {message}")]
-    Cgroup { container_id: String, message: String },
+    #[error("container {container_id}: setting up its cgroups: {source}")]
+    Cgroup { container_id: String, source: cgroups::CgroupError },
 }
 
 /// The task runtime. Cheap to clone (shared state); when the last clone is
@@ -509,7 +509,7 @@ impl Runtime {
                 let status = hierarchy.status();
                 (Some(hierarchy), status)
             }
-            Err(reason) => (None, CgroupsStatus::Unavailable(reason)),
+            Err(reason) => (None, CgroupsStatus::Unavailable(reason.to_string())),
         };
         let inner = Inner {
             launcher: launcher::Launcher::new(config.supervisor_exe.clone(), &runtime_dir),
@@ -890,7 +890,7 @@ impl Inner {
         hierarchy
             .create(&spec.container_id, limits)
             .map(Some)
-            .map_err(|message| RuntimeError::Cgroup { container_id: spec.container_id.clone(), message })
+            .map_err(|source| RuntimeError::Cgroup { container_id: spec.container_id.clone(), source })
     }
 
     /// Creates the sandbox with its `stdout` and `stderr`, owned by the

@@ -162,8 +162,8 @@ fn finish_cgroups(task_cgroups: &TaskCgroups, limit: Option<u64>, outcome: Outco
 
 fn remove_cgroups(task_cgroups: &TaskCgroups) {
     task_cgroups.kill_all();
-    if let Err(message) = task_cgroups.remove() {
-        log(&message);
+    if let Err(error) = task_cgroups.remove() {
+        log(&error.to_string());
     }
 }
 

@@ -30,8 +30,10 @@ use crate::kube::{Kube, Node, Version};
 use crate::plan::{self, KUBECONFIG_FILE, Seen};
 
 const RECORD_PREFIX: &str = "ext/k3s/";
-/// How often the watch looks while something is starting or unhealthy.
-const WATCH_BUSY: Duration = Duration::from_secs(1);
+/// How soon the watch looks again after a change while something is starting or
+/// unhealthy; doubled after each look that changes nothing, up to [`WATCH_BUSY_MAX`].
+const WATCH_BUSY_MIN: Duration = Duration::from_millis(250);
+const WATCH_BUSY_MAX: Duration = Duration::from_secs(2);
 /// Least time between two looks.
 const WATCH_COALESCE: Duration = Duration::from_millis(100);
 /// How often it looks when every node is healthy.
@@ -740,21 +742,24 @@ async fn drain(kube: &Kube, node: &str) {
     }
 }
 
-/// Watches every cluster: at once when a task changes or a command arrives,
-/// every second while something starts or is unhealthy, rarely when all is healthy.
+/// Watches every cluster: at once when a task changes or a command arrives;
+/// while something starts or is unhealthy, soon after and then less and less
+/// often; rarely when all is healthy.
 async fn watch(k3s: K3s) {
     let mut changes = k3s.inner.framework.changes();
+    let mut busy = WATCH_BUSY_MIN;
     loop {
         let mut all_healthy = true;
         for name in k3s.names() {
             all_healthy &= k3s.look(&name).await;
         }
-        let wait = if all_healthy { WATCH_IDLE } else { WATCH_BUSY };
+        let wait = if all_healthy { WATCH_IDLE } else { busy };
+        busy = (busy * 2).min(WATCH_BUSY_MAX);
         changes.mark_unchanged();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = k3s.inner.wake.notified() => {}
-            _ = changes.changed() => {}
+            _ = k3s.inner.wake.notified() => busy = WATCH_BUSY_MIN,
+            _ = changes.changed() => busy = WATCH_BUSY_MIN,
         }
         // A burst of updates (a launch, its RUNNING) makes one look, not one each.
         tokio::time::sleep(WATCH_COALESCE).await;

@@ -22,6 +22,30 @@ pub struct ApiArgs {
     pub work_dir: Option<PathBuf>,
 }
 
+/// [`ApiArgs`] given before the operation (`m3s k3s --api URL status demo`): not
+/// global, for command groups with a `serve` whose flags have those names too.
+#[derive(Debug, Args)]
+pub struct ApiOptions {
+    /// URL of the m3s API (`m3s up`, `m3s serve`, `m3s k3s serve`).
+    #[arg(long = "api", env = "M3S_API", default_value = "http://127.0.0.1:10000")]
+    pub url: String,
+    /// Bearer token for the API (default: AUTH_USERNAME/AUTH_PASSWORD if set, else the token `m3s up` wrote).
+    #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM file of CA certificates to trust for an https API.
+    #[arg(long = "api-ca-file", env = "M3S_API_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Work directory of the local `m3s up`, where it keeps its API token.
+    #[arg(long = "work-dir", env = "M3S_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+}
+
+impl From<ApiOptions> for ApiArgs {
+    fn from(a: ApiOptions) -> ApiArgs {
+        ApiArgs { url: a.url, token: a.token, ca_file: a.ca_file, work_dir: a.work_dir }
+    }
+}
+
 pub struct ApiClient {
     base: String,
     client: reqwest::Client,

@@ -13,7 +13,7 @@ use k3s::cluster::{CreateRequest, Datastore, Program, Resources, Role};
 use mesos::scheduler::SchedulerConfig;
 use serde_json::{Value, json};
 
-use crate::api_client::{ApiArgs, ApiClient};
+use crate::api_client::ApiClient;
 use crate::metrics_cmd::parse_duration;
 
 /// The K3s framework's settings, shared by `m3s up`, `m3s serve` and `m3s k3s serve`.
@@ -173,33 +173,9 @@ pub async fn start(
 #[derive(Debug, Args)]
 pub struct K3sCliArgs {
     #[command(flatten)]
-    pub api: K3sApiArgs,
+    pub api: crate::api_client::ApiOptions,
     #[command(subcommand)]
     pub command: K3sCommand,
-}
-
-/// `m3s compose`'s API flags, given before the operation (`m3s k3s --api URL status
-/// demo`): not global, as `m3s k3s serve` has flags of those names for its own API.
-#[derive(Debug, Args)]
-pub struct K3sApiArgs {
-    /// URL of the m3s API (`m3s up --k3s`, `m3s serve --k3s` or `m3s k3s serve`).
-    #[arg(long = "api", env = "M3S_API", default_value = "http://127.0.0.1:10000")]
-    pub url: String,
-    /// Bearer token for the API (default: AUTH_USERNAME/AUTH_PASSWORD if set, else the token `m3s up` wrote).
-    #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// PEM file of CA certificates to trust for an https API.
-    #[arg(long = "api-ca-file", env = "M3S_API_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Work directory of the local `m3s up`, where it keeps its API token.
-    #[arg(long = "work-dir", env = "M3S_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
-}
-
-impl From<K3sApiArgs> for ApiArgs {
-    fn from(a: K3sApiArgs) -> ApiArgs {
-        ApiArgs { url: a.url, token: a.token, ca_file: a.ca_file, work_dir: a.work_dir }
-    }
 }
 
 #[derive(Debug, Subcommand)]

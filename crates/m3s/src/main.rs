@@ -8,6 +8,7 @@ mod config;
 mod dns_cmd;
 mod images_cmd;
 mod k3s_cmd;
+mod manage_cmd;
 mod mesos_cmd;
 mod metrics_cmd;
 mod mini_cmd;
@@ -62,6 +63,8 @@ enum Command {
     /// K3s clusters as Mesos tasks: create, scale, hibernate, kubeconfig (on `m3s up --k3s`),
     /// or `m3s k3s serve` to run the K3s framework alone.
     K3s(k3s_cmd::K3sCliArgs),
+    /// The desired state from git (`--manage-repo` on `m3s up`/`m3s serve`): status, plan, apply, drift.
+    Manage(manage_cmd::ManageCliArgs),
     /// M3trics: run the metrics store alone, or print its reports.
     Metrics(metrics_cmd::MetricsArgs),
     /// The embedded agent's container images on this machine: list, pull, prune.
@@ -123,6 +126,7 @@ fn main() -> std::process::ExitCode {
         | Command::Networks(_) => true,
         Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
         Command::K3s(k) => !matches!(k.command, k3s_cmd::K3sCommand::Serve(_)),
+        Command::Manage(_) => true,
         _ => false,
     };
     if client {
@@ -164,6 +168,7 @@ fn main() -> std::process::ExitCode {
         Command::Compose(args) => runtime().and_then(|rt| rt.block_on(compose_cmd::run(args))),
         Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
         Command::K3s(args) => runtime().and_then(|rt| rt.block_on(k3s_cmd::run(args))),
+        Command::Manage(args) => runtime().and_then(|rt| rt.block_on(manage_cmd::run(args))),
         Command::Images(args) => runtime().and_then(|rt| rt.block_on(images_cmd::run(args))),
         Command::Dns { mesos, args } => {
             mesos.resolve().and_then(|mesos| runtime().and_then(|rt| rt.block_on(dns_cmd::run(mesos, args))))

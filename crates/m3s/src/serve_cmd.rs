@@ -62,6 +62,8 @@ pub struct FrameworkServeArgs {
     pub metrics: crate::metrics_cmd::MetricsStoreArgs,
     #[command(flatten)]
     pub k3s: crate::k3s_cmd::K3sArgs,
+    #[command(flatten)]
+    pub manage: crate::manage_cmd::ManageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -377,7 +379,16 @@ async fn start_framework(
         metrics.state.clone(),
         server::dashboard::DashboardConfig { secure: tls.is_some(), sign_in_hint: auth_note.clone(), k3s: k3s.clone() },
     );
+    let manage = match args.manage.config(work_dir) {
+        Some(config) => Some(
+            server::manage::Manage::start(state.clone(), config).map_err(|e| anyhow::anyhow!("--manage-repo: {e}"))?,
+        ),
+        None => None,
+    };
     let mut app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
+    if let Some(manage) = manage {
+        app = app.merge(server::manage::router(manage, auth.clone()));
+    }
     if let Some(k3s) = &k3s {
         app = app.merge(server::k3s::router(k3s.clone(), auth.clone()));
     }

@@ -11,6 +11,7 @@ pub mod dashboard;
 mod deploy;
 pub mod error;
 pub mod k3s;
+pub mod manage;
 pub mod metrics;
 mod session;
 pub mod tls;

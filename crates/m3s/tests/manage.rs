@@ -1,0 +1,166 @@
+//! The management role against a real git server (`git daemon` on loopback,
+//! pushed to by the test): a commit's projects applied, changes planned and
+//! applied, a rollback, drift, an invalid commit refused with its file and line
+//! while the last state keeps running, a dropped project removed and one
+//! deployed by hand left alone.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use support::eventually;
+use support::up::{TOKEN, Up, http, live_tasks, service};
+use support::{free_port, tempdir};
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Ops", "-c", "user.email=ops@example.invalid", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn commit(work: &Path, url: &str, message: &str, files: &[(&str, Option<&str>)]) -> String {
+    for (path, text) in files {
+        let full = work.join(path);
+        match text {
+            Some(text) => {
+                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+                std::fs::write(&full, text).unwrap();
+            }
+            None => {
+                let _ = std::fs::remove_file(&full);
+            }
+        }
+    }
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", message]);
+    git(work, &["push", "-q", url, "HEAD:main"]);
+    git(work, &["rev-parse", "HEAD"])
+}
+
+fn manage(up: &Up, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_m3s"))
+        .arg("manage")
+        .args(["--api", &up.api(), "--api-token", TOKEN])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn status(up: &Up) -> Value {
+    up.get("/api/manage/v1/status").expect("the management API")
+}
+
+fn site(replicas: u32) -> String {
+    format!(
+        "services:\n  app:\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      replicas: {replicas}\n      resources: {{limits: {{cpus: '0.01', memory: 16M}}}}\n"
+    )
+}
+
+#[test]
+fn a_repository_drives_what_runs() {
+    let dir = tempdir("manage");
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    git(&served, &["init", "-q", "--bare", "config.git"]);
+    let port = free_port();
+    // git-daemon itself, not `git daemon`, whose child would outlive a kill of the wrapper.
+    let exec_path = git(&served, &["--exec-path"]);
+    let _daemon = Daemon(
+        Command::new(Path::new(&exec_path).join("git-daemon"))
+            .args(["--reuseaddr", "--listen=127.0.0.1", &format!("--port={port}"), "--export-all"])
+            .arg("--enable=receive-pack")
+            .arg(format!("--base-path={}", served.display()))
+            .arg(&served)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon"),
+    );
+    eventually("git daemon to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let url = format!("git://127.0.0.1:{port}/config.git");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    let c1 = commit(&work, &url, "site, one replica", &[("projects/site/compose.yaml", Some(&site(1)))]);
+
+    let up = Up::start(&dir.join("m3s"), &["--manage-repo", &url, "--manage-interval", "1s"]);
+    eventually("commit 1 applied", || status(&up)["applied"] == c1.as_str());
+    let view = up.wait_project("site", "site running", |v| live_tasks(v, "app").len() == 1);
+    assert_eq!(service(&view, "app")["replicas"], 1);
+
+    // A project deployed by hand is not git's to remove.
+    let (code, body) = http(
+        "PUT",
+        up.api_port,
+        "/api/v1/projects/byhand",
+        Some("services:\n  s:\n    command: [\"sleep\", \"3600\"]\n"),
+    );
+    assert!(code == 200 || code == 201, "{body}");
+
+    let c2 = commit(&work, &url, "site, two replicas", &[("projects/site/compose.yaml", Some(&site(2)))]);
+    eventually("commit 2 applied", || status(&up)["applied"] == c2.as_str());
+    up.wait_project("site", "two replicas", |v| live_tasks(v, "app").len() == 2);
+
+    // The plan of going back, then the rollback itself.
+    let out = manage(&up, &["plan", "--commit", &c1]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("~ project site") && text.contains("replicas: 2 -> 1"), "{text}");
+    assert!(text.contains("Plan: 0 to add, 1 to change, 0 to remove"), "{text}");
+    let out = manage(&up, &["apply", "--commit", &c1[..10]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    up.wait_project("site", "back to one replica", |v| live_tasks(v, "app").len() == 1);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(status(&up)["applied"], c1.as_str(), "a rollback is not undone by the next fetch");
+
+    // Drift: changed by hand through the API.
+    let (code, body) = http("PUT", up.api_port, "/api/v1/projects/site/services/app/scale", Some("{\"replicas\": 3}"));
+    assert_eq!(code, 200, "{body}");
+    let out = manage(&up, &["drift"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("~ project site"), "{text}");
+
+    // An invalid commit is refused, naming commit, file and line; the last state keeps running.
+    let bad = commit(
+        &work,
+        &url,
+        "broken",
+        &[(
+            "projects/site/compose.yaml",
+            Some("services:\n  app:\n    command: [\"sleep\"]\n    deploy:\n      replicas: many\n"),
+        )],
+    );
+    eventually("the broken commit to be refused", || {
+        let s = status(&up);
+        s["head"] == bad.as_str() && s["error"].as_str().is_some_and(|e| e.contains("projects/site/compose.yaml"))
+    });
+    let s = status(&up);
+    assert!(s["error"].as_str().unwrap().contains(&bad[..12]), "{s}");
+    assert!(s["diagnostics"][0]["line"].as_u64() == Some(5), "{s}");
+    assert_eq!(s["applied"], c1.as_str());
+    assert!(up.get("/api/v1/projects/site").is_some(), "site keeps running");
+
+    // A commit without the project removes it; the hand-deployed one stays.
+    let c4 = commit(&work, &url, "no site", &[("projects/site/compose.yaml", None), ("README", Some("empty\n"))]);
+    eventually("commit 4 applied", || status(&up)["applied"] == c4.as_str());
+    eventually("site removed", || up.get("/api/v1/projects/site").is_none());
+    assert!(up.get("/api/v1/projects/byhand").is_some());
+    let history = status(&up)["history"].to_string();
+    assert!(history.contains("not applied") && history.contains("no site"), "{history}");
+}

@@ -1,0 +1,389 @@
+//! The management role: the compose projects of a git repository's branch,
+//! fetched every interval (and on `POST /api/manage/v1/sync` or the seed's
+//! `POST /git/pull/m3sconfig`), planned against what runs and applied through
+//! the same engine calls as `m3s compose up` and `down`.
+//!
+//! What was applied (the commit and the projects it holds) is kept in the
+//! compose framework's store (`ext/manage/applied`), so a restart neither
+//! re-applies it nor forgets which projects git owns: only those are removed
+//! when a commit drops them; a project deployed by hand is left alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, middleware};
+use framework::driver::now_ms;
+use framework::spec::ProjectSpec;
+use manage::git::Mirror;
+use manage::plan::Plan;
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::auth::{Auth, require_auth};
+use crate::error::{ApiError, Diagnostic};
+
+const APPLIED_KEY: &str = "ext/manage/applied";
+const HISTORY_KEPT: usize = 50;
+
+#[derive(Clone, Debug)]
+pub struct ManageConfig {
+    /// A URL git fetches from (`git://`, `https://`, `ssh://`, `file://` or a path).
+    pub url: String,
+    pub branch: String,
+    /// The repository directory holding `projects/` (empty: the root).
+    pub dir: String,
+    pub interval: Duration,
+    /// Apply each new commit (otherwise only plan it; `apply` applies).
+    pub auto_apply: bool,
+    /// Where the mirror lives (`<work-dir>/manage/repo.git`).
+    pub mirror_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Applied {
+    commit: String,
+    projects: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    pub commit: String,
+    pub subject: String,
+    pub at_ms: u64,
+    /// `applied`, or why not.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Status {
+    pub repository: String,
+    pub branch: String,
+    pub auto_apply: bool,
+    /// The branch's commit at the last fetch.
+    pub head: Option<String>,
+    pub applied: Option<String>,
+    pub last_fetch_ms: Option<u64>,
+    /// Why the last fetch or apply failed (the last applied state keeps running).
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Clone)]
+pub struct Manage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    api: ApiState,
+    mirror: Mirror,
+    config: ManageConfig,
+    status: Mutex<Status>,
+    applied: Mutex<Applied>,
+    /// One sync or apply at a time, so two pushes apply in order, each once.
+    busy: tokio::sync::Mutex<()>,
+    wake: tokio::sync::Notify,
+}
+
+/// A failed plan or apply: the message names the commit and the file, the
+/// diagnostics the line and key path.
+#[derive(Debug)]
+pub struct ManageError {
+    pub status: StatusCode,
+    pub message: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> ApiError {
+        ApiError::new(e.status, e.message).with(e.diagnostics)
+    }
+}
+
+fn failed(status: StatusCode, message: impl Into<String>) -> ManageError {
+    ManageError { status, message: message.into(), diagnostics: Vec::new() }
+}
+
+impl Manage {
+    /// Starts the role: the applied record from the store, a first sync at once,
+    /// then one every interval.
+    pub fn start(api: ApiState, config: ManageConfig) -> Result<Manage, String> {
+        let mirror = Mirror::new(&config.mirror_dir, &config.url, &config.branch).map_err(|e| e.to_string())?;
+        let applied = api
+            .framework()
+            .extra_records()
+            .iter()
+            .find(|(k, _)| k == APPLIED_KEY)
+            .and_then(|(_, v)| serde_json::from_slice::<Applied>(v).ok())
+            .unwrap_or_default();
+        let status = Status {
+            repository: config.url.clone(),
+            branch: config.branch.clone(),
+            auto_apply: config.auto_apply,
+            applied: (!applied.commit.is_empty()).then(|| applied.commit.clone()),
+            ..Default::default()
+        };
+        let manage = Manage {
+            inner: Arc::new(Inner {
+                api,
+                mirror,
+                config,
+                status: Mutex::new(status),
+                applied: Mutex::new(applied),
+                busy: tokio::sync::Mutex::new(()),
+                wake: tokio::sync::Notify::new(),
+            }),
+        };
+        let looping = manage.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = looping.sync().await {
+                    tracing::warn!(error = %e.message, "management sync");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(looping.inner.config.interval) => {}
+                    _ = looping.inner.wake.notified() => {}
+                }
+            }
+        });
+        Ok(manage)
+    }
+
+    pub fn status(&self) -> Status {
+        self.inner.status.lock().expect("status").clone()
+    }
+
+    async fn git<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Mirror) -> Result<T, manage::git::GitError> + Send + 'static,
+    ) -> Result<T, ManageError> {
+        let mirror = self.inner.mirror.clone();
+        tokio::task::spawn_blocking(move || f(&mirror))
+            .await
+            .map_err(|e| failed(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| failed(StatusCode::BAD_GATEWAY, e.to_string()))
+    }
+
+    /// Fetches; applies the branch's commit when it is new and auto-apply is on.
+    pub async fn sync(&self) -> Result<Status, ManageError> {
+        let _busy = self.inner.busy.lock().await;
+        let fetched = self.git(|m| m.fetch()).await;
+        let head = match fetched {
+            Ok(head) => head,
+            Err(e) => {
+                let mut s = self.inner.status.lock().expect("status");
+                s.error =
+                    Some(format!("fetching {} ({}): {}", self.inner.config.url, self.inner.config.branch, e.message));
+                return Err(e);
+            }
+        };
+        let new = {
+            let mut s = self.inner.status.lock().expect("status");
+            let new = s.head.as_deref() != Some(head.as_str());
+            s.head = Some(head.clone());
+            s.last_fetch_ms = Some(now_ms());
+            if new {
+                s.error = None;
+            }
+            new
+        };
+        // Only a commit the branch moved to is applied by itself: one that failed stays
+        // failed, and a rollback (`apply` of an earlier commit) stays, until the next push.
+        let applied = self.inner.applied.lock().expect("applied").commit.clone();
+        if self.inner.config.auto_apply && new && head != applied {
+            let _ = self.apply_locked(&head).await;
+        }
+        Ok(self.status())
+    }
+
+    /// The commit's projects as specs, or the first file that is not valid.
+    async fn desired(&self, commit: &str) -> Result<BTreeMap<String, ProjectSpec>, ManageError> {
+        let (commit_owned, dir) = (commit.to_owned(), self.inner.config.dir.clone());
+        let files = self.git(move |m| manage::git::projects(m, &commit_owned, &dir)).await?;
+        let short = &commit[..commit.len().min(12)];
+        let mut out = BTreeMap::new();
+        for (name, (path, bytes)) in files {
+            let invalid = |message: String, diagnostics: Vec<Diagnostic>| ManageError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!("commit {short}: {path}: {message}"),
+                diagnostics,
+            };
+            let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into(), Vec::new()))?;
+            framework::spec::check_project_name(&name).map_err(|m| invalid(m, Vec::new()))?;
+            let env = compose::Env::new(Default::default());
+            let project = compose::load(&[compose::SourceFile::new(&path, &text)], &env).map_err(|e| {
+                invalid("the compose file is invalid".into(), e.0.iter().map(Diagnostic::from).collect())
+            })?;
+            let translated = framework::translate::translate(&name, &project, &self.inner.api.inner.translate)
+                .map_err(|p| {
+                    invalid("the project cannot run on Mesos".into(), p.iter().map(Diagnostic::from).collect())
+                })?;
+            out.insert(name, translated.spec);
+        }
+        Ok(out)
+    }
+
+    /// What runs: each project's spec with the counts `scale` set on top of it.
+    fn current(&self) -> BTreeMap<String, ProjectSpec> {
+        self.inner.api.framework().read(|e| {
+            e.projects()
+                .iter()
+                .filter(|(_, p)| !p.removing)
+                .map(|(n, p)| {
+                    let mut spec = p.spec.clone();
+                    for (service, s) in &mut spec.services {
+                        s.replicas = p.replicas(service);
+                    }
+                    (n.clone(), spec)
+                })
+                .collect()
+        })
+    }
+
+    /// The plan of a revision (default: the fetched head) against what runs.
+    pub async fn plan(&self, revision: Option<&str>) -> Result<(String, String, Plan), ManageError> {
+        let commit = match revision {
+            Some(r) => {
+                let r = r.to_owned();
+                self.git(move |m| m.commit_of(&r)).await?
+            }
+            None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet"))?,
+        };
+        let desired = self.desired(&commit).await?;
+        let managed = self.inner.applied.lock().expect("applied").projects.clone();
+        let plan = manage::plan::plan(&desired, &self.current(), &managed);
+        let c = commit.clone();
+        let subject = self.git(move |m| m.describe(&c)).await.unwrap_or_default();
+        Ok((commit, subject, plan))
+    }
+
+    /// Where what runs differs from the applied commit (changed by hand).
+    pub async fn drift(&self) -> Result<(String, Plan), ManageError> {
+        let applied = self.inner.applied.lock().expect("applied").clone();
+        if applied.commit.is_empty() {
+            return Err(failed(StatusCode::CONFLICT, "nothing applied yet"));
+        }
+        let desired = self.desired(&applied.commit).await?;
+        Ok((applied.commit.clone(), manage::plan::plan(&desired, &self.current(), &applied.projects)))
+    }
+
+    /// Applies a revision (an earlier commit rolls back).
+    pub async fn apply(&self, revision: Option<&str>) -> Result<(String, Plan), ManageError> {
+        let _busy = self.inner.busy.lock().await;
+        let commit = match revision {
+            Some(r) => {
+                let r = r.to_owned();
+                self.git(move |m| m.commit_of(&r)).await?
+            }
+            None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet"))?,
+        };
+        self.apply_locked(&commit).await.map(|plan| (commit, plan))
+    }
+
+    async fn apply_locked(&self, commit: &str) -> Result<Plan, ManageError> {
+        let c = commit.to_owned();
+        let subject = self.git(move |m| m.describe(&c)).await.unwrap_or_default();
+        let result = self.apply_commit(commit).await;
+        let mut s = self.inner.status.lock().expect("status");
+        let entry = HistoryEntry {
+            commit: commit.to_owned(),
+            subject,
+            at_ms: now_ms(),
+            result: match &result {
+                Ok(_) => "applied".into(),
+                Err(e) => format!("not applied: {}", e.message),
+            },
+        };
+        s.history.insert(0, entry);
+        s.history.truncate(HISTORY_KEPT);
+        match &result {
+            Ok(_) => {
+                s.applied = Some(commit.to_owned());
+                s.error = None;
+                s.diagnostics.clear();
+            }
+            Err(e) => {
+                s.error = Some(e.message.clone());
+                s.diagnostics = e.diagnostics.clone();
+            }
+        }
+        result
+    }
+
+    async fn apply_commit(&self, commit: &str) -> Result<Plan, ManageError> {
+        let desired = self.desired(commit).await?;
+        let managed = self.inner.applied.lock().expect("applied").projects.clone();
+        let plan = manage::plan::plan(&desired, &self.current(), &managed);
+        let framework = self.inner.api.framework();
+        for name in plan.add.iter().chain(plan.change.iter().map(|c| &c.project)) {
+            framework
+                .deploy(desired[name].clone())
+                .map_err(|e| failed(StatusCode::UNPROCESSABLE_ENTITY, format!("deploying {name}: {e}")))?;
+        }
+        for name in &plan.remove {
+            if let Err(e) = framework.remove(name) {
+                tracing::warn!(project = %name, "removing: {e}");
+            }
+        }
+        let applied = Applied { commit: commit.to_owned(), projects: desired.keys().cloned().collect() };
+        framework.persist_extra(APPLIED_KEY, Some(serde_json::to_vec(&applied).expect("serialises")));
+        *self.inner.applied.lock().expect("applied") = applied;
+        Ok(plan)
+    }
+}
+
+pub fn router(manage: Manage, auth: Auth) -> Router {
+    Router::new()
+        .route("/api/manage/v1/status", get(status))
+        .route("/api/manage/v1/plan", get(plan))
+        .route("/api/manage/v1/drift", get(drift))
+        .route("/api/manage/v1/sync", post(sync))
+        .route("/api/manage/v1/apply", post(apply))
+        // The seed's endpoint: pull the configuration repository (and apply it).
+        .route("/git/pull/m3sconfig", post(sync))
+        .layer(middleware::from_fn_with_state(auth, require_auth))
+        .layer(middleware::from_fn(crate::error::answer_panics))
+        .with_state(manage)
+}
+
+#[derive(Deserialize)]
+struct CommitQuery {
+    commit: Option<String>,
+}
+
+async fn status(State(m): State<Manage>) -> Json<Status> {
+    Json(m.status())
+}
+
+fn plan_body(commit: &str, subject: &str, plan: &Plan) -> serde_json::Value {
+    serde_json::json!({"commit": commit, "subject": subject, "plan": plan, "text": plan.render()})
+}
+
+async fn plan(State(m): State<Manage>, Query(q): Query<CommitQuery>) -> Result<Response, ApiError> {
+    let (commit, subject, plan) = m.plan(q.commit.as_deref()).await?;
+    Ok(Json(plan_body(&commit, &subject, &plan)).into_response())
+}
+
+async fn drift(State(m): State<Manage>) -> Result<Response, ApiError> {
+    let (commit, plan) = m.drift().await?;
+    let mut body = plan_body(&commit, "", &plan);
+    body["drifted"] = serde_json::Value::Bool(!plan.is_empty());
+    Ok(Json(body).into_response())
+}
+
+async fn sync(State(m): State<Manage>) -> Result<Json<Status>, ApiError> {
+    Ok(Json(m.sync().await?))
+}
+
+async fn apply(State(m): State<Manage>, Query(q): Query<CommitQuery>) -> Result<Response, ApiError> {
+    let (commit, plan) = m.apply(q.commit.as_deref()).await?;
+    Ok(Json(plan_body(&commit, "", &plan)).into_response())
+}

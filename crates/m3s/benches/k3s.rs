@@ -42,32 +42,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-const SMALL: [&str; 18] = [
-    "--k3s-server-cpus",
-    "0.2",
-    "--k3s-server-mem",
-    "128",
-    "--k3s-server-disk",
-    "10",
-    "--k3s-agent-cpus",
-    "0.2",
-    "--k3s-agent-mem",
-    "128",
-    "--k3s-agent-disk",
-    "10",
-    "--k3s-ds-cpus",
-    "0.2",
-    "--k3s-ds-mem",
-    "128",
-    "--k3s-ds-disk",
-    "10",
-];
-
 /// Create to all healthy through the framework; the PSS of m3s with the cluster up.
 fn through_m3s(dir: &Path) -> (f64, u64) {
     let binary = double();
     let mut args = vec!["--k3s", "--k3s-binary", binary.to_str().unwrap(), "--log-level", "warn"];
-    args.extend(SMALL);
+    args.extend(support::up::SMALL_K3S);
     let up = Up::start(dir, &args);
     std::thread::sleep(Duration::from_millis(500));
     let start = Instant::now();

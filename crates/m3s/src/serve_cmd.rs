@@ -106,8 +106,9 @@ pub struct UpArgs {
     pub common: FrameworkServeArgs,
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mesos = args.mesos.resolve()?;
+/// What `serve` and `k3s serve` share: the master, the work directory, the scheduler's configuration.
+fn remote(args: &ServeArgs) -> anyhow::Result<(String, PathBuf, SchedulerConfig)> {
+    let mesos = args.mesos.clone().resolve()?;
     let work_dir = args.common.work_dir.clone().unwrap_or_else(paths::default_work_dir);
     paths::prepare_work_dir(&work_dir)
         .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
@@ -115,9 +116,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         SchedulerConfig::new(mesos.master.clone(), args.common.framework.framework_info(mesos.principal.as_deref()));
     config.tls = mesos.ssl;
     config.transport = mesos.transport()?;
+    Ok((mesos.master, work_dir, config))
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (master, work_dir, config) = remote(&args)?;
     let node = crate::metrics_cmd::NodeMetrics::Collect { host: None };
     let running = start_framework(&args.common, &work_dir, config, node).await?;
-    eprintln!("m3s serve: compose framework on Mesos master {}; API {}", mesos.master, running.describe_api());
+    eprintln!("m3s serve: compose framework on Mesos master {master}; API {}", running.describe_api());
     eprintln!("m3s serve: dashboard on {}/ui/ (sign in with the same credentials)", running.api_url);
     crate::mini_cmd::shutdown_signal().await;
     running.metrics.close().await;
@@ -127,14 +133,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// `m3s k3s serve`: the K3s framework and its API alone against a Mesos master.
 pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
-    let mesos = args.mesos.resolve()?;
-    let work_dir = args.common.work_dir.clone().unwrap_or_else(paths::default_work_dir);
-    paths::prepare_work_dir(&work_dir)
-        .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
-    let mut config =
-        SchedulerConfig::new(mesos.master.clone(), args.common.framework.framework_info(mesos.principal.as_deref()));
-    config.tls = mesos.ssl;
-    config.transport = mesos.transport()?;
+    let (master, work_dir, config) = remote(&args)?;
     let k3s = crate::k3s_cmd::start(&args.common.k3s, &args.common.service, &work_dir, config).await?;
     let (auth, auth_note) = api_auth(&args.common, &work_dir)?;
     if !args.common.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
@@ -147,8 +146,8 @@ pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "m3s k3s serve: K3s framework {} on Mesos master {}; API {scheme}://{addr} ({auth_note})",
-        args.common.k3s.framework_name, mesos.master
+        "m3s k3s serve: K3s framework {} on Mesos master {master}; API {scheme}://{addr} ({auth_note})",
+        args.common.k3s.framework_name
     );
     let app = server::k3s::router(k3s, auth);
     tokio::spawn(async move {

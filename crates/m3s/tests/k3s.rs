@@ -107,28 +107,8 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
     support::init_tls();
     let dir = tempdir("k3s-e2e");
     let binary = double();
-    let small = [
-        "--k3s-server-cpus",
-        "0.2",
-        "--k3s-server-mem",
-        "128",
-        "--k3s-server-disk",
-        "10",
-        "--k3s-agent-cpus",
-        "0.2",
-        "--k3s-agent-mem",
-        "128",
-        "--k3s-agent-disk",
-        "10",
-        "--k3s-ds-cpus",
-        "0.2",
-        "--k3s-ds-mem",
-        "128",
-        "--k3s-ds-disk",
-        "10",
-    ];
     let mut args = vec!["--k3s", "--k3s-binary", binary.to_str().unwrap(), "--k3s-default-cluster", "demo"];
-    args.extend(small);
+    args.extend(support::up::SMALL_K3S);
     let mut up = Up::start(&dir, &args);
 
     // Bad requests are refused, naming what is wrong, and create nothing.

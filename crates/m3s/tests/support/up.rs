@@ -10,6 +10,28 @@ use super::{free_port, kill_tasks_under};
 
 pub const TOKEN: &str = "e2e-test-token";
 
+/// K3s resources small enough for a test machine's embedded agent.
+pub const SMALL_K3S: [&str; 18] = [
+    "--k3s-server-cpus",
+    "0.2",
+    "--k3s-server-mem",
+    "128",
+    "--k3s-server-disk",
+    "10",
+    "--k3s-agent-cpus",
+    "0.2",
+    "--k3s-agent-mem",
+    "128",
+    "--k3s-agent-disk",
+    "10",
+    "--k3s-ds-cpus",
+    "0.2",
+    "--k3s-ds-mem",
+    "128",
+    "--k3s-ds-disk",
+    "10",
+];
+
 pub struct Up {
     pub work_dir: PathBuf,
     pub mesos_port: u16,

@@ -150,6 +150,14 @@ pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
         args.common.k3s.framework_name
     );
     let app = server::k3s::router(k3s, auth);
+    spawn_api(listener, app, tls);
+    crate::mini_cmd::shutdown_signal().await;
+    eprintln!("m3s k3s serve: stopped; clusters keep running and are re-adopted at the next start");
+    Ok(())
+}
+
+/// Serves the API (over TLS when configured) until the process ends.
+fn spawn_api(listener: tokio::net::TcpListener, app: axum::Router, tls: Option<std::sync::Arc<rustls::ServerConfig>>) {
     tokio::spawn(async move {
         let served = match tls {
             Some(config) => server::tls::serve(listener, app, config).await,
@@ -159,9 +167,6 @@ pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "the API server stopped");
         }
     });
-    crate::mini_cmd::shutdown_signal().await;
-    eprintln!("m3s k3s serve: stopped; clusters keep running and are re-adopted at the next start");
-    Ok(())
 }
 
 fn api_tls(args: &FrameworkServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
@@ -392,15 +397,7 @@ async fn start_framework(
         app = app.merge(server::k3s::router(k3s.clone(), auth.clone()));
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tokio::spawn(async move {
-        let served = match tls {
-            Some(config) => server::tls::serve(listener, app, config).await,
-            None => axum::serve(listener, app).await,
-        };
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the API server stopped");
-        }
-    });
+    spawn_api(listener, app, tls);
     Ok(Running { framework, translate, api_url: format!("{scheme}://{addr}"), auth_note, metrics })
 }
 

@@ -64,7 +64,7 @@ impl Up {
             master: None,
             credentials: None,
         };
-        up.spawn();
+        up.spawn_fresh();
         up
     }
 
@@ -81,12 +81,13 @@ impl Up {
             master: Some(mini.url()),
             credentials: Some(mini.work_dir.join("credentials.json")),
         };
-        up.spawn();
+        up.spawn_fresh();
         up
     }
 
     fn spawn(&mut self) {
         std::fs::create_dir_all(&self.work_dir).unwrap();
+        let from = std::fs::metadata(&self.log).map_or(0, |m| m.len() as usize);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_m3s"));
         match &self.master {
@@ -121,8 +122,57 @@ impl Up {
             .spawn()
             .expect("m3s binary");
         self.child = Some(child);
+        self.wait_serving(from);
+    }
+
+    /// Waits for this process's own start message naming its API port: a port that
+    /// merely accepts connections may belong to another test's server (free ports are
+    /// picked, then bound later, so two tests can pick the same one).
+    fn wait_serving(&mut self, from: usize) {
         let what = if self.master.is_some() { "m3s serve" } else { "m3s up" };
-        super::wait_listening(self.child.as_mut().unwrap(), self.api_port, &self.log, what);
+        let mark = format!("127.0.0.1:{} (", self.api_port);
+        let deadline = Instant::now() + super::BOUND;
+        loop {
+            if std::fs::read_to_string(&self.log).is_ok_and(|l| l.get(from..).is_some_and(|new| new.contains(&mark))) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("{what} exited with {status}:\n{}", super::tail(&self.log, 60));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not serve on {} within {:?}:\n{}",
+                self.api_port,
+                super::BOUND,
+                super::tail(&self.log, 60)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the first time, taking other ports when another process got to the
+    /// picked ones first.
+    fn spawn_fresh(&mut self) {
+        for _ in 0..3 {
+            std::fs::create_dir_all(&self.work_dir).unwrap();
+            let before = std::fs::read_to_string(&self.log).map_or(0, |l| l.len());
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.spawn()));
+            match result {
+                Ok(()) => return,
+                Err(panic) => {
+                    let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                    if !log[before.min(log.len())..].contains("cannot listen") {
+                        std::panic::resume_unwind(panic);
+                    }
+                    self.kill9();
+                    self.api_port = free_port();
+                    if self.master.is_none() {
+                        self.mesos_port = free_port();
+                    }
+                }
+            }
+        }
+        panic!("no free ports after three tries:\n{}", self.log_tail());
     }
 
     pub fn pid(&self) -> u32 {

@@ -104,7 +104,12 @@ impl ApiClient {
         if status == reqwest::StatusCode::UNAUTHORIZED {
             bail!("the m3s API refused the credentials (401): set M3S_API_TOKEN, or AUTH_USERNAME and AUTH_PASSWORD");
         }
-        let mut message = value["error"].as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+        let mut message = match &value {
+            Value::Null => {
+                "the m3s API there has no such endpoint (an older m3s, or a role it does not run)".to_owned()
+            }
+            v => v["error"].as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+        };
         for d in value["diagnostics"].as_array().into_iter().flatten() {
             message.push_str(&format!(
                 "\n  {}:{}:{}: {}: {}",

@@ -390,12 +390,25 @@ async fn start_framework(
         None => None,
     };
     let mut app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
-    if let Some(manage) = manage {
-        app = app.merge(server::manage::router(manage, auth.clone()));
-    }
-    if let Some(k3s) = &k3s {
-        app = app.merge(server::k3s::router(k3s.clone(), auth.clone()));
-    }
+    app = match manage {
+        Some(manage) => app.merge(server::manage::router(manage, auth.clone())),
+        None => app.merge(server::role_not_running(
+            "/api/manage",
+            "management is not running here: start m3s with --manage-repo URL (docs/manage.md)",
+        )),
+    };
+    app = match &k3s {
+        Some(k3s) => app.merge(server::k3s::router(k3s.clone(), auth.clone())),
+        None => app
+            .merge(server::role_not_running(
+                "/api/k3s",
+                "the K3s framework is not running here: start m3s with --k3s (docs/k3s.md)",
+            ))
+            .merge(server::role_not_running(
+                "/api/m3s",
+                "the K3s framework is not running here: start m3s with --k3s (docs/k3s.md)",
+            )),
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     spawn_api(listener, app, tls);
     Ok(Running { framework, translate, api_url: format!("{scheme}://{addr}"), auth_note, metrics })

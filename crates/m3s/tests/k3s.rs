@@ -111,6 +111,9 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
     args.extend(support::up::SMALL_K3S);
     let mut up = Up::start(&dir, &args);
 
+    let (code, body) = http("GET", up.api_port, "/api/manage/v1/status", None);
+    assert!(code == 404 && body.contains("--manage-repo"), "{code} {body}");
+
     // Bad requests are refused, naming what is wrong, and create nothing.
     let bad = k3s(&up, &["create", "Demo"]);
     assert!(!bad.status.success());

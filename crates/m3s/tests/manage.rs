@@ -103,6 +103,10 @@ fn a_repository_drives_what_runs() {
     let view = up.wait_project("site", "site running", |v| live_tasks(v, "app").len() == 1);
     assert_eq!(service(&view, "app")["replicas"], 1);
 
+    // A role that is not running says which flag starts it.
+    let (code, body) = http("GET", up.api_port, "/api/k3s/v1/clusters", None);
+    assert!(code == 404 && body.contains("--k3s"), "{code} {body}");
+
     // A project deployed by hand is not git's to remove.
     let (code, body) = http(
         "PUT",

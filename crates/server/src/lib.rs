@@ -56,6 +56,13 @@ impl ApiState {
     }
 }
 
+/// Answers under `prefix` that a role is not running here, naming the flag that
+/// starts it (rather than an empty 404).
+pub fn role_not_running(prefix: &str, message: &'static str) -> Router {
+    let answer = move || async move { crate::error::ApiError::new(axum::http::StatusCode::NOT_FOUND, message) };
+    Router::new().route(&format!("{prefix}/{{*rest}}"), axum::routing::any(answer))
+}
+
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(v0::routes())

@@ -320,7 +320,8 @@ pub async fn run(args: K3sCliArgs) -> anyhow::Result<()> {
             let text = api.get_text(&path(&name, "/kubeconfig")).await?;
             match output {
                 Some(file) => {
-                    write_private(&file, &text)?;
+                    // A kubeconfig holds a client key.
+                    crate::paths::write_private(&file, &text).with_context(|| format!("writing {}", file.display()))?;
                     eprintln!("kubeconfig of {name} written to {} (mode 0600)", file.display());
                 }
                 None => print!("{text}"),
@@ -386,20 +387,4 @@ fn print_status(s: &Value) {
 
 fn segment(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// Writes a file only its owner can read (a kubeconfig holds a client key).
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

@@ -94,7 +94,8 @@ fn etcd_keys(endpoint: &str, prefix: &str) -> usize {
     let end = format!("{}{}", &prefix[..prefix.len() - 1], (prefix.as_bytes()[prefix.len() - 1] + 1) as char);
     let body = format!(r#"{{"key":"{}","range_end":"{}","count_only":true}}"#, b64(prefix), b64(&end));
     let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
-    let text = post(port, "/v3/kv/range", &body);
+    let (status, text) = support::metrics::request(port, "POST", "/v3/kv/range", &[], body.as_bytes());
+    assert_eq!(status, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     v["count"].as_str().map_or(0, |c| c.parse().unwrap())
 }
@@ -123,8 +124,8 @@ fn a_cluster_comes_up_in_order_scales_hibernates_survives_a_kill_and_goes() {
 
     // A k3s that cannot be fetched: the status names the node and why, and nothing piles up.
     let body = r#"{"name": "broken", "agents": 0, "k3s_binary": "file:///nonexistent/k3s"}"#;
-    let answer = post_api(up.api_port, "/api/k3s/v1/clusters", body);
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let (status, answer) = post_json(up.api_port, "/api/k3s/v1/clusters", body);
+    assert_eq!(status, 201, "{answer}");
     let broken = wait_status(&up, "broken", "the failure to show", |s| {
         s["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("server 0: not running"))
     });
@@ -266,34 +267,6 @@ fn kube_nodes(kubeconfig: &str) -> Vec<(String, bool, bool)> {
         .collect()
 }
 
-/// A JSON POST on loopback (etcd's v3 gateway): the body of the answer.
-fn post(port: u16, path: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
-}
-
-/// A JSON POST to the m3s API with the test token: the whole answer.
-fn post_api(port: u16, path: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn k3s_serve_runs_the_framework_alone_against_a_master() {
     support::init_tls();
@@ -357,4 +330,16 @@ fn k3s_serve_runs_the_framework_alone_against_a_master() {
     let _ = child.kill();
     let _ = child.wait();
     support::kill_tasks_under(&dir);
+}
+
+/// A JSON POST to the m3s API with the test token.
+fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
+    let auth = format!("Bearer {TOKEN}");
+    support::metrics::request(
+        port,
+        "POST",
+        path,
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
 }

@@ -199,16 +199,6 @@ fn acknowledged_writes_survive_kill_9_and_a_clean_stop_flushes_to_blocks() {
     assert_eq!(count(&server), acknowledged);
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// Sends a request head and up to `total` body bytes (chunked when `chunked`), as a
 /// client that does not wait for an early answer would; stops when the server closes.
 /// Returns the status line the server answered, if any.
@@ -252,7 +242,7 @@ fn oversized_writes_are_refused_and_memory_returns_to_its_baseline() {
     let (status, _) = server.write("/write?db=x&precision=s", format!("warm,h=a v=1 {now}\n").as_bytes(), &[]);
     assert_eq!(status, 204);
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let baseline = rss_kib(server.pid());
+    let baseline = support::rss_kib(server.pid());
 
     const BIG: usize = 200 << 20;
     for _ in 0..3 {
@@ -278,7 +268,7 @@ fn oversized_writes_are_refused_and_memory_returns_to_its_baseline() {
     assert_eq!(status, 204, "the server still takes writes");
 
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let after = rss_kib(server.pid());
+    let after = support::rss_kib(server.pid());
     // Each refused request may hold up to one limit's worth while it is read; none is kept.
     assert!(
         after < baseline + 24 * 1024,

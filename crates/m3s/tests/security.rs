@@ -13,13 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::eventually;
 use support::up::{TOKEN, Up, http, live_tasks, processes_with_argv, state};
-use support::{tempdir, write};
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
+use support::{rss_kib, tempdir, write};
 
 /// The first file named `name` below `dir`.
 fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {

@@ -291,6 +291,13 @@ pub fn generated_credential(mini_work_dir: &Path) -> (String, String) {
     (first["principal"].as_str().unwrap().to_owned(), first["secret"].as_str().unwrap().to_owned())
 }
 
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// Waits until `check` holds, polling every 200 ms, for at most 90 s.
 pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -557,7 +557,7 @@ impl K3s {
         }
         if let Some((_, text)) = &new_kubeconfig {
             let path = self.kubeconfig_path(name);
-            if let Err(e) = write_private(&path, text) {
+            if let Err(e) = mesos::private_file::write(&path, text.as_bytes()) {
                 tracing::warn!(path = %path.display(), "cannot keep the kubeconfig: {e}");
             }
         }
@@ -783,18 +783,6 @@ fn new_token() -> Result<String, K3sError> {
 fn restrict(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-/// Writes a file readable by its owner only, replacing it atomically.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ pub fn resolve_auth(args: &AuthArgs, work_dir: &Path) -> anyhow::Result<(server:
         Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
         _ => {
             let token = uuid::Uuid::new_v4().simple().to_string();
-            crate::paths::write_private(&path, &token)
+            mesos::private_file::write(&path, token.as_bytes())
                 .with_context(|| format!("cannot write the API token to {}", path.display()))?;
             token
         }

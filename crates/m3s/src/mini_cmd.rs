@@ -306,7 +306,7 @@ fn local_credentials(path: &Path) -> anyhow::Result<Vec<Credential>> {
     let credential = Credential { principal: "m3s".into(), secret: uuid::Uuid::new_v4().simple().to_string() };
     let json =
         serde_json::json!({ "credentials": [{ "principal": credential.principal, "secret": credential.secret }] });
-    paths::write_private(path, &format!("{json:#}\n"))
+    mesos::private_file::write(path, format!("{json:#}\n").as_bytes())
         .with_context(|| format!("cannot write the Mesos credentials to {}", path.display()))?;
     Ok(vec![credential])
 }

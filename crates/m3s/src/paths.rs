@@ -20,7 +20,7 @@
 //! nobody else can list what is there.
 
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// Traversable, not listable: on the path from the work directory to the sandboxes.
@@ -57,15 +57,6 @@ pub fn credentials_file(mini_dir: &Path) -> PathBuf {
 /// usual 022 back from their supervisor.
 pub fn private_umask() {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-}
-
-/// Writes a file only its owner can read, replacing any earlier content.
-pub fn write_private(path: &Path, content: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
-    // An older file keeps its mode through `open`: set it.
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(content.as_bytes())
 }
 
 /// Creates a work directory (and the embedded cluster's, when `with_sandboxes`)
@@ -171,16 +162,5 @@ mod tests {
         assert_eq!(mode(&sandbox.join("stdout")), 0o644, "sandboxes belong to their tasks");
         assert_eq!(mode(Path::new("/etc/hostname")), target_mode, "links are not followed");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn private_files_are_0600_even_when_they_existed() {
-        let path = std::env::temp_dir().join(format!("m3s-private-{}", std::process::id()));
-        std::fs::write(&path, "old").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_private(&path, "new").unwrap();
-        assert_eq!(mode(&path), 0o600);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        std::fs::remove_file(&path).unwrap();
     }
 }

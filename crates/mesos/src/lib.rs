@@ -27,6 +27,7 @@ pub mod files;
 pub mod legacy;
 pub mod master;
 pub mod operator;
+pub mod private_file;
 pub mod recordio;
 pub mod scheduler;
 pub mod subscription;

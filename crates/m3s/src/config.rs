@@ -224,8 +224,15 @@ pub struct AuthArgs {
 /// Auth from flags: Basic credentials (with the token, if given), else a token
 /// (given, or generated once into `<work-dir>/api-token`, mode 0600).
 pub fn resolve_auth(args: &AuthArgs, work_dir: &Path) -> anyhow::Result<(server::Auth, String)> {
+    let (auth, note) = resolve_scheme(args, work_dir)?;
+    let credentials = server::access::Credentials::load(work_dir.join("credentials"))?;
+    let audit = server::audit::AuditLog::open(work_dir.join("audit.jsonl"));
+    Ok((auth.with_stores(credentials, audit), note))
+}
+
+fn resolve_scheme(args: &AuthArgs, work_dir: &Path) -> anyhow::Result<(server::Auth, String)> {
     if args.insecure_open_api {
-        return Ok((server::Auth::Open, "open: no authentication".into()));
+        return Ok((server::Auth::open(), "open: no authentication".into()));
     }
     if let (Some(u), Some(p)) = (&args.auth_username, &args.auth_password) {
         return Ok(match &args.api_token {

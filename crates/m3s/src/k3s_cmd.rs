@@ -321,7 +321,8 @@ pub async fn run(args: K3sCliArgs) -> anyhow::Result<()> {
             match output {
                 Some(file) => {
                     // A kubeconfig holds a client key.
-                    mesos::private_file::write(&file, text.as_bytes()).with_context(|| format!("writing {}", file.display()))?;
+                    mesos::private_file::write(&file, text.as_bytes())
+                        .with_context(|| format!("writing {}", file.display()))?;
                     eprintln!("kubeconfig of {name} written to {} (mode 0600)", file.display());
                 }
                 None => print!("{text}"),

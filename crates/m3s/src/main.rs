@@ -1,6 +1,7 @@
 //! The `m3s` binary: command line, configuration and wiring. It holds no
 //! protocol logic; that lives in the library crates.
 
+mod access_cmd;
 mod api_client;
 mod build_cmd;
 mod compose_cmd;
@@ -65,6 +66,10 @@ enum Command {
     K3s(k3s_cmd::K3sCliArgs),
     /// The desired state from git (`--manage-repo` on `m3s up`/`m3s serve`): status, plan, apply, drift.
     Manage(manage_cmd::ManageCliArgs),
+    /// Named API credentials with roles (viewer, operator, admin): list, add, remove (admin only).
+    Credentials(access_cmd::CredentialsArgs),
+    /// The audit log: every change and refused change, who made it, when, and its result.
+    Audit(access_cmd::AuditArgs),
     /// M3trics: run the metrics store alone, or print its reports.
     Metrics(metrics_cmd::MetricsArgs),
     /// The embedded agent's container images on this machine: list, pull, prune.
@@ -126,7 +131,7 @@ fn main() -> std::process::ExitCode {
         | Command::Networks(_) => true,
         Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
         Command::K3s(k) => !matches!(k.command, k3s_cmd::K3sCommand::Serve(_)),
-        Command::Manage(_) => true,
+        Command::Manage(_) | Command::Credentials(_) | Command::Audit(_) => true,
         _ => false,
     };
     if client {
@@ -169,6 +174,8 @@ fn main() -> std::process::ExitCode {
         Command::Metrics(args) => runtime().and_then(|rt| rt.block_on(metrics_cmd::run(args))),
         Command::K3s(args) => runtime().and_then(|rt| rt.block_on(k3s_cmd::run(args))),
         Command::Manage(args) => runtime().and_then(|rt| rt.block_on(manage_cmd::run(args))),
+        Command::Credentials(args) => runtime().and_then(|rt| rt.block_on(access_cmd::credentials(args))),
+        Command::Audit(args) => runtime().and_then(|rt| rt.block_on(access_cmd::audit(args))),
         Command::Images(args) => runtime().and_then(|rt| rt.block_on(images_cmd::run(args))),
         Command::Dns { mesos, args } => {
             mesos.resolve().and_then(|mesos| runtime().and_then(|rt| rt.block_on(dns_cmd::run(mesos, args))))

@@ -28,6 +28,10 @@ pub struct ManageArgs {
     /// Apply each new commit; with false, commits are only planned until `m3s manage apply`.
     #[arg(long = "manage-auto-apply", env = "M3S_MANAGE_AUTO_APPLY", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_apply: bool,
+    /// Secret of push webhooks at `POST /api/manage/v1/webhook` (GitHub and Gitea sign with it,
+    /// GitLab sends it as its token). Unset: no webhook, polling only.
+    #[arg(long = "manage-webhook-secret", env = "M3S_MANAGE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
 }
 
 impl ManageArgs {
@@ -46,6 +50,7 @@ impl ManageArgs {
             interval: self.interval,
             auto_apply: self.auto_apply,
             mirror_dir: work_dir.join("manage").join("repo.git"),
+            webhook_secret: self.webhook_secret.clone().filter(|s| !s.is_empty()),
         })
     }
 }

@@ -252,7 +252,7 @@ async fn serve(args: MetricsServeArgs) -> anyhow::Result<()> {
     crate::paths::prepare_work_dir(&work_dir)
         .with_context(|| format!("preparing the work directory {}", work_dir.display()))?;
     let (auth, note) = crate::config::resolve_auth(&args.auth, &work_dir)?;
-    if !args.listen.is_loopback() && matches!(auth, server::Auth::Open) {
+    if !args.listen.is_loopback() && auth.is_open() {
         bail!("refusing an open API on {}: drop --insecure-open-api or listen on 127.0.0.1", args.listen);
     }
     let addr = SocketAddr::new(args.listen, args.port);

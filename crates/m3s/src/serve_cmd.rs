@@ -136,7 +136,7 @@ pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
     let (master, work_dir, config) = remote(&args)?;
     let k3s = crate::k3s_cmd::start(&args.common.k3s, &args.common.service, &work_dir, config).await?;
     let (auth, auth_note) = api_auth(&args.common, &work_dir)?;
-    if !args.common.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
+    if !args.common.api_bind.is_loopback() && auth.is_open() {
         bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.common.api_bind);
     }
     let tls = api_tls(&args.common)?;
@@ -369,7 +369,7 @@ async fn start_framework(
 
     let tls = api_tls(args)?;
     let (auth, auth_note) = api_auth(args, work_dir)?;
-    if !args.api_bind.is_loopback() && matches!(auth, server::Auth::Open) {
+    if !args.api_bind.is_loopback() && auth.is_open() {
         bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.api_bind);
     }
     let addr = SocketAddr::new(args.api_bind, args.framework.port);

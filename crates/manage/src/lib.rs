@@ -6,9 +6,12 @@
 //!   a shell), files read from a commit's tree, never from a working copy.
 //! - [`plan`]: desired against current project specs: added, changed (with
 //!   the services and fields), removed, unchanged. Pure.
+//! - [`webhook`]: push notifications of GitHub, Gitea and GitLab, verified
+//!   (HMAC-SHA256 or token, in constant time) and read. Pure.
 
 pub mod git;
 pub mod plan;
+pub mod webhook;
 
 /// Where compose projects live in the repository, under its configured directory.
 pub const PROJECTS_DIR: &str = "projects";

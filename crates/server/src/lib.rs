@@ -6,6 +6,8 @@
 //! Handlers are thin: they parse, call `framework::driver::Framework`, and render
 //! `views`. No handler builds a path or a shell command from request data.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 mod deploy;

@@ -44,6 +44,8 @@ pub struct ManageConfig {
     pub auto_apply: bool,
     /// Where the mirror lives (`<work-dir>/manage/repo.git`).
     pub mirror_dir: PathBuf,
+    /// The secret push webhooks are signed with (GitHub, Gitea) or carry (GitLab); unset: no webhook.
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -174,6 +176,10 @@ impl Manage {
 
     /// Fetches; applies the branch's commit when it is new and auto-apply is on.
     pub async fn sync(&self) -> Result<Status, ManageError> {
+        self.sync_via("git").await
+    }
+
+    async fn sync_via(&self, via: &str) -> Result<Status, ManageError> {
         let _busy = self.inner.busy.lock().await;
         let fetched = self.git(|m| m.fetch()).await;
         let head = match fetched {
@@ -199,7 +205,7 @@ impl Manage {
         // failed, and a rollback (`apply` of an earlier commit) stays, until the next push.
         let applied = self.inner.applied.lock().expect("applied").commit.clone();
         if self.inner.config.auto_apply && new && head != applied {
-            let _ = self.apply_locked(&head).await;
+            let _ = self.apply_locked(&head, via).await;
         }
         Ok(self.status())
     }
@@ -285,13 +291,24 @@ impl Manage {
             }
             None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet"))?,
         };
-        self.apply_locked(&commit).await.map(|plan| (commit, plan))
+        self.apply_locked(&commit, "api").await.map(|plan| (commit, plan))
     }
 
-    async fn apply_locked(&self, commit: &str) -> Result<Plan, ManageError> {
+    async fn apply_locked(&self, commit: &str, via: &str) -> Result<Plan, ManageError> {
         let c = commit.to_owned();
         let subject = self.git(move |m| m.describe(&c)).await.unwrap_or_default();
         let result = self.apply_commit(commit).await;
+        self.inner.api.inner.auth.audit().record(crate::audit::AuditEntry {
+            at_ms: now_ms(),
+            who: "git".into(),
+            via: via.into(),
+            action: format!("apply {commit} {subject}").trim_end().to_owned(),
+            result: match &result {
+                Ok(plan) if plan.is_empty() => "applied (no change)".into(),
+                Ok(_) => "applied".into(),
+                Err(e) => format!("not applied: {}", e.message),
+            },
+        });
         let mut s = self.inner.status.lock().expect("status");
         let entry = HistoryEntry {
             commit: commit.to_owned(),
@@ -341,6 +358,11 @@ impl Manage {
 }
 
 pub fn router(manage: Manage, auth: Auth) -> Router {
+    // The webhook is not behind the API's credentials: its signature is checked instead.
+    let webhook = Router::new()
+        .route("/api/manage/v1/webhook", post(webhook))
+        .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_MAX_BODY))
+        .with_state(manage.clone());
     Router::new()
         .route("/api/manage/v1/status", get(status))
         .route("/api/manage/v1/plan", get(plan))
@@ -350,8 +372,63 @@ pub fn router(manage: Manage, auth: Auth) -> Router {
         // The seed's endpoint: pull the configuration repository (and apply it).
         .route("/git/pull/m3sconfig", post(sync))
         .layer(middleware::from_fn_with_state(auth, require_auth))
-        .layer(middleware::from_fn(crate::error::answer_panics))
         .with_state(manage)
+        .merge(webhook)
+        .layer(middleware::from_fn(crate::error::answer_panics))
+}
+
+/// Push payloads are a few kilobytes; GitHub caps them at 25 MB, for pushes of thousands of commits.
+const WEBHOOK_MAX_BODY: usize = 1 << 20;
+
+/// A push from GitHub, Gitea (and Forgejo, Gogs) or GitLab: verified, then a
+/// sync runs (in the background: forges time out after ten seconds). A bad or
+/// missing signature gets 401 and changes nothing; another branch, or another
+/// event, is acknowledged and ignored.
+async fn webhook(State(m): State<Manage>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+    let Some(secret) = m.inner.config.webhook_secret.as_deref() else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no webhook here: start m3s with --manage-webhook-secret")
+            .into_response();
+    };
+    let push = match manage::webhook::verify(&headers_of(&headers), &body, secret) {
+        Ok(push) => push,
+        Err(e) => {
+            tracing::warn!("management webhook refused: {e}");
+            let status = match e {
+                manage::webhook::WebhookError::Unsigned | manage::webhook::WebhookError::BadSignature => {
+                    StatusCode::UNAUTHORIZED
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return ApiError::new(status, e.to_string()).into_response();
+        }
+    };
+    let record = |result: &str| {
+        m.inner.api.inner.auth.audit().record(crate::audit::AuditEntry {
+            at_ms: now_ms(),
+            who: format!("webhook:{}", push.forge),
+            via: "webhook".into(),
+            action: format!("{} {} {}", push.event, push.reference, push.after).trim_end().to_owned(),
+            result: result.into(),
+        })
+    };
+    let wanted = format!("refs/heads/{}", m.inner.config.branch);
+    if !push.is_push() || push.reference != wanted {
+        let why = format!("ignored: not a push to {wanted}");
+        record(&why);
+        return (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": false, "why": why}))).into_response();
+    }
+    record("202: syncing");
+    let syncing = m.clone();
+    tokio::spawn(async move {
+        if let Err(e) = syncing.sync_via("webhook").await {
+            tracing::warn!(error = %e.message, "management sync after a webhook");
+        }
+    });
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": true, "after": push.after}))).into_response()
+}
+
+fn headers_of(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect()
 }
 
 #[derive(Deserialize)]

@@ -1,8 +1,8 @@
 //! The dashboard's browser sessions: a signed, expiring cookie instead of the
 //! API's `Authorization` header, which a browser cannot send from a link.
 //!
-//! The cookie holds `<expiry seconds>.<HMAC-SHA256 of the expiry>`, nothing
-//! secret; the server keeps no session table. The CSRF token is a second
+//! The cookie holds `<expiry seconds>.<subject>.<HMAC-SHA256 of both>`, nothing
+//! secret (the subject is who signed in and their role, base64); the server keeps no session table. The CSRF token is a second
 //! HMAC of the cookie, put in the page and sent back in a header by the
 //! dashboard's forms, which a page of another site can neither read nor forge.
 
@@ -36,18 +36,26 @@ fn sign(key: &hmac::Key, purpose: &str, data: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
 }
 
-pub fn issue(key: &hmac::Key, now_s: u64) -> String {
-    let expiry = (now_s + LIFETIME_S).to_string();
-    let tag = sign(key, "session", &expiry);
-    format!("{expiry}.{tag}")
+/// A session for `subject` (who signed in, and as what: see `auth`), which
+/// must not contain a '.'.
+pub fn issue(key: &hmac::Key, now_s: u64, subject: &str) -> String {
+    let payload =
+        format!("{}.{}", now_s + LIFETIME_S, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(subject));
+    let tag = sign(key, "session", &payload);
+    format!("{payload}.{tag}")
 }
 
-pub fn verify(key: &hmac::Key, value: &str, now_s: u64) -> bool {
-    let Some((expiry, tag)) = value.split_once('.') else { return false };
-    let Ok(expires_at) = expiry.parse::<u64>() else { return false };
-    let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag) else { return false };
+/// The subject of a session this key signed and that has not expired.
+pub fn verify(key: &hmac::Key, value: &str, now_s: u64) -> Option<String> {
+    let (payload, tag) = value.rsplit_once('.')?;
+    let (expiry, subject) = payload.split_once('.')?;
+    let expires_at = expiry.parse::<u64>().ok()?;
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag).ok()?;
     // `hmac::verify` compares in constant time.
-    expires_at > now_s && hmac::verify(key, format!("session:{expiry}").as_bytes(), &tag).is_ok()
+    if expires_at <= now_s || hmac::verify(key, format!("session:{payload}").as_bytes(), &tag).is_err() {
+        return None;
+    }
+    String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(subject).ok()?).ok()
 }
 
 pub fn csrf(key: &hmac::Key, session: &str) -> String {
@@ -86,16 +94,19 @@ mod tests {
     #[test]
     fn a_session_verifies_until_it_expires_and_only_under_its_key() {
         let k = key("a");
-        let value = issue(&k, 1_000);
-        assert!(verify(&k, &value, 1_000));
-        assert!(verify(&k, &value, 1_000 + LIFETIME_S - 1));
-        assert!(!verify(&k, &value, 1_000 + LIFETIME_S));
-        assert!(!verify(&key("b"), &value, 1_000));
-        // A later expiry with the old signature is refused.
-        let (_, tag) = value.split_once('.').unwrap();
-        assert!(!verify(&k, &format!("{}.{tag}", 1_000 + 10 * LIFETIME_S), 1_000));
-        for junk in ["", ".", "12", "x.y", "99999999999.", "1.!!"] {
-            assert!(!verify(&k, junk, 0), "{junk:?}");
+        let value = issue(&k, 1_000, "c:viewer:ro");
+        assert_eq!(verify(&k, &value, 1_000).as_deref(), Some("c:viewer:ro"));
+        assert!(verify(&k, &value, 1_000 + LIFETIME_S - 1).is_some());
+        assert!(verify(&k, &value, 1_000 + LIFETIME_S).is_none());
+        assert!(verify(&key("b"), &value, 1_000).is_none());
+        // A later expiry, or another subject, with the old signature is refused.
+        let (_, rest) = value.split_once('.').unwrap();
+        assert!(verify(&k, &format!("{}.{rest}", 1_000 + 10 * LIFETIME_S), 1_000).is_none());
+        let (_, tag) = value.rsplit_once('.').unwrap();
+        let admin = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("c:admin:ro");
+        assert!(verify(&k, &format!("{}.{admin}.{tag}", 1_000 + LIFETIME_S), 1_000).is_none());
+        for junk in ["", ".", "..", "12", "x.y", "99999999999..", "1.!!.x", "1.YQ.!!"] {
+            assert!(verify(&k, junk, 0).is_none(), "{junk:?}");
         }
     }
 
@@ -104,13 +115,13 @@ mod tests {
         #[test]
         fn arbitrary_cookies_are_refused(value in ".{0,80}") {
             let k = key("a");
-            proptest::prop_assert_eq!(verify(&k, &value, 0), value == issue(&k, 0));
+            proptest::prop_assert_eq!(verify(&k, &value, 0).is_some(), value == issue(&k, 0, "s"));
         }
     }
 
     #[test]
     fn csrf_tokens_differ_per_session_and_key() {
-        let (a, b) = (issue(&key("a"), 1), issue(&key("a"), 2));
+        let (a, b) = (issue(&key("a"), 1, "s"), issue(&key("a"), 2, "s"));
         assert_ne!(csrf(&key("a"), &a), csrf(&key("a"), &b));
         assert_ne!(csrf(&key("a"), &a), csrf(&key("b"), &a));
         assert_eq!(csrf(&key("a"), &a), csrf(&key("a"), &a));

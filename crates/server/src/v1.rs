@@ -30,6 +30,54 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/tasks", get(list_tasks))
         .route("/api/v1/tasks/{task}", delete(kill_task))
         .route("/api/v1/tasks/{task}/logs", get(task_logs))
+        .route("/api/v1/credentials", get(list_credentials).post(add_credential))
+        .route("/api/v1/credentials/{name}", delete(remove_credential))
+        .route("/api/v1/audit", get(audit))
+}
+
+async fn list_credentials(State(state): State<ApiState>) -> Json<Vec<crate::access::CredentialView>> {
+    Json(state.inner.auth.credentials().list())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCredential {
+    name: String,
+    role: crate::access::Role,
+}
+
+fn credential_error(e: crate::access::CredentialError) -> ApiError {
+    use crate::access::CredentialError as E;
+    match e {
+        E::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        E::Exists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+        E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        E::Io { .. } | E::Corrupt { .. } => ApiError::internal("saving credentials", e),
+    }
+}
+
+/// Creates a credential; its token is in this answer only (m3s keeps its hash).
+async fn add_credential(
+    State(state): State<ApiState>,
+    body: Result<Json<NewCredential>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(new) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let now = framework::driver::now_ms();
+    let token = state.inner.auth.credentials().add(&new.name, new.role, now).map_err(credential_error)?;
+    let body = json!({"name": new.name, "role": new.role, "token": token});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn remove_credential(State(state): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    state.inner.auth.credentials().remove(&name).map_err(credential_error)?;
+    Ok(Json(json!({"removed": name})).into_response())
+}
+
+async fn audit(
+    State(state): State<ApiState>,
+    Query(q): Query<crate::audit::AuditQuery>,
+) -> Json<Vec<crate::audit::AuditEntry>> {
+    Json(state.inner.auth.audit().query(&q))
 }
 
 type Q = Query<HashMap<String, String>>;

@@ -106,17 +106,15 @@ impl Dashboard {
 }
 
 fn is_open(auth: &Auth) -> bool {
-    matches!(auth, Auth::Open)
+    auth.is_open()
 }
 
 /// Pages need a session (or API credentials, for scripts); changes also need
 /// the session's CSRF token in `X-CSRF-Token` or a `csrf` form field checked
 /// by the handler. Unauthenticated page loads go to the sign-in page.
 async fn require_session(State(state): State<Dashboard>, mut request: Request, next: Next) -> Response {
-    let auth = state.auth();
-    let csrf = if is_open(auth) {
-        Some(String::new())
-    } else if let Some(session) = auth.session(request.headers()) {
+    let auth = state.auth().clone();
+    let signed_in = if let Some((session, principal)) = auth.session(request.headers()) {
         let expected = auth.csrf_token(session);
         let safe = request.method() == Method::GET || request.method() == Method::HEAD;
         let sent = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
@@ -132,14 +130,12 @@ async fn require_session(State(state): State<Dashboard>, mut request: Request, n
             )
                 .into_response();
         }
-        Some(expected)
-    } else if auth.allows(request.headers()) {
-        // A script with the API's credentials: no cookie involved, nothing to forge.
-        Some(String::new())
+        Some((principal, expected))
     } else {
-        None
+        // A script with the API's credentials (or an open API): no cookie involved, nothing to forge.
+        auth.principal(request.headers()).map(|p| (p, String::new()))
     };
-    let Some(csrf) = csrf else {
+    let Some((principal, csrf)) = signed_in else {
         if request.headers().contains_key("hx-request") || request.method() != Method::GET {
             let mut r = (StatusCode::UNAUTHORIZED, html::notice("bad", "Signed out: reload the page.")).into_response();
             r.headers_mut().insert("HX-Redirect", "/ui/login".parse().expect("static header"));
@@ -149,7 +145,8 @@ async fn require_session(State(state): State<Dashboard>, mut request: Request, n
         return Redirect::to(&format!("/ui/login?next={}", html::Url(next))).into_response();
     };
     request.extensions_mut().insert(Csrf(csrf));
-    next.run(request).await
+    let refuse = |why: String| (StatusCode::FORBIDDEN, html::notice("bad", &why)).into_response();
+    auth.authorize(principal, "dashboard", request, next, refuse).await
 }
 
 #[derive(Deserialize, Default)]
@@ -179,10 +176,7 @@ fn safe_next(next: &str) -> &str {
 }
 
 fn login_form(auth: &Auth, hint: &str, next: &str, error: Option<&str>) -> Html<String> {
-    let (token, basic) = match auth {
-        Auth::Open => (false, false),
-        Auth::Required { basic, token } => (token.is_some(), basic.is_some()),
-    };
+    let (token, basic) = auth.accepts();
     let mut body = String::new();
     if let Some(e) = error {
         body.push_str(&html::notice("bad", e));
@@ -220,9 +214,14 @@ async fn login_page(State(state): State<Dashboard>, Query(q): Query<LoginQuery>)
 
 async fn login(State(state): State<Dashboard>, Form(form): Form<LoginForm>) -> Response {
     let auth = state.auth();
-    let ok = (!form.token.is_empty() && auth.allows_token(&form.token))
-        || (!form.username.is_empty() && auth.allows_credentials(&form.username, &form.password));
-    let Some(session) = auth.new_session().filter(|_| ok) else {
+    let who = if !form.token.is_empty() {
+        auth.principal_of_token(&form.token)
+    } else if !form.username.is_empty() {
+        auth.principal_of_credentials(&form.username, &form.password)
+    } else {
+        None
+    };
+    let Some(session) = who.and_then(|p| auth.new_session(&p)) else {
         if is_open(auth) {
             return Redirect::to(safe_next(&form.next)).into_response();
         }
@@ -289,6 +288,6 @@ pub fn check_inputs(data: &[u8]) {
     let escaped = html::Esc(&text).to_string();
     assert!(!escaped.contains(['<', '>', '"', '\'']), "{escaped}");
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"fuzz");
-    let issued = session::issue(&key, 1_000);
-    assert_eq!(session::verify(&key, &text, 1_000), text == issued);
+    let issued = session::issue(&key, 1_000, "b:admin:admin");
+    assert_eq!(session::verify(&key, &text, 1_000).is_some(), text == issued);
 }

@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use metrics::store::Store;
 
 use crate::Auth;
+use crate::access::Principal;
 pub use stats::Counters;
 
 /// What every M3trics handler gets.
@@ -162,9 +163,12 @@ async fn refuse_oversized(State(state): State<MetricsState>, request: Request, n
 /// `u`/`p` query parameters (v1).
 async fn require(State(state): State<MetricsState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if PUBLIC.contains(&path) || allowed(&state.inner.auth, request.method(), request.headers(), request.uri().query())
-    {
+    if PUBLIC.contains(&path) {
         return next.run(request).await;
+    }
+    let auth = &state.inner.auth;
+    if let Some(principal) = principal(auth, request.method(), request.headers(), request.uri().query()) {
+        return auth.authorize(principal, "api", request, next, crate::auth::forbidden).await;
     }
     let v2 = path == "/api/v2/write";
     let mut response = if v2 {
@@ -181,15 +185,15 @@ async fn require(State(state): State<MetricsState>, request: Request, next: Next
     response
 }
 
-fn allowed(auth: &Auth, method: &Method, headers: &HeaderMap, query: Option<&str>) -> bool {
-    if auth.allows_request(method, headers) {
-        return true;
+fn principal(auth: &Auth, method: &Method, headers: &HeaderMap, query: Option<&str>) -> Option<Principal> {
+    if let Some(p) = auth.request_principal(method, headers) {
+        return Some(p);
     }
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
         && let Some((scheme, token)) = value.split_once(' ')
         && scheme.eq_ignore_ascii_case("token")
     {
-        return auth.allows_token(token.trim());
+        return auth.principal_of_token(token.trim());
     }
     if let Some(query) = query {
         let mut user = None;
@@ -202,10 +206,10 @@ fn allowed(auth: &Auth, method: &Method, headers: &HeaderMap, query: Option<&str
             }
         }
         if let (Some(u), Some(p)) = (user, password) {
-            return auth.allows_credentials(&u, &p);
+            return auth.principal_of_credentials(&u, &p);
         }
     }
-    false
+    None
 }
 
 /// Runs store work on the blocking pool.

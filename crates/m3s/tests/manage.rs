@@ -2,7 +2,7 @@
 //! pushed to by the test): a commit's projects applied, changes planned and
 //! applied, a rollback, drift, an invalid commit refused with its file and line
 //! while the last state keeps running, a dropped project removed and one
-//! deployed by hand left alone.
+//! deployed by hand left alone; pushes by webhook, roles and the audit log.
 
 mod support;
 
@@ -72,16 +72,16 @@ fn site(replicas: u32) -> String {
     )
 }
 
-#[test]
-fn a_repository_drives_what_runs() {
-    let dir = tempdir("manage");
+/// A bare repository served by `git daemon` on loopback (pushes allowed), and
+/// an empty working copy to commit from: (daemon, URL, working copy).
+fn served_repository(dir: &Path) -> (Daemon, String, std::path::PathBuf) {
     let served = dir.join("served");
     std::fs::create_dir_all(&served).unwrap();
     git(&served, &["init", "-q", "--bare", "config.git"]);
     let port = free_port();
     // git-daemon itself, not `git daemon`, whose child would outlive a kill of the wrapper.
     let exec_path = git(&served, &["--exec-path"]);
-    let _daemon = Daemon(
+    let daemon = Daemon(
         Command::new(Path::new(&exec_path).join("git-daemon"))
             .args(["--reuseaddr", "--listen=127.0.0.1", &format!("--port={port}"), "--export-all"])
             .arg("--enable=receive-pack")
@@ -92,10 +92,16 @@ fn a_repository_drives_what_runs() {
             .expect("git daemon"),
     );
     eventually("git daemon to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    let url = format!("git://127.0.0.1:{port}/config.git");
     let work = dir.join("work");
     std::fs::create_dir_all(&work).unwrap();
     git(&work, &["init", "-q"]);
+    (daemon, format!("git://127.0.0.1:{port}/config.git"), work)
+}
+
+#[test]
+fn a_repository_drives_what_runs() {
+    let dir = tempdir("manage");
+    let (_daemon, url, work) = served_repository(&dir);
     let c1 = commit(&work, &url, "site, one replica", &[("projects/site/compose.yaml", Some(&site(1)))]);
 
     let up = Up::start(&dir.join("m3s"), &["--manage-repo", &url, "--manage-interval", "1s"]);
@@ -167,4 +173,97 @@ fn a_repository_drives_what_runs() {
     assert!(up.get("/api/v1/projects/byhand").is_some());
     let history = status(&up)["history"].to_string();
     assert!(history.contains("not applied") && history.contains("no site"), "{history}");
+}
+
+fn cli(up: &Up, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_m3s"))
+        .args(&args[..1])
+        .args(["--api", &up.api(), "--api-token", token])
+        .args(&args[1..])
+        .output()
+        .unwrap()
+}
+
+fn push_payload(after: &str, branch: &str) -> String {
+    format!(
+        r#"{{"ref":"refs/heads/{branch}","before":"0000000000000000000000000000000000000000","after":"{after}","commits":[]}}"#
+    )
+}
+
+/// Pushes reach m3s by webhook (polling is an hour apart here): a bad signature
+/// changes nothing, GitHub's and GitLab's verified pushes are applied; named
+/// credentials keep a viewer from applying; the audit log says who did what.
+#[test]
+fn webhooks_apply_pushes_and_the_audit_log_says_who() {
+    let dir = tempdir("manage-webhook");
+    let (_daemon, url, work) = served_repository(&dir);
+    let c1 = commit(&work, &url, "site, one replica", &[("projects/site/compose.yaml", Some(&site(1)))]);
+    let secret = "hook-s3cret";
+    let up = Up::start(
+        &dir.join("m3s"),
+        &["--manage-repo", &url, "--manage-interval", "1h", "--manage-webhook-secret", secret],
+    );
+    eventually("commit 1 applied at start", || status(&up)["applied"] == c1.as_str());
+
+    let c2 = commit(&work, &url, "site, two replicas", &[("projects/site/compose.yaml", Some(&site(2)))]);
+    let body = push_payload(&c2, "main");
+    let webhook = |headers: &[(&str, &str)], body: &str| {
+        support::metrics::request(up.api_port, "POST", "/api/manage/v1/webhook", headers, body.as_bytes())
+    };
+    let forged = manage::webhook::github_signature("not-the-secret", body.as_bytes());
+    let (code, answer) = webhook(&[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &forged)], &body);
+    assert_eq!(code, 401, "{answer}");
+    let (code, _) = webhook(&[("X-GitHub-Event", "push")], &body);
+    assert_eq!(code, 401, "unsigned");
+    // Nothing was fetched: the head is still the first commit.
+    assert_eq!(status(&up)["head"], c1.as_str());
+
+    // Another branch is acknowledged and ignored.
+    let other = push_payload(&c2, "feature");
+    let signed = manage::webhook::github_signature(secret, other.as_bytes());
+    let (code, answer) = webhook(&[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &signed)], &other);
+    assert!(code == 202 && answer.contains("ignored"), "{code} {answer}");
+
+    let pushed = std::time::Instant::now();
+    let signed = manage::webhook::github_signature(secret, body.as_bytes());
+    let (code, answer) = webhook(&[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &signed)], &body);
+    assert_eq!(code, 202, "{answer}");
+    eventually("commit 2 applied by the webhook", || status(&up)["applied"] == c2.as_str());
+    eprintln!("webhook to applied: {} ms", pushed.elapsed().as_millis());
+    up.wait_project("site", "two replicas", |v| live_tasks(v, "app").len() == 2);
+
+    let c3 = commit(&work, &url, "site, three replicas", &[("projects/site/compose.yaml", Some(&site(3)))]);
+    let body = push_payload(&c3, "main");
+    let (code, answer) = webhook(&[("X-Gitlab-Event", "Push Hook"), ("X-Gitlab-Token", secret)], &body);
+    assert_eq!(code, 202, "{answer}");
+    eventually("commit 3 applied by GitLab's webhook", || status(&up)["applied"] == c3.as_str());
+
+    // A viewer made by the admin may read the plan but not apply a rollback.
+    let out = cli(&up, TOKEN, &["credentials", "add", "ro", "--role", "viewer"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let viewer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(viewer.starts_with("m3s_"), "{viewer}");
+    let out = cli(&up, &viewer, &["manage", "plan", "--commit", &c1]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&up, &viewer, &["manage", "apply", "--commit", &c1]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("needs the operator role"), "{err}");
+    assert_eq!(status(&up)["applied"], c3.as_str());
+    let out = cli(&up, &viewer, &["credentials", "list"]);
+    assert!(!out.status.success(), "a viewer lists no credentials");
+    let credentials = std::fs::read_to_string(dir.join("m3s/credentials")).unwrap();
+    assert!(credentials.contains("ro viewer") && !credentials.contains(&viewer), "{credentials}");
+
+    // The audit log: the refused apply with who tried, what git applied and why.
+    let out = cli(&up, TOKEN, &["audit", "--limit", "100"]);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(log.contains(&format!("ro               api       POST /api/manage/v1/apply?commit={c1} -> 403")), "{log}");
+    let applied = format!("git              webhook   apply {c2} {} site, two replicas (Ops) -> applied", &c2[..7]);
+    assert!(log.contains(&applied), "{log}");
+    assert!(log.contains(&format!("webhook:gitlab   webhook   Push Hook refs/heads/main {c3} -> 202")), "{log}");
+    assert!(log.contains("api-token        api       POST /api/v1/credentials -> 201"), "{log}");
+    assert!(!log.contains(secret) && !log.contains(&viewer), "no secret in the log");
+    let file = std::fs::read_to_string(dir.join("m3s/audit.jsonl")).unwrap();
+    assert!(!file.contains(secret) && !file.contains(&viewer) && file.contains("apply"), "{file}");
 }

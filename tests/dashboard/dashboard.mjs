@@ -265,11 +265,34 @@ await eventually("the removal notice", async () => (await page.locator("#action-
 await eventually("pw gone from Stacks", async () => !(await page.locator("#stacks").textContent()).includes("pw"), 60000);
 await noProblems("removing");
 
+// The audit log names who removed it, from the dashboard.
+await visit("audit", "/ui/audit?contains=pw", "Audit log");
+check((await page.locator("main table").textContent()).includes("POST /ui/stacks/pw/remove"), "audit: the removal is not logged");
+await noProblems("audit");
+await shot("audit");
+
 // Signing out ends the session.
 await page.getByRole("button", { name: "Sign out" }).click();
 await page.waitForURL(/\/ui\/login/);
 await page.goto(base + "/ui/");
 check(page.url().includes("/ui/login"), "signed out, the dashboard still opened");
+
+// A viewer signs in with a credential an admin made: pages open, changes are refused on the page.
+const made = await (await fetch(base + "/api/v1/credentials", {
+  method: "POST",
+  headers: { authorization: "Bearer " + token, "content-type": "application/json" },
+  body: JSON.stringify({ name: "pw-viewer", role: "viewer" }),
+})).json();
+await page.getByLabel("API token").fill(made.token);
+await page.getByRole("button", { name: "Sign in" }).click();
+await page.waitForURL(/\/ui\/$/);
+await visit("stacks as a viewer", "/ui/stacks", "Stacks");
+await page.getByRole("button", { name: "Remove demo" }).click();
+await eventually("the viewer's refusal", async () => (await page.locator("#action-result").textContent()).includes("needs the operator role"));
+check((await page.locator("#stacks").textContent()).includes("demo"), "a viewer removed a project");
+await noProblems("viewer");
+await page.getByRole("button", { name: "Sign out" }).click();
+await page.waitForURL(/\/ui\/login/);
 
 writeFileSync(join(shots, "report.json"), JSON.stringify(report, null, 2));
 console.log(JSON.stringify(report));

@@ -378,17 +378,22 @@ async fn start_framework(
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, node)?;
     let state = server::ApiState::new(framework.clone(), auth.clone(), translate.clone()).with_files(files);
-    let dashboard = server::dashboard::router(
-        state.clone(),
-        metrics.state.clone(),
-        server::dashboard::DashboardConfig { secure: tls.is_some(), sign_in_hint: auth_note.clone(), k3s: k3s.clone() },
-    );
     let manage = match args.manage.config(work_dir) {
         Some(config) => Some(
             server::manage::Manage::start(state.clone(), config).map_err(|e| anyhow::anyhow!("--manage-repo: {e}"))?,
         ),
         None => None,
     };
+    let dashboard = server::dashboard::router(
+        state.clone(),
+        metrics.state.clone(),
+        server::dashboard::DashboardConfig {
+            secure: tls.is_some(),
+            sign_in_hint: auth_note.clone(),
+            k3s: k3s.clone(),
+            manage: manage.clone(),
+        },
+    );
     let mut app = server::router(state).merge(metrics.router.clone()).merge(dashboard);
     app = match manage {
         Some(manage) => app.merge(server::manage::router(manage, auth.clone())),

@@ -264,6 +264,13 @@ fn webhooks_apply_pushes_and_the_audit_log_says_who() {
     assert!(log.contains(&format!("webhook:gitlab   webhook   Push Hook refs/heads/main {c3} -> 202")), "{log}");
     assert!(log.contains("api-token        api       POST /api/v1/credentials -> 201"), "{log}");
     assert!(!log.contains(secret) && !log.contains(&viewer), "no secret in the log");
+    // The dashboard's pages: the applied commit and history, the log filtered by who.
+    let (code, page) = http("GET", up.api_port, "/ui/manage", None);
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains(&c3[..12]) && page.contains("site, two replicas") && page.contains("No drift"), "{page}");
+    let (code, page) = http("GET", up.api_port, "/ui/audit?who=ro", None);
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("/api/manage/v1/apply?commit=") && !page.contains("webhook:gitlab"), "{page}");
     let file = std::fs::read_to_string(dir.join("m3s/audit.jsonl")).unwrap();
     assert!(!file.contains(secret) && !file.contains(&viewer) && file.contains("apply"), "{file}");
 }

@@ -32,7 +32,7 @@ use crate::error::{ApiError, Diagnostic};
 const APPLIED_KEY: &str = "ext/manage/applied";
 const HISTORY_KEPT: usize = 50;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ManageConfig {
     /// A URL git fetches from (`git://`, `https://`, `ssh://`, `file://` or a path).
     pub url: String,
@@ -46,6 +46,19 @@ pub struct ManageConfig {
     pub mirror_dir: PathBuf,
     /// The secret push webhooks are signed with (GitHub, Gitea) or carry (GitLab); unset: no webhook.
     pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ManageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManageConfig")
+            .field("url", &self.url)
+            .field("branch", &self.branch)
+            .field("dir", &self.dir)
+            .field("interval", &self.interval)
+            .field("auto_apply", &self.auto_apply)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -82,6 +95,12 @@ pub struct Status {
 #[derive(Clone)]
 pub struct Manage {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Manage").field(&self.inner.config).finish()
+    }
 }
 
 struct Inner {

@@ -122,7 +122,12 @@ async fn apps(auth: &Auth) -> Apps {
     let dashboard = server::dashboard::router(
         state.clone(),
         metrics_state.clone(),
-        server::dashboard::DashboardConfig { secure: false, sign_in_hint: String::new(), k3s: Some(k3s.clone()) },
+        server::dashboard::DashboardConfig {
+            secure: false,
+            sign_in_hint: String::new(),
+            k3s: Some(k3s.clone()),
+            manage: Some(manage.clone()),
+        },
     );
     Apps {
         api: server::router(state),

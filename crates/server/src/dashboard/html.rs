@@ -48,10 +48,12 @@ pub enum Nav {
     Nodes,
     Stacks,
     K3s,
+    Manage,
     Tasks,
     Metrics,
     Report,
     Errors,
+    Audit,
 }
 
 const NAV: &[(Nav, &str, &str)] = &[
@@ -59,10 +61,12 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Nodes, "/ui/nodes", "Nodes"),
     (Nav::Stacks, "/ui/stacks", "Stacks"),
     (Nav::K3s, "/ui/k3s", "K3s"),
+    (Nav::Manage, "/ui/manage", "Git"),
     (Nav::Tasks, "/ui/tasks", "Tasks"),
     (Nav::Metrics, "/ui/metrics", "Metrics"),
     (Nav::Report, "/ui/report", "Report"),
     (Nav::Errors, "/ui/errors", "Error log"),
+    (Nav::Audit, "/ui/audit", "Audit"),
 ];
 
 /// What a page needs besides its body.

@@ -12,6 +12,7 @@ mod assets;
 mod cluster;
 mod html;
 mod k3s;
+mod manage;
 mod metrics_pages;
 mod range;
 mod sources;
@@ -45,6 +46,8 @@ pub struct Dashboard {
     sign_in_hint: Arc<str>,
     /// The K3s framework, where it runs (`--k3s`).
     k3s: Option<::k3s::K3s>,
+    /// The management role, where it runs (`--manage-repo`).
+    manage: Option<crate::manage::Manage>,
 }
 
 /// Set by `require_session` for the handlers: the token the page's forms send back.
@@ -60,6 +63,8 @@ pub struct DashboardConfig {
     pub sign_in_hint: String,
     /// The K3s framework, for its page.
     pub k3s: Option<::k3s::K3s>,
+    /// The management role, for its page.
+    pub manage: Option<crate::manage::Manage>,
 }
 
 pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> Router {
@@ -69,6 +74,7 @@ pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> 
         secure: config.secure,
         sign_in_hint: Arc::from(config.sign_in_hint),
         k3s: config.k3s,
+        manage: config.manage,
     };
     let pages = Router::new()
         .route("/ui/", get(cluster::overview))
@@ -84,6 +90,8 @@ pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> 
         .route("/ui/tasks/{framework}/{task}/read", get(tasks::read))
         .route("/ui/k3s", get(k3s::list))
         .route("/ui/k3s/{name}/kubeconfig", get(k3s::kubeconfig))
+        .route("/ui/manage", get(manage::page))
+        .route("/ui/audit", get(manage::audit))
         .route("/ui/metrics", get(metrics_pages::metrics))
         .route("/ui/report", get(metrics_pages::report))
         .route("/ui/errors", get(metrics_pages::errors))
@@ -145,7 +153,9 @@ async fn require_session(State(state): State<Dashboard>, mut request: Request, n
         return Redirect::to(&format!("/ui/login?next={}", html::Url(next))).into_response();
     };
     request.extensions_mut().insert(Csrf(csrf));
-    let refuse = |why: String| (StatusCode::FORBIDDEN, html::notice("bad", &why)).into_response();
+    // htmx swaps in only 2xx answers: a form's refusal is shown where its outcome goes.
+    let status = if is_htmx(request.headers()) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+    let refuse = move |why: String| (status, html::notice("bad", &why)).into_response();
     auth.authorize(principal, "dashboard", request, next, refuse).await
 }
 

@@ -6,52 +6,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use support::eventually;
+use support::git::{commit, served_repository};
+use support::tempdir;
 use support::up::{TOKEN, Up, http, live_tasks, service};
-use support::{free_port, tempdir};
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Ops", "-c", "user.email=ops@example.invalid", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn commit(work: &Path, url: &str, message: &str, files: &[(&str, Option<&str>)]) -> String {
-    for (path, text) in files {
-        let full = work.join(path);
-        match text {
-            Some(text) => {
-                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-                std::fs::write(&full, text).unwrap();
-            }
-            None => {
-                let _ = std::fs::remove_file(&full);
-            }
-        }
-    }
-    git(work, &["add", "-A"]);
-    git(work, &["commit", "-q", "-m", message]);
-    git(work, &["push", "-q", url, "HEAD:main"]);
-    git(work, &["rev-parse", "HEAD"])
-}
 
 fn manage(up: &Up, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_m3s"))
@@ -70,32 +31,6 @@ fn site(replicas: u32) -> String {
     format!(
         "services:\n  app:\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      replicas: {replicas}\n      resources: {{limits: {{cpus: '0.01', memory: 16M}}}}\n"
     )
-}
-
-/// A bare repository served by `git daemon` on loopback (pushes allowed), and
-/// an empty working copy to commit from: (daemon, URL, working copy).
-fn served_repository(dir: &Path) -> (Daemon, String, std::path::PathBuf) {
-    let served = dir.join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    git(&served, &["init", "-q", "--bare", "config.git"]);
-    let port = free_port();
-    // git-daemon itself, not `git daemon`, whose child would outlive a kill of the wrapper.
-    let exec_path = git(&served, &["--exec-path"]);
-    let daemon = Daemon(
-        Command::new(Path::new(&exec_path).join("git-daemon"))
-            .args(["--reuseaddr", "--listen=127.0.0.1", &format!("--port={port}"), "--export-all"])
-            .arg("--enable=receive-pack")
-            .arg(format!("--base-path={}", served.display()))
-            .arg(&served)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon"),
-    );
-    eventually("git daemon to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "-q"]);
-    (daemon, format!("git://127.0.0.1:{port}/config.git"), work)
 }
 
 #[test]

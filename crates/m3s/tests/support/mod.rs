@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod git;
 pub mod metrics;
 pub mod up;
 

@@ -81,6 +81,87 @@ pub enum ManageCommand {
     Drift,
     /// Fetch now (and apply, when auto-apply is on).
     Sync,
+    /// The runbooks of the applied commit and their parameters.
+    Runbooks,
+    /// Run a runbook and follow its output until every task ends (exit 1 unless all succeed).
+    Run {
+        name: String,
+        /// A parameter, `name=value` (repeatable); checked before anything starts.
+        #[arg(short = 'p', long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Print the run's id and return without following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Runbook runs, newest first; with an id, that run with its output.
+    Runs { id: Option<String> },
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected name=value"))
+}
+
+fn print_run_header(r: &serde_json::Value) {
+    let params: Vec<String> = r["params"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    println!(
+        "run {} of {} ({}) by {} on {} agent(s): {}",
+        r["id"].as_str().unwrap_or(""),
+        r["runbook"].as_str().unwrap_or(""),
+        params.join(" "),
+        r["who"].as_str().unwrap_or(""),
+        r["agents"],
+        r["state"].as_str().unwrap_or("")
+    );
+}
+
+/// Follows a run: each task's new output as it arrives, then its end.
+async fn follow(api: &ApiClient, id: &str) -> anyhow::Result<()> {
+    let mut printed: std::collections::BTreeMap<(String, &'static str), usize> = Default::default();
+    loop {
+        let r = api.get(&format!("/api/manage/v1/runs/{id}")).await?;
+        for t in r["tasks"].as_array().into_iter().flatten() {
+            let task = t["host"].as_str().unwrap_or("").to_owned() + " " + t["task_id"].as_str().unwrap_or("");
+            for stream in ["stdout", "stderr"] {
+                let text = t[stream].as_str().unwrap_or("");
+                let seen = printed.entry((task.clone(), stream)).or_insert(0);
+                // Output is a window of the newest bytes: a shorter text means it moved on.
+                let new = text.get(*seen..).unwrap_or(text);
+                for line in new.lines() {
+                    if stream == "stderr" {
+                        eprintln!("[{task}] {line}");
+                    } else {
+                        println!("[{task}] {line}");
+                    }
+                }
+                *seen = text.len();
+            }
+        }
+        if r["state"] != "running" {
+            for t in r["tasks"].as_array().into_iter().flatten() {
+                println!(
+                    "{} {}: {}{}",
+                    t["host"].as_str().unwrap_or(""),
+                    t["task_id"].as_str().unwrap_or(""),
+                    t["state"].as_str().unwrap_or(""),
+                    t["message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default()
+                );
+            }
+            let state = r["state"].as_str().unwrap_or("");
+            println!("run {id}: {state}");
+            if state != "succeeded" {
+                bail!("run {id} {state}");
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 pub async fn run(args: ManageCliArgs) -> anyhow::Result<()> {
@@ -120,6 +201,63 @@ pub async fn run(args: ManageCliArgs) -> anyhow::Result<()> {
             let p = api.post(&format!("/api/manage/v1/apply{}", query(&commit))).await?;
             println!("applied {}", p["commit"].as_str().unwrap_or(""));
             print!("{}", p["text"].as_str().unwrap_or(""));
+        }
+        ManageCommand::Runbooks => {
+            let list = api.get("/api/manage/v1/runbooks").await?;
+            for r in list["runbooks"].as_array().into_iter().flatten() {
+                let target = match &r["target"] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!(
+                    "{} (target {target}, timeout {}s): {}",
+                    r["name"].as_str().unwrap_or(""),
+                    r["timeout_s"],
+                    r["description"].as_str().unwrap_or("")
+                );
+                for (name, p) in r["params"].as_object().into_iter().flatten() {
+                    let default = p["default"].as_str().map(|d| format!(", default {d}")).unwrap_or_default();
+                    let required = if p["required"] == true { ", required" } else { "" };
+                    println!("  -p {name}=<{}>{default}{required}", p["type"].as_str().unwrap_or(""));
+                }
+            }
+        }
+        ManageCommand::Run { name, params, detach } => {
+            let params: serde_json::Map<String, serde_json::Value> =
+                params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+            let path = format!(
+                "/api/manage/v1/runbooks/{}/run",
+                form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+            );
+            let r = api.post_json(&path, &serde_json::json!({ "params": params })).await?;
+            print_run_header(&r);
+            if !detach {
+                follow(&api, r["id"].as_str().unwrap_or("")).await?;
+            }
+        }
+        ManageCommand::Runs { id: Some(id) } => {
+            let r = api
+                .get(&format!(
+                    "/api/manage/v1/runs/{}",
+                    form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+                ))
+                .await?;
+            print_run_header(&r);
+            for t in r["tasks"].as_array().into_iter().flatten() {
+                println!(
+                    "--- {} {}: {}",
+                    t["host"].as_str().unwrap_or(""),
+                    t["task_id"].as_str().unwrap_or(""),
+                    t["state"].as_str().unwrap_or("")
+                );
+                print!("{}", t["stdout"].as_str().unwrap_or(""));
+                eprint!("{}", t["stderr"].as_str().unwrap_or(""));
+            }
+        }
+        ManageCommand::Runs { id: None } => {
+            for r in api.get("/api/manage/v1/runs").await?.as_array().into_iter().flatten() {
+                print_run_header(r);
+            }
         }
         ManageCommand::Drift => {
             let p = api.get("/api/manage/v1/drift").await?;

@@ -209,3 +209,102 @@ fn webhooks_apply_pushes_and_the_audit_log_says_who() {
     let file = std::fs::read_to_string(dir.join("m3s/audit.jsonl")).unwrap();
     assert!(!file.contains(secret) && !file.contains(&viewer) && file.contains("apply"), "{file}");
 }
+
+const HELLO: &str = r#"x-runbook:
+  description: Say hello
+  target: every
+  timeout: 60s
+  params:
+    name: {type: string, required: true}
+    times: {type: integer, min: 1, max: 3, default: 1}
+services:
+  run:
+    command: ["sh", "-c", "for i in $$(seq $$M3S_PARAM_TIMES); do echo \"hello $$1\"; done; echo done >&2", "hello", "{{name}}"]
+    deploy: {resources: {limits: {cpus: '0.01', memory: 16M}}}
+"#;
+
+const FAILING: &str = "x-runbook: {}\nservices:\n  run:\n    command: [\"sh\", \"-c\", \"echo failing; exit 3\"]\n";
+const SLOW: &str = "x-runbook: {timeout: 1s}\nservices:\n  run:\n    command: [\"sleep\", \"300\"]\n";
+
+fn runbook_projects(up: &Up) -> usize {
+    let projects = up.get("/api/v1/projects").unwrap();
+    projects.as_array().unwrap().iter().filter(|p| p["name"].as_str().unwrap_or("").starts_with("rb-")).count()
+}
+
+/// Runbooks from the repository: parameters checked before anything starts,
+/// reaching the command as a variable and a whole argument (never as shell
+/// text), output followed by the CLI, failures and timeouts reported, the
+/// seed's `executor/runit`, and the history with who ran what.
+#[test]
+fn runbooks_run_with_checked_parameters() {
+    let dir = tempdir("manage-runbooks");
+    let (_daemon, url, work) = served_repository(&dir);
+    let c1 = commit(
+        &work,
+        &url,
+        "runbooks",
+        &[
+            ("runbooks/hello/compose.yaml", Some(HELLO)),
+            ("runbooks/failing/compose.yaml", Some(FAILING)),
+            ("runbooks/slow/compose.yaml", Some(SLOW)),
+        ],
+    );
+    let up = Up::start(&dir.join("m3s"), &["--manage-repo", &url, "--manage-interval", "1h"]);
+    eventually("the commit applied", || status(&up)["applied"] == c1.as_str());
+
+    let out = manage(&up, &["runbooks"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("hello (target \"every\"") || text.contains("hello (target every"), "{text}");
+    assert!(text.contains("-p times=<integer>, default 1") && text.contains("-p name=<string>, required"), "{text}");
+
+    // A value outside its declaration starts nothing.
+    let out = manage(&up, &["run", "hello", "-p", "name=x", "-p", "times=9"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("parameter times: 9 is outside 1..=3"), "{err}");
+    let out = manage(&up, &["run", "hello"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("parameter name: required"));
+    assert_eq!(runbook_projects(&up), 0);
+
+    // Shell text in a value stays text.
+    let marker = dir.join("pwned");
+    let name = format!("$(touch {}); world", marker.display());
+    let out = manage(&up, &["run", "hello", "-p", &format!("name={name}"), "-p", "times=2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.matches(&format!("hello {name}")).count(), 2, "{text}");
+    assert!(text.contains("TASK_FINISHED") && text.contains("succeeded"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("] done"), "stderr is followed too");
+    assert!(!marker.exists(), "a parameter ran as shell code");
+    eventually("the run's project removed", || runbook_projects(&up) == 0);
+
+    // A failing command and a timeout are reported as such, and cleaned up.
+    let out = manage(&up, &["run", "failing"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("TASK_FAILED") && text.contains("failed"), "{text}");
+    assert!(text.contains("failing"), "its output: {text}");
+    let out = manage(&up, &["run", "slow"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("timed_out"));
+    eventually("the runs' projects removed", || runbook_projects(&up) == 0);
+
+    // The seed's endpoint: query parameters, behind the operator role.
+    let (code, body) = http("GET", up.api_port, "/executor/runit/hello?name=seed", None);
+    assert_eq!(code, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
+    eventually("the seed's run to succeed", || {
+        up.get(&format!("/api/manage/v1/runs/{id}")).is_some_and(|r| r["state"] == "succeeded")
+    });
+    let run = up.get(&format!("/api/manage/v1/runs/{id}")).unwrap();
+    assert!(run["tasks"][0]["stdout"].as_str().unwrap().contains("hello seed"), "{run}");
+    let (code, page) = http("GET", up.api_port, &format!("/ui/manage/runs/{id}"), None);
+    assert!(code == 200 && page.contains("hello seed") && page.contains("badge ok\">FINISHED"), "{page}");
+    let (code, page) = http("GET", up.api_port, "/ui/manage", None);
+    assert!(code == 200 && page.contains("Say hello") && page.contains("every agent"), "{page}");
+
+    // History: who ran what with which parameters; the audit log has each run's end.
+    let out = manage(&up, &["runs"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("of hello (name=seed times=1) by api-token on 1 agent(s): succeeded"), "{text}");
+    assert!(text.contains("of slow () by api-token on 1 agent(s): timed_out"), "{text}");
+    let audit = up.get("/api/v1/audit?contains=run%20hello").unwrap();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["result"] == "succeeded"), "{audit}");
+}

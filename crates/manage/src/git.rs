@@ -2,6 +2,7 @@
 //! read from a commit's tree (`git ls-tree`, `git cat-file`), so nothing on disk
 //! can be edited into the desired state.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -117,15 +118,25 @@ impl Mirror {
 }
 
 /// The compose projects of a commit: `<dir>/projects/<name>/compose.yaml`, by name.
-pub fn projects(
+pub fn projects(mirror: &Mirror, commit: &str, dir: &str) -> Result<BTreeMap<String, (String, Vec<u8>)>, GitError> {
+    compose_files(mirror, commit, dir, crate::PROJECTS_DIR)
+}
+
+/// The runbooks of a commit: `<dir>/runbooks/<name>/compose.yaml`, by name.
+pub fn runbooks(mirror: &Mirror, commit: &str, dir: &str) -> Result<BTreeMap<String, (String, Vec<u8>)>, GitError> {
+    compose_files(mirror, commit, dir, crate::runbook::RUNBOOKS_DIR)
+}
+
+/// `<dir>/<kind>/<name>/compose.yaml` of a commit: name to (path, content).
+fn compose_files(
     mirror: &Mirror,
     commit: &str,
     dir: &str,
-) -> Result<std::collections::BTreeMap<String, (String, Vec<u8>)>, GitError> {
+    kind: &str,
+) -> Result<BTreeMap<String, (String, Vec<u8>)>, GitError> {
     let base = dir.trim_matches('/');
-    let prefix =
-        if base.is_empty() { format!("{}/", crate::PROJECTS_DIR) } else { format!("{base}/{}/", crate::PROJECTS_DIR) };
-    let mut out = std::collections::BTreeMap::new();
+    let prefix = if base.is_empty() { format!("{kind}/") } else { format!("{base}/{kind}/") };
+    let mut out = BTreeMap::new();
     for path in mirror.files(commit, prefix.trim_end_matches('/'))? {
         let Some(rest) = path.strip_prefix(&prefix) else { continue };
         if let Some((name, file)) = rest.split_once('/')

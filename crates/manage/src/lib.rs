@@ -11,6 +11,7 @@
 
 pub mod git;
 pub mod plan;
+pub mod runbook;
 pub mod webhook;
 
 /// Where compose projects live in the repository, under its configured directory.

@@ -82,8 +82,8 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     if segments.last() == Some(&"kubeconfig") || path == "/api/m3s/v0/server/config" {
         return Role::Operator;
     }
-    // The seed's K3s API scales with a GET.
-    if matches!(segments.as_slice(), ["", "api", "m3s", "v0", _, "scale", _]) {
+    // The seed's K3s API scales with a GET, and its executor runs a runbook with one.
+    if matches!(segments.as_slice(), ["", "api", "m3s", "v0", _, "scale", _] | ["", "executor", "runit", _]) {
         return Role::Operator;
     }
     let reads = method == Method::GET || method == Method::HEAD || method == Method::OPTIONS;
@@ -324,6 +324,8 @@ mod tests {
             (Method::POST, "/ui/stacks", Operator),
             (Method::POST, "/api/manage/v1/apply", Operator),
             (Method::GET, "/api/v1/audit", Viewer),
+            (Method::GET, "/executor/runit/rotate", Operator),
+            (Method::GET, "/api/manage/v1/runs/ab12", Viewer),
         ];
         for (method, path, role) in cases {
             assert_eq!(required_role(method, path), *role, "{method} {path}");

@@ -222,7 +222,7 @@ impl Auth {
         &self,
         principal: Principal,
         via: &str,
-        request: Request,
+        mut request: Request,
         next: Next,
         refuse: impl FnOnce(String) -> Response,
     ) -> Response {
@@ -230,15 +230,18 @@ impl Auth {
         let needed = access::required_role(&method, &path);
         let audited = access::audited(&method, &path);
         let action = crate::audit::describe(method.as_str(), &path, request.uri().query());
+        let who = principal.name.clone();
         let response = if principal.role < needed {
             refuse(format!("{method} {path} needs the {needed} role; {} is a {}", principal.name, principal.role))
         } else {
+            // Handlers that record who acted (a runbook's run) read it here.
+            request.extensions_mut().insert(principal);
             next.run(request).await
         };
         if audited {
             self.inner.audit.record(AuditEntry {
                 at_ms: framework::driver::now_ms(),
-                who: principal.name,
+                who,
                 via: via.to_owned(),
                 action,
                 result: response.status().as_u16().to_string(),

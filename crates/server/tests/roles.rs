@@ -18,7 +18,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("api", include_str!("../src/v0.rs")),
     ("api", include_str!("../src/v1.rs")),
     ("k3s", include_str!("../src/k3s.rs")),
-    ("manage", include_str!("../src/manage.rs")),
+    ("manage", include_str!("../src/manage/mod.rs")),
     ("metrics", include_str!("../src/metrics/mod.rs")),
     ("dashboard", include_str!("../src/dashboard/mod.rs")),
 ];
@@ -77,6 +77,7 @@ fn concrete(path: &str) -> String {
         .replace("{resource}", "cpus")
         .replace("{value}", "1")
         .replace("{*rest}", "x")
+        .replace("{id}", "r1")
 }
 
 struct Apps {
@@ -154,7 +155,7 @@ async fn call(app: &axum::Router, method: &str, uri: &str, authorization: Option
 fn viewer_may(method: &str, path: &str) -> bool {
     let secret = path.ends_with("/kubeconfig") || path == "/api/m3s/v0/server/config" || path.contains("credentials");
     let reading_post = ["/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/series", "/ui/logout"];
-    let seed_scale = path == "/api/m3s/v0/{role}/scale/{count}";
+    let seed_scale = path == "/api/m3s/v0/{role}/scale/{count}" || path == "/executor/runit/{name}";
     !secret && !seed_scale && (method == "GET" || (method == "POST" && reading_post.contains(&path)))
 }
 

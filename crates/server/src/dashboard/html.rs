@@ -146,9 +146,9 @@ pub fn time_ms(ms: i64) -> String {
 /// A status word as a badge; the colour class comes from the word.
 pub fn badge(state: &str) -> String {
     let class = match state {
-        "TASK_RUNNING" | "running" | "healthy" | "TASK_FINISHED" | "completed" | "active" => "ok",
+        "TASK_RUNNING" | "running" | "healthy" | "TASK_FINISHED" | "completed" | "active" | "succeeded" => "ok",
         "TASK_FAILED" | "TASK_ERROR" | "TASK_LOST" | "TASK_DROPPED" | "TASK_GONE" | "failed" | "crash_looping"
-        | "unhealthy" | "inactive" => "bad",
+        | "unhealthy" | "inactive" | "timed_out" => "bad",
         "TASK_KILLED" | "stopped" | "TASK_KILLING" | "stopping" => "off",
         _ => "wait",
     };

@@ -66,6 +66,58 @@ pub async fn page(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
                 }
                 Err(e) => b.push_str(&html::notice("warn", &e.message)),
             }
+            b.push_str("<h2>Runbooks</h2>");
+            match m.runbooks().await {
+                Ok((_, list)) if list.is_empty() => {
+                    b.push_str("<p>None in the applied commit (<code>runbooks/&lt;name&gt;/compose.yaml</code>).</p>")
+                }
+                Ok((_, list)) => {
+                    b.push_str("<table><thead><tr><th scope=\"col\">Runbook</th><th scope=\"col\">Description</th><th scope=\"col\">Runs on</th><th scope=\"col\">Parameters</th></tr></thead><tbody>");
+                    for r in &list {
+                        let target = match &r.target {
+                            manage::runbook::Target::One => "one agent".to_owned(),
+                            manage::runbook::Target::Every => "every agent".to_owned(),
+                            manage::runbook::Target::Attributes(a) => {
+                                let pairs: Vec<String> = a.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                                format!("agents with {}", pairs.join(", "))
+                            }
+                        };
+                        let params: Vec<&str> = r.params.keys().map(String::as_str).collect();
+                        let _ = write!(
+                            b,
+                            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                            Esc(&r.name),
+                            Esc(&r.description),
+                            Esc(&target),
+                            Esc(&params.join(", "))
+                        );
+                    }
+                    b.push_str("</tbody></table><p>Run one with <code>m3s manage run NAME -p key=value</code>.</p>");
+                }
+                Err(e) => b.push_str(&html::notice("warn", &e.message)),
+            }
+            let runs = m.runs();
+            if !runs.is_empty() {
+                b.push_str("<h2>Runs</h2><table><thead><tr><th scope=\"col\">Started (UTC)</th><th scope=\"col\">Run</th><th scope=\"col\">Runbook</th><th scope=\"col\">By</th><th scope=\"col\">Agents</th><th scope=\"col\">State</th></tr></thead><tbody>");
+                for r in runs.iter().take(20) {
+                    let state = serde_json::to_value(&r.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    let _ = write!(
+                        b,
+                        "<tr><td>{}</td><td><a href=\"/ui/manage/runs/{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        Esc(&utc(r.started_ms)),
+                        html::Url(&r.id),
+                        Esc(&r.id),
+                        Esc(&r.runbook),
+                        Esc(&r.who),
+                        r.agents,
+                        html::badge(&state)
+                    );
+                }
+                b.push_str("</tbody></table>");
+            }
             b.push_str("<h2>History</h2><table><thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Commit</th><th scope=\"col\">Subject</th><th scope=\"col\">Result</th></tr></thead><tbody>");
             for h in &s.history {
                 let _ = write!(
@@ -84,7 +136,7 @@ pub async fn page(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
 }
 
 fn utc(ms: u64) -> String {
-    mesos::utc::format_seconds((ms / 1000) as i64)
+    html::time_ms(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 #[derive(Deserialize, Default)]
@@ -132,4 +184,51 @@ pub async fn audit(
         b.push_str("</tbody></table>");
     }
     html::page(&Shell { nav: Nav::Audit, title: "Audit log", csrf: &csrf, charts: false }, &b).into_response()
+}
+
+/// One run: its parameters and each task's output (read now while it runs).
+pub async fn run(
+    State(state): State<Dashboard>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let mut b = String::new();
+    let found = match &state.manage {
+        Some(m) => m.run_now(&id).await,
+        None => None,
+    };
+    let Some(r) = found else {
+        b.push_str(&html::notice("bad", &format!("No run {id:?}.")));
+        let mut response =
+            html::page(&Shell { nav: Nav::Manage, title: "Run", csrf: &csrf, charts: false }, &b).into_response();
+        *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+        return response;
+    };
+    let state_text =
+        serde_json::to_value(&r.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = write!(
+        b,
+        "<dl class=\"facts\"><dt>Runbook</dt><dd><code>{}</code> of <code>{}</code></dd><dt>By</dt><dd>{}</dd><dt>Started</dt><dd>{} UTC</dd><dt>Parameters</dt><dd><code>{}</code></dd><dt>State</dt><dd>{}</dd></dl>",
+        Esc(&r.runbook),
+        Esc(short(&r.commit)),
+        Esc(&r.who),
+        Esc(&utc(r.started_ms)),
+        Esc(&params.join(" ")),
+        html::badge(&state_text)
+    );
+    for t in &r.tasks {
+        let _ = write!(
+            b,
+            "<section><h2>{} <code>{}</code> {}</h2>{}<h3>stdout</h3><pre>{}</pre><h3>stderr</h3><pre>{}</pre></section>",
+            Esc(&t.host),
+            Esc(&t.task_id),
+            html::badge(&t.state),
+            t.message.as_deref().map(|m| format!("<p>{}</p>", Esc(m))).unwrap_or_default(),
+            Esc(&t.stdout),
+            Esc(&t.stderr)
+        );
+    }
+    html::page(&Shell { nav: Nav::Manage, title: &format!("Run {}", r.id), csrf: &csrf, charts: false }, &b)
+        .into_response()
 }

@@ -91,6 +91,7 @@ pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> 
         .route("/ui/k3s", get(k3s::list))
         .route("/ui/k3s/{name}/kubeconfig", get(k3s::kubeconfig))
         .route("/ui/manage", get(manage::page))
+        .route("/ui/manage/runs/{id}", get(manage::run))
         .route("/ui/audit", get(manage::audit))
         .route("/ui/metrics", get(metrics_pages::metrics))
         .route("/ui/report", get(metrics_pages::report))

@@ -25,6 +25,10 @@ use manage::git::Mirror;
 use manage::plan::Plan;
 use serde::{Deserialize, Serialize};
 
+mod runbooks;
+
+pub use runbooks::{RunRecord, RunState, RunTask};
+
 use crate::ApiState;
 use crate::auth::{Auth, require_auth};
 use crate::error::{ApiError, Diagnostic};
@@ -112,6 +116,8 @@ struct Inner {
     /// One sync or apply at a time, so two pushes apply in order, each once.
     busy: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
+    /// Runbook runs, newest first.
+    runs: Mutex<Vec<RunRecord>>,
 }
 
 /// A failed plan or apply: the message names the commit and the file, the
@@ -152,6 +158,7 @@ impl Manage {
             applied: (!applied.commit.is_empty()).then(|| applied.commit.clone()),
             ..Default::default()
         };
+        let runs = Manage::restored_runs(api.framework());
         let manage = Manage {
             inner: Arc::new(Inner {
                 api,
@@ -161,8 +168,12 @@ impl Manage {
                 applied: Mutex::new(applied),
                 busy: tokio::sync::Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
+                runs: Mutex::new(runs),
             }),
         };
+        for run in manage.runs().iter().filter(|r| r.state == RunState::Running) {
+            manage.follow(run);
+        }
         let looping = manage.clone();
         tokio::spawn(async move {
             loop {
@@ -388,8 +399,13 @@ pub fn router(manage: Manage, auth: Auth) -> Router {
         .route("/api/manage/v1/drift", get(drift))
         .route("/api/manage/v1/sync", post(sync))
         .route("/api/manage/v1/apply", post(apply))
-        // The seed's endpoint: pull the configuration repository (and apply it).
+        .route("/api/manage/v1/runbooks", get(list_runbooks))
+        .route("/api/manage/v1/runbooks/{name}/run", post(start_run))
+        .route("/api/manage/v1/runs", get(list_runs))
+        .route("/api/manage/v1/runs/{id}", get(get_run))
+        // The seed's endpoints: pull the configuration repository (and apply it); run a runbook.
         .route("/git/pull/m3sconfig", post(sync))
+        .route("/executor/runit/{name}", get(runit).post(runit))
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .with_state(manage)
         .merge(webhook)
@@ -482,4 +498,85 @@ async fn sync(State(m): State<Manage>) -> Result<Json<Status>, ApiError> {
 async fn apply(State(m): State<Manage>, Query(q): Query<CommitQuery>) -> Result<Response, ApiError> {
     let (commit, plan) = m.apply(q.commit.as_deref()).await?;
     Ok(Json(plan_body(&commit, "", &plan)).into_response())
+}
+
+async fn list_runbooks(State(m): State<Manage>) -> Result<Response, ApiError> {
+    let (commit, runbooks) = m.runbooks().await?;
+    Ok(Json(serde_json::json!({"commit": commit, "runbooks": runbooks})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    #[serde(default)]
+    params: BTreeMap<String, serde_json::Value>,
+}
+
+/// Parameters as text: numbers and booleans as JSON writes them.
+fn param_text(params: BTreeMap<String, serde_json::Value>) -> Result<BTreeMap<String, String>, ApiError> {
+    params
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("params.{k}: expected a string, number or boolean, found {other}"),
+            )),
+        })
+        .collect()
+}
+
+fn who(principal: Option<axum::Extension<crate::access::Principal>>) -> String {
+    principal.map_or_else(|| crate::auth::ANONYMOUS.to_owned(), |p| p.0.name)
+}
+
+async fn start_run(
+    State(m): State<Manage>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    principal: Option<axum::Extension<crate::access::Principal>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: RunRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RunRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?
+    };
+    let record = m.start_run(&name, &param_text(request.params)?, &who(principal)).await?;
+    Ok((StatusCode::CREATED, Json(record)).into_response())
+}
+
+/// The seed's `executor/runit/<name>`: the query's parameters, then the run.
+async fn runit(
+    State(m): State<Manage>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    principal: Option<axum::Extension<crate::access::Principal>>,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let record = m.start_run(&name, &params, &who(principal)).await?;
+    Ok((StatusCode::CREATED, Json(record)).into_response())
+}
+
+async fn list_runs(State(m): State<Manage>) -> Json<Vec<serde_json::Value>> {
+    // The list leaves out output: `runs/{id}` has it.
+    Json(
+        m.runs()
+            .into_iter()
+            .map(|mut r| {
+                for t in &mut r.tasks {
+                    t.stdout.clear();
+                    t.stderr.clear();
+                }
+                serde_json::to_value(r).expect("serialises")
+            })
+            .collect(),
+    )
+}
+
+async fn get_run(
+    State(m): State<Manage>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<RunRecord>, ApiError> {
+    m.run_now(&id).await.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no run {id:?}")))
 }

@@ -247,7 +247,7 @@ impl ContainerInspect {
 }
 
 /// One row of `GET /containers/json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContainerSummary {
     #[serde(rename = "Id")]
@@ -259,7 +259,7 @@ pub struct ContainerSummary {
 }
 
 /// `GET /version`, the parts m3s shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Version {
     pub version: String,

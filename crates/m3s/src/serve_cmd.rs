@@ -122,7 +122,7 @@ fn remote(args: &ServeArgs) -> anyhow::Result<(String, PathBuf, SchedulerConfig)
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (master, work_dir, config) = remote(&args)?;
     let node = crate::metrics_cmd::NodeMetrics::Collect { host: None };
-    let running = start_framework(&args.common, &work_dir, config, node).await?;
+    let running = start_framework(&args.common, &work_dir, config, node, None).await?;
     eprintln!("m3s serve: compose framework on Mesos master {master}; API {}", running.describe_api());
     eprintln!("m3s serve: dashboard on {}/ui/ (sign in with the same credentials)", running.api_url);
     crate::mini_cmd::shutdown_signal().await;
@@ -247,7 +247,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         built.client_credential.as_ref().map(|c| mesos::transport::Credentials::new(&c.principal, &c.secret));
     // This machine is the embedded agent: its metrics carry the agent's hostname.
     let node = crate::metrics_cmd::NodeMetrics::Collect { host: Some(cluster.config().hostname.clone()) };
-    let running = start_framework(&args.common, &work_dir, config, node).await?;
+    // The embedded agent's Docker Engine, for the inventory and the seed's /docker endpoints.
+    let docker = args
+        .containers
+        .containerizers
+        .contains(&crate::mini_cmd::Containerizer::Docker)
+        .then(|| docker::Engine::new(&args.containers.docker_socket));
+    let running = start_framework(&args.common, &work_dir, config, node, docker).await?;
     eprintln!(
         "m3s up: embedded Mesos master and agent on {master} (work dir {}; {})",
         work_dir.display(),
@@ -317,6 +323,7 @@ async fn start_framework(
     work_dir: &Path,
     config: SchedulerConfig,
     node: crate::metrics_cmd::NodeMetrics,
+    docker: Option<docker::Engine>,
 ) -> anyhow::Result<Running> {
     let files = server::AgentFiles::new(&config.master, config.tls, config.transport.clone())?;
     let default_container = match args.container_type.as_str() {
@@ -377,7 +384,10 @@ async fn start_framework(
         .await
         .with_context(|| format!("cannot listen on {addr} for the API (pass --framework-port)"))?;
     let metrics = crate::metrics_cmd::start(&args.metrics, work_dir, auth.clone(), metrics_master, node)?;
-    let state = server::ApiState::new(framework.clone(), auth.clone(), translate.clone()).with_files(files);
+    let mut state = server::ApiState::new(framework.clone(), auth.clone(), translate.clone()).with_files(files);
+    if let Some(engine) = docker {
+        state = state.with_docker(engine);
+    }
     let manage = match args.manage.config(work_dir) {
         Some(config) => Some(
             server::manage::Manage::start(state.clone(), config).map_err(|e| anyhow::anyhow!("--manage-repo: {e}"))?,

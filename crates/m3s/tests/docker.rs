@@ -113,6 +113,22 @@ secrets:
         assert_eq!(c.state, "running");
     }
 
+    // The inventory: the agent's tasks and containers, and the Docker Engine (the seed's /docker/*).
+    let (code, body) = support::up::http("GET", up.api_port, "/docker/version", None);
+    assert!(code == 200 && body.contains("\"ApiVersion\""), "{code} {body}");
+    let (code, body) = support::up::http("GET", up.api_port, "/docker/containers", None);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    assert!(code == 200 && listed.len() >= 3, "{code} {body}");
+    let nodes = up.get("/api/v1/nodes").unwrap();
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 1, "{nodes}");
+    let node = &nodes["nodes"][0];
+    let tasks = node["tasks"].as_array().unwrap();
+    assert!(tasks.iter().any(|t| t["name"] == "dk_web" && t["state"] == "TASK_RUNNING"), "{node}");
+    assert!(node["containers"].as_array().is_some_and(|c| c.len() >= 3), "{node}");
+    assert!(node["mesos_version"].as_str().is_some_and(|v| !v.is_empty()), "{node}");
+    assert!(nodes["docker"]["version"]["ApiVersion"].is_string(), "{nodes}");
+    assert!(nodes["docker"]["containers"].as_array().is_some_and(|c| c.len() >= 3), "{nodes}");
+
     // Published ports (docker-proxy), a read-only bind, a secret, the sandbox.
     assert!(
         support::http_get(web_port, "/").is_some_and(|r| r.contains("hello from docker")),

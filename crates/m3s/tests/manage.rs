@@ -300,6 +300,24 @@ fn runbooks_run_with_checked_parameters() {
     let (code, page) = http("GET", up.api_port, "/ui/manage", None);
     assert!(code == 200 && page.contains("Say hello") && page.contains("every agent"), "{page}");
 
+    // The seed's stack endpoints deploy and remove a compose project; the inventory lists the agent.
+    let (code, body) = http(
+        "POST",
+        up.api_port,
+        "/docker/swarm/stk",
+        Some(
+            "services:\n  s:\n    command: [\"sleep\", \"3600\"]\n    deploy: {resources: {limits: {cpus: '0.01', memory: 16M}}}\n",
+        ),
+    );
+    assert!(code == 200 && body.contains("\"created\":[\"s\"]"), "{code} {body}");
+    up.wait_project("stk", "the stack running", |v| live_tasks(v, "s").len() == 1);
+    let nodes = up.get("/api/v1/nodes").unwrap();
+    let tasks = nodes["nodes"][0]["tasks"].as_array().unwrap();
+    assert!(tasks.iter().any(|t| t["name"] == "stk_s"), "{nodes}");
+    let (code, _) = http("DELETE", up.api_port, "/docker/swarm/stk", None);
+    assert_eq!(code, 202);
+    eventually("the stack removed", || up.get("/api/v1/projects/stk").is_none());
+
     // History: who ran what with which parameters; the audit log has each run's end.
     let out = manage(&up, &["runs"]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -104,6 +104,22 @@ impl AgentFiles {
         self.master.get_json("/master/state").await.map_err(|e| LogError::Agent(format!("master: {e}")))
     }
 
+    /// An endpoint of an agent the master knows (`/monitor/statistics`, `/slave(1)/state`), as JSON.
+    pub async fn agent_json(
+        &self,
+        agent: &crate::legacy::LegacyAgent,
+        path: &str,
+    ) -> Result<serde_json::Value, LogError> {
+        let address = match agent.pid.split_once('@') {
+            Some((_, addr)) => addr.to_owned(),
+            None => format!("{}:{}", agent.hostname, agent.port),
+        };
+        let scheme = if self.tls { "https" } else { "http" };
+        let client = AgentClient::new(format!("{scheme}://{address}"), self.transport.clone())
+            .map_err(|e| LogError::Agent(e.to_string()))?;
+        client.get_json(path).await.map_err(|e| LogError::Agent(format!("agent {address}: {e}")))
+    }
+
     /// The agent holding a sandbox file, the sandbox directory and the file's full path there.
     async fn locate(&self, file: &SandboxFile<'_>) -> Result<(AgentClient, String, String), LogError> {
         let relative = confined(file.path)

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod dashboard;
 mod deploy;
 pub mod error;
+mod inventory;
 pub mod k3s;
 pub mod manage;
 pub mod metrics;
@@ -40,17 +41,25 @@ struct Inner {
     auth: Auth,
     translate: framework::translate::Settings,
     files: Option<AgentFiles>,
+    /// The local Docker Engine, for the inventory and the seed's `/docker/*`.
+    docker: Option<docker::Engine>,
 }
 
 impl ApiState {
     pub fn new(framework: Framework, auth: Auth, translate: framework::translate::Settings) -> ApiState {
-        ApiState { inner: Arc::new(Inner { framework, auth, translate, files: None }) }
+        ApiState { inner: Arc::new(Inner { framework, auth, translate, files: None, docker: None }) }
     }
 
     /// Enables task logs, read from the agents through the master at `files`.
     pub fn with_files(self, files: AgentFiles) -> ApiState {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("with_files before the state is shared"));
         ApiState { inner: Arc::new(Inner { files: Some(files), ..inner }) }
+    }
+
+    /// Shows the local Docker Engine in the inventory and at `/docker/version` and `/docker/containers`.
+    pub fn with_docker(self, engine: docker::Engine) -> ApiState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("with_docker before the state is shared"));
+        ApiState { inner: Arc::new(Inner { docker: Some(engine), ..inner }) }
     }
 
     fn framework(&self) -> &Framework {
@@ -69,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(v0::routes())
         .merge(v1::routes())
+        .merge(inventory::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
         .layer(axum::middleware::from_fn(error::answer_panics))
         .with_state(state)

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 const SOURCES: &[(&str, &str)] = &[
     ("api", include_str!("../src/v0.rs")),
     ("api", include_str!("../src/v1.rs")),
+    ("api", include_str!("../src/inventory.rs")),
     ("k3s", include_str!("../src/k3s.rs")),
     ("manage", include_str!("../src/manage/mod.rs")),
     ("metrics", include_str!("../src/metrics/mod.rs")),
@@ -78,6 +79,7 @@ fn concrete(path: &str) -> String {
         .replace("{value}", "1")
         .replace("{*rest}", "x")
         .replace("{id}", "r1")
+        .replace("{stack}", "st")
 }
 
 struct Apps {

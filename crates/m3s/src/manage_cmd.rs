@@ -1,7 +1,11 @@
 //! `m3s manage ...`: the management role's flags (a git repository holding the
 //! desired state), and the CLI over its API: status, plan, apply, drift, sync.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
 use std::time::Duration;
 
 use anyhow::bail;
@@ -32,6 +36,16 @@ pub struct ManageArgs {
     /// GitLab sends it as its token). Unset: no webhook, polling only.
     #[arg(long = "manage-webhook-secret", env = "M3S_MANAGE_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// A file holding an access token for an https repository (sent as HTTP Basic
+    /// `x-access-token:<token>`; read at each fetch).
+    #[arg(long = "manage-token-file", env = "M3S_MANAGE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// A private key for an ssh repository.
+    #[arg(long = "manage-ssh-key", env = "M3S_MANAGE_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts file the ssh server must be in (default: the user's).
+    #[arg(long = "manage-known-hosts", env = "M3S_MANAGE_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl ManageArgs {
@@ -51,6 +65,11 @@ impl ManageArgs {
             auto_apply: self.auto_apply,
             mirror_dir: work_dir.join("manage").join("repo.git"),
             webhook_secret: self.webhook_secret.clone().filter(|s| !s.is_empty()),
+            repo_auth: manage::git::RepoAuth {
+                token_file: self.token_file.as_deref().map(absolute),
+                ssh_key: self.ssh_key.as_deref().map(absolute),
+                known_hosts: self.known_hosts.as_deref().map(absolute),
+            },
         })
     }
 }

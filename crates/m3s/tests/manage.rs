@@ -326,3 +326,94 @@ fn runbooks_run_with_checked_parameters() {
     let audit = up.get("/api/v1/audit?contains=run%20hello").unwrap();
     assert!(audit.as_array().unwrap().iter().any(|e| e["result"] == "succeeded"), "{audit}");
 }
+
+/// A repository over https-style smart HTTP that needs a token: refused
+/// without it (the error shown, nothing applied), applied with the token from
+/// `--manage-token-file`, which appears in no answer, log or file of m3s.
+#[test]
+fn a_token_opens_a_private_repository() {
+    let dir = tempdir("manage-token");
+    let (_daemon, url, work) = served_repository(&dir);
+    let c1 = commit(&work, &url, "site", &[("projects/site/compose.yaml", Some(&site(1)))]);
+    let token = "tok-9f8e7d6c5b4a";
+    let (_server, port) = support::git::http_server(&dir.join("served"), token);
+    let private = format!("http://127.0.0.1:{port}/config.git");
+
+    let without = Up::start(&dir.join("without"), &["--manage-repo", &private, "--manage-interval", "1h"]);
+    eventually("the refusal shown", || status(&without)["error"].as_str().is_some_and(|e| e.contains("fetching")));
+    let error = status(&without)["error"].as_str().unwrap().to_owned();
+    assert!(error.contains(&private) && error.contains("needs credentials: --manage-token-file"), "{error}");
+    assert!(status(&without)["applied"].is_null());
+    drop(without);
+
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let with = Up::start(
+        &dir.join("with"),
+        &["--manage-repo", &private, "--manage-interval", "1h", "--manage-token-file", token_file.to_str().unwrap()],
+    );
+    eventually("the commit applied with the token", || status(&with)["applied"] == c1.as_str());
+    with.wait_project("site", "site running", |v| live_tasks(v, "app").len() == 1);
+    assert!(!status(&with).to_string().contains(token));
+    assert!(!with.log_tail().contains(token), "the token is not logged");
+    let mut leaked = Vec::new();
+    for entry in walk(&dir.join("with")) {
+        if std::fs::read(&entry).is_ok_and(|b| b.windows(token.len()).any(|w| w == token.as_bytes())) {
+            leaked.push(entry);
+        }
+    }
+    assert!(leaked.is_empty(), "the token is stored in {leaked:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(walk(&path));
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// An ssh repository (Debian's sshd on loopback): a server whose key is not
+/// the one in the known_hosts given is refused; with the deploy key and the
+/// right known_hosts the commit is applied.
+#[test]
+fn an_ssh_key_opens_a_repository_over_ssh() {
+    let dir = tempdir("manage-ssh");
+    let Some((_sshd, port, key, known_hosts)) = support::git::sshd(&dir) else { return };
+    let (_daemon, url, work) = served_repository(&dir);
+    let c1 = commit(&work, &url, "site", &[("projects/site/compose.yaml", Some(&site(1)))]);
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let repo = format!("ssh://{}@127.0.0.1:{port}{}", user.trim(), dir.join("served/config.git").display());
+
+    // Another server's key in known_hosts: the host key check refuses.
+    let other = dir.join("ssh/other_known_hosts");
+    let other_key = std::fs::read_to_string(dir.join("ssh/other_host_key.pub")).unwrap();
+    let fields: Vec<&str> = other_key.split_whitespace().collect();
+    std::fs::write(&other, format!("[127.0.0.1]:{port} {} {}\n", fields[0], fields[1])).unwrap();
+    let args = |known: &std::path::Path| -> Vec<String> {
+        ["--manage-repo", &repo, "--manage-interval", "1h", "--manage-ssh-key", key.to_str().unwrap()]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["--manage-known-hosts".to_owned(), known.display().to_string()])
+            .collect()
+    };
+    let refused_args = args(&other);
+    let refused = Up::start(&dir.join("refused"), &refused_args.iter().map(String::as_str).collect::<Vec<_>>());
+    eventually("the host key refusal shown", || {
+        status(&refused)["error"].as_str().is_some_and(|e| e.contains("fetching"))
+    });
+    let error = status(&refused)["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("Host key verification failed"), "{error}");
+    assert!(!error.contains(&user.trim().to_string()) || error.contains("***@"), "the URL's user is redacted: {error}");
+    drop(refused);
+
+    let ok_args = args(&known_hosts);
+    let up = Up::start(&dir.join("ok"), &ok_args.iter().map(String::as_str).collect::<Vec<_>>());
+    eventually("the commit applied over ssh", || status(&up)["applied"] == c1.as_str());
+    assert!(status(&up)["repository"].as_str().unwrap().starts_with("ssh://***@127.0.0.1:"), "{}", status(&up));
+}

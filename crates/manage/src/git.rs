@@ -16,6 +16,38 @@ pub enum GitError {
     Spawn { args: String, source: std::io::Error },
     #[error("git {args}: {message}")]
     Failed { args: String, message: String },
+    #[error("the access token file {path}: {source}")]
+    Token { path: PathBuf, source: std::io::Error },
+}
+
+/// How m3s proves itself to the repository's server.
+#[derive(Clone, Debug, Default)]
+pub struct RepoAuth {
+    /// A file holding an access token, sent over https as HTTP Basic
+    /// (`x-access-token:<token>`, which GitHub, Gitea and GitLab take). Read at
+    /// each fetch, so it can be rotated; it reaches git through its environment,
+    /// never its command line.
+    pub token_file: Option<PathBuf>,
+    /// A private key for ssh URLs.
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts the ssh server must be in (default: the user's).
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// `url` without the user and password it may hold (`https://user:token@host/...`), for showing.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+        None => url.to_owned(),
+    }
+}
+
+/// A path that can go into `GIT_SSH_COMMAND` (which git runs through a shell) as it is.
+fn shell_plain(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+@".contains(&b))
 }
 
 /// The mirror under `dir` of `branch` of the repository at `url`.
@@ -24,6 +56,7 @@ pub struct Mirror {
     dir: PathBuf,
     url: String,
     branch: String,
+    auth: RepoAuth,
 }
 
 fn safe_name(name: &str) -> bool {
@@ -41,7 +74,44 @@ impl Mirror {
         if !safe_name(branch) {
             return Err(GitError::BadName(branch.to_owned()));
         }
-        Ok(Mirror { dir: dir.to_owned(), url: url.to_owned(), branch: branch.to_owned() })
+        Ok(Mirror { dir: dir.to_owned(), url: url.to_owned(), branch: branch.to_owned(), auth: RepoAuth::default() })
+    }
+
+    /// Fetches with these credentials. Paths that a shell would read as more than
+    /// a word are refused, since git runs `GIT_SSH_COMMAND` through one.
+    pub fn with_auth(mut self, auth: RepoAuth) -> Result<Mirror, GitError> {
+        for path in [&auth.ssh_key, &auth.known_hosts].into_iter().flatten() {
+            if !shell_plain(path) {
+                return Err(GitError::BadName(path.display().to_string()));
+            }
+        }
+        self.auth = auth;
+        Ok(self)
+    }
+
+    /// The environment that carries the credentials to a fetch.
+    fn auth_env(&self) -> Result<Vec<(&'static str, String)>, GitError> {
+        let mut env = Vec::new();
+        if let Some(path) = &self.auth.token_file {
+            let token = std::fs::read_to_string(path)
+                .map_err(|source| GitError::Token { path: path.clone(), source })?
+                .trim()
+                .to_owned();
+            use base64::Engine as _;
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+            env.push(("GIT_CONFIG_COUNT", "1".to_owned()));
+            env.push(("GIT_CONFIG_KEY_0", "http.extraHeader".to_owned()));
+            env.push(("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}")));
+        }
+        if let Some(key) = &self.auth.ssh_key {
+            let mut command =
+                format!("ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes", key.display());
+            if let Some(known) = &self.auth.known_hosts {
+                command.push_str(&format!(" -o UserKnownHostsFile={}", known.display()));
+            }
+            env.push(("GIT_SSH_COMMAND", command));
+        }
+        Ok(env)
     }
 
     pub fn url(&self) -> &str {
@@ -53,11 +123,16 @@ impl Mirror {
     }
 
     fn git(&self, args: &[&str]) -> Result<Vec<u8>, GitError> {
-        let describe = args.join(" ");
+        self.git_with(args, &[])
+    }
+
+    fn git_with(&self, args: &[&str], env: &[(&'static str, String)]) -> Result<Vec<u8>, GitError> {
+        let describe = args.iter().map(|a| redact(a)).collect::<Vec<_>>().join(" ");
         let out = Command::new("git")
             .arg("--git-dir")
             .arg(&self.dir)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             // Never ask: a repository that needs credentials m3s does not have fails.
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ASKPASS", "/bin/false")
@@ -78,7 +153,8 @@ impl Mirror {
             self.git(&["init", "--bare", "--quiet"])?;
         }
         let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
-        self.git(&["fetch", "--quiet", "--prune", "--no-tags", "--", &self.url, &refspec])?;
+        let env = self.auth_env()?;
+        self.git_with(&["fetch", "--quiet", "--prune", "--no-tags", "--", &self.url, &refspec], &env)?;
         self.commit_of(&self.branch)
     }
 
@@ -152,6 +228,24 @@ fn compose_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_not_shown() {
+        assert_eq!(redact("https://bot:s3cret@git.example/ops/estate.git"), "https://***@git.example/ops/estate.git");
+        assert_eq!(redact("ssh://git@host:22/r.git"), "ssh://***@host:22/r.git");
+        assert_eq!(redact("https://git.example/a@b"), "https://git.example/a@b");
+        assert_eq!(redact("/srv/git/r.git"), "/srv/git/r.git");
+    }
+
+    #[test]
+    fn key_paths_that_a_shell_would_split_are_refused() {
+        let m = || Mirror::new(Path::new("/x"), "ssh://git@h/r", "main").unwrap();
+        let auth = |key: &str| RepoAuth { ssh_key: Some(key.into()), ..Default::default() };
+        assert!(m().with_auth(auth("/etc/m3s/deploy_key")).is_ok());
+        for bad in ["/k; touch /tmp/p", "/k $(id)", "/k'", "/a b"] {
+            assert!(matches!(m().with_auth(auth(bad)), Err(GitError::BadName(_))), "{bad}");
+        }
+    }
 
     #[test]
     fn options_cannot_be_smuggled_in() {

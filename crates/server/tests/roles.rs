@@ -116,6 +116,7 @@ async fn apps(auth: &Auth) -> Apps {
             auto_apply: true,
             mirror_dir: dir.join("manage/repo.git"),
             webhook_secret: Some("hook".into()),
+            repo_auth: Default::default(),
         },
     )
     .unwrap();

@@ -50,12 +50,14 @@ pub struct ManageConfig {
     pub mirror_dir: PathBuf,
     /// The secret push webhooks are signed with (GitHub, Gitea) or carry (GitLab); unset: no webhook.
     pub webhook_secret: Option<String>,
+    /// Credentials for the repository's server (a token file, an ssh key).
+    pub repo_auth: manage::git::RepoAuth,
 }
 
 impl std::fmt::Debug for ManageConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManageConfig")
-            .field("url", &self.url)
+            .field("url", &manage::git::redact(&self.url))
             .field("branch", &self.branch)
             .field("dir", &self.dir)
             .field("interval", &self.interval)
@@ -135,6 +137,16 @@ impl From<ManageError> for ApiError {
     }
 }
 
+/// What to do about a fetch the server refused for want of credentials.
+fn hint(git_error: &str) -> &'static str {
+    let refused = ["could not read Username", "Authentication failed", "Permission denied (publickey"];
+    if refused.iter().any(|r| git_error.contains(r)) {
+        " (the repository needs credentials: --manage-token-file for https, --manage-ssh-key for ssh)"
+    } else {
+        ""
+    }
+}
+
 fn failed(status: StatusCode, message: impl Into<String>) -> ManageError {
     ManageError { status, message: message.into(), diagnostics: Vec::new() }
 }
@@ -143,7 +155,9 @@ impl Manage {
     /// Starts the role: the applied record from the store, a first sync at once,
     /// then one every interval.
     pub fn start(api: ApiState, config: ManageConfig) -> Result<Manage, String> {
-        let mirror = Mirror::new(&config.mirror_dir, &config.url, &config.branch).map_err(|e| e.to_string())?;
+        let mirror = Mirror::new(&config.mirror_dir, &config.url, &config.branch)
+            .and_then(|m| m.with_auth(config.repo_auth.clone()))
+            .map_err(|e| e.to_string())?;
         let applied = api
             .framework()
             .extra_records()
@@ -152,7 +166,7 @@ impl Manage {
             .and_then(|(_, v)| serde_json::from_slice::<Applied>(v).ok())
             .unwrap_or_default();
         let status = Status {
-            repository: config.url.clone(),
+            repository: manage::git::redact(&config.url),
             branch: config.branch.clone(),
             auto_apply: config.auto_apply,
             applied: (!applied.commit.is_empty()).then(|| applied.commit.clone()),
@@ -216,8 +230,8 @@ impl Manage {
             Ok(head) => head,
             Err(e) => {
                 let mut s = self.inner.status.lock().expect("status");
-                s.error =
-                    Some(format!("fetching {} ({}): {}", self.inner.config.url, self.inner.config.branch, e.message));
+                let (branch, why) = (&self.inner.config.branch, hint(&e.message));
+                s.error = Some(format!("fetching {} ({branch}): {}{why}", s.repository, e.message));
                 return Err(e);
             }
         };

@@ -166,6 +166,10 @@ impl Settings {
     }
 }
 
+/// Servers and agents of a cluster whose request leaves them out.
+pub const DEFAULT_SERVERS: u32 = 1;
+pub const DEFAULT_AGENTS: u32 = 1;
+
 /// A request to create a cluster: what is left out comes from [`Settings`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -181,6 +185,23 @@ pub struct CreateRequest {
     pub server_args: Option<Vec<String>>,
     pub agent_args: Option<Vec<String>>,
     pub taint_servers: Option<bool>,
+}
+
+impl CreateRequest {
+    /// A cluster definition file (`servers: 1`, `agents: 2`, ...): the request's
+    /// fields but `name`, which is the file's. Errors give the line and field.
+    pub fn from_yaml(name: &str, text: &str) -> Result<CreateRequest, String> {
+        let mut request: CreateRequest = if text.trim().is_empty() {
+            CreateRequest::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| e.to_string())?
+        };
+        if !request.name.is_empty() && request.name != name {
+            return Err(format!("name: {:?} differs from the file's name {name:?} (leave it out)", request.name));
+        }
+        request.name = name.to_owned();
+        Ok(request)
+    }
 }
 
 /// One cluster as the framework keeps it.
@@ -222,12 +243,12 @@ impl ClusterSpec {
             (None, Some(image)) => Program::Image(image),
             (None, None) => settings.k3s.clone().ok_or(ClusterError::NoProgram)?,
         };
-        let servers = request.servers.unwrap_or(1);
+        let servers = request.servers.unwrap_or(DEFAULT_SERVERS);
         let datastore = request.datastore.unwrap_or(if servers > 1 { Datastore::Etcd } else { Datastore::Embedded });
         let spec = ClusterSpec {
             name: request.name,
             servers,
-            agents: request.agents.unwrap_or(1),
+            agents: request.agents.unwrap_or(DEFAULT_AGENTS),
             datastore,
             k3s,
             etcd: settings.etcd.clone(),

@@ -390,7 +390,8 @@ async fn start_framework(
     }
     let manage = match args.manage.config(work_dir) {
         Some(config) => Some(
-            server::manage::Manage::start(state.clone(), config).map_err(|e| anyhow::anyhow!("--manage-repo: {e}"))?,
+            server::manage::Manage::start(state.clone(), config, k3s.clone())
+                .map_err(|e| anyhow::anyhow!("--manage-repo: {e}"))?,
         ),
         None => None,
     };

@@ -343,3 +343,38 @@ fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
         body.as_bytes(),
     )
 }
+
+/// K3s clusters kept in git (`k3s/<name>.yaml` beside the compose projects):
+/// created by a commit, scaled by the next (the plan shows the counts),
+/// removed when the file goes.
+#[test]
+fn clusters_defined_in_git_are_created_scaled_and_removed() {
+    if !etcd_installed() {
+        return;
+    }
+    let dir = tempdir("k3s-git");
+    let (_daemon, url, work) = support::git::served_repository(&dir);
+    let c1 = support::git::commit(&work, &url, "a dev cluster", &[("k3s/dev.yaml", Some("servers: 1\nagents: 1\n"))]);
+    let binary = double();
+    let mut args = vec!["--k3s", "--k3s-binary", binary.to_str().unwrap(), "--manage-repo", &url];
+    args.extend(["--manage-interval", "1s"]);
+    args.extend(support::up::SMALL_K3S);
+    let up = Up::start(&dir.join("m3s"), &args);
+    let applied = |commit: &str| {
+        let (_, body) = http("GET", up.api_port, "/api/manage/v1/status", None);
+        serde_json::from_str::<Value>(&body).is_ok_and(|s| s["applied"] == commit)
+    };
+    support::eventually("the cluster's commit applied", || applied(&c1));
+    wait_status(&up, "dev", "dev ready", |s| s["ready"] == true && healthy(s, "agent") == 1);
+
+    let c2 = support::git::commit(&work, &url, "two agents", &[("k3s/dev.yaml", Some("servers: 1\nagents: 2\n"))]);
+    support::eventually("the scale applied", || applied(&c2));
+    wait_status(&up, "dev", "two agents", |s| healthy(s, "agent") == 2);
+    // Going back would scale down.
+    let (code, plan) = http("GET", up.api_port, &format!("/api/manage/v1/plan?commit={c1}"), None);
+    assert!(code == 200 && plan.contains("~ k3s cluster dev") && plan.contains("agents: 2 -> 1"), "{code} {plan}");
+
+    let c3 = support::git::commit(&work, &url, "no cluster", &[("k3s/dev.yaml", None), ("README", Some("x\n"))]);
+    support::eventually("the removal applied", || applied(&c3));
+    support::eventually("dev gone", || http("GET", up.api_port, "/api/k3s/v1/clusters/dev", None).0 == 404);
+}

@@ -163,8 +163,14 @@ impl Mirror {
         if !safe_name(revision) {
             return Err(GitError::BadName(revision.to_owned()));
         }
-        let out = self.git(&["rev-parse", "--verify", "--quiet", &format!("{revision}^{{commit}}")])?;
-        Ok(String::from_utf8_lossy(&out).trim().to_owned())
+        match self.git(&["rev-parse", "--verify", "--quiet", &format!("{revision}^{{commit}}")]) {
+            Ok(out) => Ok(String::from_utf8_lossy(&out).trim().to_owned()),
+            // `--quiet` says nothing: say which revision is missing.
+            Err(GitError::Failed { args, message }) if message.is_empty() => {
+                Err(GitError::Failed { args, message: format!("no commit {revision:?} in what was fetched") })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Files under `dir` in a commit's tree, relative to the repository's root.
@@ -201,6 +207,21 @@ pub fn projects(mirror: &Mirror, commit: &str, dir: &str) -> Result<BTreeMap<Str
 /// The runbooks of a commit: `<dir>/runbooks/<name>/compose.yaml`, by name.
 pub fn runbooks(mirror: &Mirror, commit: &str, dir: &str) -> Result<BTreeMap<String, (String, Vec<u8>)>, GitError> {
     compose_files(mirror, commit, dir, crate::runbook::RUNBOOKS_DIR)
+}
+
+/// The K3s clusters of a commit: `<dir>/k3s/<name>.yaml`, by name.
+pub fn clusters(mirror: &Mirror, commit: &str, dir: &str) -> Result<BTreeMap<String, (String, Vec<u8>)>, GitError> {
+    let base = dir.trim_matches('/');
+    let prefix = if base.is_empty() { format!("{}/", crate::K3S_DIR) } else { format!("{base}/{}/", crate::K3S_DIR) };
+    let mut out = BTreeMap::new();
+    for path in mirror.files(commit, prefix.trim_end_matches('/'))? {
+        let Some(name) = path.strip_prefix(&prefix).and_then(|f| f.strip_suffix(".yaml")) else { continue };
+        if !name.contains('/') {
+            let text = mirror.read(commit, &path)?;
+            out.insert(name.to_owned(), (path.clone(), text));
+        }
+    }
+    Ok(out)
 }
 
 /// `<dir>/<kind>/<name>/compose.yaml` of a commit: name to (path, content).

@@ -16,5 +16,7 @@ pub mod webhook;
 
 /// Where compose projects live in the repository, under its configured directory.
 pub const PROJECTS_DIR: &str = "projects";
+/// Where K3s cluster definitions live (`<name>.yaml`, the fields of `POST /api/k3s/v1/clusters`).
+pub const K3S_DIR: &str = "k3s";
 /// The compose file of a project.
 pub const COMPOSE_FILE: &str = "compose.yaml";

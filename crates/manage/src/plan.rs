@@ -1,5 +1,6 @@
-//! A commit's projects against what runs, as `terraform plan` shows it: what
-//! would be added, changed (which services, which fields) and removed. Pure.
+//! A commit's projects and K3s clusters against what runs, as `terraform plan`
+//! shows it: what would be added, changed (which services, which fields; a
+//! cluster's counts) and removed. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +13,55 @@ pub struct Plan {
     pub change: Vec<ProjectChange>,
     pub remove: Vec<String>,
     pub unchanged: Vec<String>,
+    /// K3s clusters (`<dir>/k3s/<name>.yaml`).
+    #[serde(skip_serializing_if = "ClusterPlan::is_empty")]
+    pub clusters: ClusterPlan,
+}
+
+/// A K3s cluster's size: servers and agents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ClusterSize {
+    pub servers: u32,
+    pub agents: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClusterPlan {
+    pub add: Vec<(String, ClusterSize)>,
+    /// Name, from, to.
+    pub scale: Vec<(String, ClusterSize, ClusterSize)>,
+    pub remove: Vec<String>,
+    #[serde(skip)]
+    pub unchanged: usize,
+}
+
+impl ClusterPlan {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.scale.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// The commit's clusters against the running ones; only clusters an earlier
+/// apply made (`managed`) are removed.
+pub fn plan_clusters(
+    desired: &BTreeMap<String, ClusterSize>,
+    current: &BTreeMap<String, ClusterSize>,
+    managed: &BTreeSet<String>,
+) -> ClusterPlan {
+    let mut plan = ClusterPlan::default();
+    for (name, want) in desired {
+        match current.get(name) {
+            None => plan.add.push((name.clone(), *want)),
+            Some(have) if have == want => plan.unchanged += 1,
+            Some(have) => plan.scale.push((name.clone(), *have, *want)),
+        }
+    }
+    for name in managed {
+        if !desired.contains_key(name) && current.contains_key(name) {
+            plan.remove.push(name.clone());
+        }
+    }
+    plan
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -45,7 +95,7 @@ pub struct FieldChange {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.change.is_empty() && self.remove.is_empty()
+        self.add.is_empty() && self.change.is_empty() && self.remove.is_empty() && self.clusters.is_empty()
     }
 
     /// The plan as text: `+` added, `~` changed, `-` removed, with the fields.
@@ -72,15 +122,31 @@ impl Plan {
         for p in &self.remove {
             out.push_str(&format!("- project {p}\n"));
         }
+        let c = &self.clusters;
+        for (name, size) in &c.add {
+            out.push_str(&format!("+ k3s cluster {name} ({} server(s), {} agent(s))\n", size.servers, size.agents));
+        }
+        for (name, from, to) in &c.scale {
+            out.push_str(&format!("~ k3s cluster {name}\n"));
+            if from.servers != to.servers {
+                out.push_str(&format!("        servers: {} -> {}\n", from.servers, to.servers));
+            }
+            if from.agents != to.agents {
+                out.push_str(&format!("        agents: {} -> {}\n", from.agents, to.agents));
+            }
+        }
+        for name in &c.remove {
+            out.push_str(&format!("- k3s cluster {name}\n"));
+        }
         if self.is_empty() {
             out.push_str("no changes\n");
         }
         out.push_str(&format!(
             "Plan: {} to add, {} to change, {} to remove, {} unchanged.\n",
-            self.add.len(),
-            self.change.len(),
-            self.remove.len(),
-            self.unchanged.len()
+            self.add.len() + c.add.len(),
+            self.change.len() + c.scale.len(),
+            self.remove.len() + c.remove.len(),
+            self.unchanged.len() + c.unchanged
         ));
         out
     }
@@ -219,5 +285,27 @@ mod tests {
         let text = p.render() + &serde_json::to_string(&p).unwrap();
         assert!(!text.contains("s3cret"), "{text}");
         assert!(text.contains("run.secret_env.TOKEN"), "{text}");
+    }
+
+    #[test]
+    fn clusters_are_added_scaled_and_removed_only_when_git_made_them() {
+        let size = |servers, agents| ClusterSize { servers, agents };
+        let desired: BTreeMap<String, ClusterSize> =
+            [("dev".to_owned(), size(1, 3)), ("new".to_owned(), size(1, 0))].into_iter().collect();
+        let current: BTreeMap<String, ClusterSize> =
+            [("dev".to_owned(), size(1, 2)), ("old".to_owned(), size(1, 1)), ("byhand".to_owned(), size(1, 1))]
+                .into_iter()
+                .collect();
+        let managed: BTreeSet<String> = ["dev".to_owned(), "old".to_owned()].into_iter().collect();
+        let clusters = plan_clusters(&desired, &current, &managed);
+        assert_eq!(clusters.add, [("new".to_owned(), size(1, 0))]);
+        assert_eq!(clusters.scale, [("dev".to_owned(), size(1, 2), size(1, 3))]);
+        assert_eq!(clusters.remove, ["old"]);
+        let plan = Plan { clusters, ..Default::default() };
+        let text = plan.render();
+        assert!(text.contains("+ k3s cluster new (1 server(s), 0 agent(s))"), "{text}");
+        assert!(text.contains("~ k3s cluster dev\n        agents: 2 -> 3\n"), "{text}");
+        assert!(text.contains("- k3s cluster old") && !text.contains("byhand"), "{text}");
+        assert!(text.contains("Plan: 1 to add, 1 to change, 1 to remove, 0 unchanged."), "{text}");
     }
 }

@@ -118,6 +118,7 @@ async fn apps(auth: &Auth) -> Apps {
             webhook_secret: Some("hook".into()),
             repo_auth: Default::default(),
         },
+        Some(k3s.clone()),
     )
     .unwrap();
 

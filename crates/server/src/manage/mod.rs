@@ -71,6 +71,15 @@ impl std::fmt::Debug for ManageConfig {
 struct Applied {
     commit: String,
     projects: BTreeSet<String>,
+    /// K3s clusters the commit defined (only these are removed when a later commit drops them).
+    #[serde(default)]
+    clusters: BTreeSet<String>,
+}
+
+/// What a commit asks for.
+struct Desired {
+    projects: BTreeMap<String, ProjectSpec>,
+    clusters: BTreeMap<String, k3s::cluster::CreateRequest>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -120,6 +129,8 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Runbook runs, newest first.
     runs: Mutex<Vec<RunRecord>>,
+    /// The K3s framework, for the clusters of `<dir>/k3s/` (with `--k3s`).
+    k3s: Option<k3s::K3s>,
 }
 
 /// A failed plan or apply: the message names the commit and the file, the
@@ -154,7 +165,7 @@ fn failed(status: StatusCode, message: impl Into<String>) -> ManageError {
 impl Manage {
     /// Starts the role: the applied record from the store, a first sync at once,
     /// then one every interval.
-    pub fn start(api: ApiState, config: ManageConfig) -> Result<Manage, String> {
+    pub fn start(api: ApiState, config: ManageConfig, k3s: Option<k3s::K3s>) -> Result<Manage, String> {
         let mirror = Mirror::new(&config.mirror_dir, &config.url, &config.branch)
             .and_then(|m| m.with_auth(config.repo_auth.clone()))
             .map_err(|e| e.to_string())?;
@@ -183,6 +194,7 @@ impl Manage {
                 busy: tokio::sync::Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
                 runs: Mutex::new(runs),
+                k3s,
             }),
         };
         for run in manage.runs().iter().filter(|r| r.state == RunState::Running) {
@@ -255,9 +267,11 @@ impl Manage {
     }
 
     /// The commit's projects as specs, or the first file that is not valid.
-    async fn desired(&self, commit: &str) -> Result<BTreeMap<String, ProjectSpec>, ManageError> {
+    async fn desired(&self, commit: &str) -> Result<Desired, ManageError> {
         let (commit_owned, dir) = (commit.to_owned(), self.inner.config.dir.clone());
         let files = self.git(move |m| manage::git::projects(m, &commit_owned, &dir)).await?;
+        let (commit_owned, dir) = (commit.to_owned(), self.inner.config.dir.clone());
+        let cluster_files = self.git(move |m| manage::git::clusters(m, &commit_owned, &dir)).await?;
         let short = &commit[..commit.len().min(12)];
         let mut out = BTreeMap::new();
         for (name, (path, bytes)) in files {
@@ -278,7 +292,49 @@ impl Manage {
                 })?;
             out.insert(name, translated.spec);
         }
-        Ok(out)
+        let mut clusters = BTreeMap::new();
+        for (name, (path, bytes)) in cluster_files {
+            let invalid = |message: String| {
+                failed(StatusCode::UNPROCESSABLE_ENTITY, format!("commit {short}: {path}: {message}"))
+            };
+            if self.inner.k3s.is_none() {
+                return Err(invalid("the commit defines a K3s cluster, but the K3s framework is not running here (start m3s with --k3s)".into()));
+            }
+            let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
+            clusters.insert(name.clone(), k3s::cluster::CreateRequest::from_yaml(&name, &text).map_err(invalid)?);
+        }
+        Ok(Desired { projects: out, clusters })
+    }
+
+    /// The running K3s clusters' sizes (a hibernated one: the size it wakes up to).
+    fn current_clusters(&self) -> BTreeMap<String, manage::plan::ClusterSize> {
+        let Some(k3s) = &self.inner.k3s else { return BTreeMap::new() };
+        k3s.names()
+            .into_iter()
+            .filter_map(|name| {
+                let spec = k3s.spec(&name).ok()?;
+                let (servers, agents) = spec.hibernated.unwrap_or((spec.servers, spec.agents));
+                Some((name, manage::plan::ClusterSize { servers, agents }))
+            })
+            .collect()
+    }
+
+    /// The plan of `desired` against what runs, removing only what `applied` made.
+    fn plan_of(&self, desired: &Desired, applied: &Applied) -> Plan {
+        let mut plan = manage::plan::plan(&desired.projects, &self.current(), &applied.projects);
+        let sizes = desired
+            .clusters
+            .iter()
+            .map(|(name, r)| {
+                let size = manage::plan::ClusterSize {
+                    servers: r.servers.unwrap_or(k3s::cluster::DEFAULT_SERVERS),
+                    agents: r.agents.unwrap_or(k3s::cluster::DEFAULT_AGENTS),
+                };
+                (name.clone(), size)
+            })
+            .collect();
+        plan.clusters = manage::plan::plan_clusters(&sizes, &self.current_clusters(), &applied.clusters);
+        plan
     }
 
     /// What runs: each project's spec with the counts `scale` set on top of it.
@@ -308,8 +364,8 @@ impl Manage {
             None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet"))?,
         };
         let desired = self.desired(&commit).await?;
-        let managed = self.inner.applied.lock().expect("applied").projects.clone();
-        let plan = manage::plan::plan(&desired, &self.current(), &managed);
+        let applied = self.inner.applied.lock().expect("applied").clone();
+        let plan = self.plan_of(&desired, &applied);
         let c = commit.clone();
         let subject = self.git(move |m| m.describe(&c)).await.unwrap_or_default();
         Ok((commit, subject, plan))
@@ -322,7 +378,7 @@ impl Manage {
             return Err(failed(StatusCode::CONFLICT, "nothing applied yet"));
         }
         let desired = self.desired(&applied.commit).await?;
-        Ok((applied.commit.clone(), manage::plan::plan(&desired, &self.current(), &applied.projects)))
+        Ok((applied.commit.clone(), self.plan_of(&desired, &applied)))
     }
 
     /// Applies a revision (an earlier commit rolls back).
@@ -380,13 +436,13 @@ impl Manage {
     }
 
     async fn apply_commit(&self, commit: &str) -> Result<Plan, ManageError> {
-        let desired = self.desired(commit).await?;
-        let managed = self.inner.applied.lock().expect("applied").projects.clone();
-        let plan = manage::plan::plan(&desired, &self.current(), &managed);
+        let mut desired = self.desired(commit).await?;
+        let before = self.inner.applied.lock().expect("applied").clone();
+        let plan = self.plan_of(&desired, &before);
         let framework = self.inner.api.framework();
         for name in plan.add.iter().chain(plan.change.iter().map(|c| &c.project)) {
             framework
-                .deploy(desired[name].clone())
+                .deploy(desired.projects[name].clone())
                 .map_err(|e| failed(StatusCode::UNPROCESSABLE_ENTITY, format!("deploying {name}: {e}")))?;
         }
         for name in &plan.remove {
@@ -394,11 +450,51 @@ impl Manage {
                 tracing::warn!(project = %name, "removing: {e}");
             }
         }
-        let applied = Applied { commit: commit.to_owned(), projects: desired.keys().cloned().collect() };
+        if let Some(k3s) = &self.inner.k3s {
+            let c = &plan.clusters;
+            for (name, _) in &c.add {
+                let request = desired.clusters.remove(name).expect("planned from desired");
+                k3s.create(request).map_err(|e| {
+                    failed(StatusCode::UNPROCESSABLE_ENTITY, format!("creating K3s cluster {name}: {e}"))
+                })?;
+            }
+            for (name, from, to) in &c.scale {
+                for (role, have, want) in
+                    [(k3s::Role::Server, from.servers, to.servers), (k3s::Role::Agent, from.agents, to.agents)]
+                {
+                    if have != want {
+                        k3s.scale(name, role, want).await.map_err(|e| {
+                            failed(StatusCode::UNPROCESSABLE_ENTITY, format!("scaling K3s cluster {name}: {e}"))
+                        })?;
+                    }
+                }
+            }
+            for name in &c.remove {
+                if let Err(e) = k3s.delete(name, false) {
+                    tracing::warn!(cluster = %name, "removing: {e}");
+                }
+            }
+        }
+        let applied = Applied {
+            commit: commit.to_owned(),
+            projects: desired.projects.keys().cloned().collect(),
+            clusters: plan_cluster_names(&plan, &before),
+        };
         framework.persist_extra(APPLIED_KEY, Some(serde_json::to_vec(&applied).expect("serialises")));
         *self.inner.applied.lock().expect("applied") = applied;
         Ok(plan)
     }
+}
+
+/// The clusters git owns after an apply: those it had, plus added, minus removed.
+fn plan_cluster_names(plan: &Plan, before: &Applied) -> BTreeSet<String> {
+    let mut names = before.clusters.clone();
+    names.extend(plan.clusters.add.iter().map(|(n, _)| n.clone()));
+    names.extend(plan.clusters.scale.iter().map(|(n, _, _)| n.clone()));
+    for n in &plan.clusters.remove {
+        names.remove(n);
+    }
+    names
 }
 
 pub fn router(manage: Manage, auth: Auth) -> Router {

@@ -378,8 +378,6 @@ pub enum RuntimeError {
     AlreadyExists { container_id: String },
     #[error("unknown container {container_id}")]
     UnknownContainer { container_id: String },
-    #[error("container {container_id}: its task process is not known yet")]
-    NotStarted { container_id: String },
     #[error("unknown user '{user}' (container {container_id})")]
     UnknownUser { container_id: String, user: String },
     #[error(
@@ -429,6 +427,10 @@ struct Inner {
     agent_id: String,
     events: mpsc::UnboundedSender<RuntimeEvent>,
     containers: Mutex<HashMap<String, Container>>,
+    /// Kills that arrived before their container was launched (its image was
+    /// still being pulled): delivered as soon as its task exists. Locked after
+    /// `containers`, never before.
+    early_kills: Mutex<HashMap<String, (Duration, Instant)>>,
     /// Where container cgroups go; `None` when unavailable.
     cgroups: Option<cgroups::Hierarchy>,
     cgroups_status: CgroupsStatus,
@@ -450,6 +452,8 @@ struct Container {
     stop_signal: Signal,
     /// See [`ContainerSetup::usage_of`].
     usage_of: Option<u32>,
+    /// A kill's grace period, asked for before the task process existed.
+    pending_kill: Option<Duration>,
 }
 
 impl Container {
@@ -464,7 +468,18 @@ impl Container {
             .and_then(Signal::from_named_raw)
             .unwrap_or(Signal::TERM);
         let usage_of = record.spec.container.as_ref().and_then(|c| c.usage_of);
-        Container { task, exit, cgroups, limits, exited, watcher: None, killer: None, stop_signal, usage_of }
+        Container {
+            task,
+            exit,
+            cgroups,
+            limits,
+            exited,
+            watcher: None,
+            killer: None,
+            stop_signal,
+            usage_of,
+            pending_kill: None,
+        }
     }
 }
 
@@ -519,6 +534,7 @@ impl Runtime {
             agent_id: config.agent_id,
             events,
             containers: Mutex::new(HashMap::new()),
+            early_kills: Mutex::new(HashMap::new()),
             cgroups,
             cgroups_status,
             cgroup_root,
@@ -601,6 +617,7 @@ impl Runtime {
         {
             let mut containers = self.inner.lock();
             let mut container = Container::new(None, None, &record);
+            container.pending_kill = self.inner.take_early_kill(&container_id);
             let watcher = tokio::spawn(watch_supervisor(
                 Arc::downgrade(&self.inner),
                 container_id.clone(),
@@ -614,7 +631,16 @@ impl Runtime {
             containers.insert(container_id.clone(), container);
         }
         match ready_rx.await {
-            Ok(Ok(pid)) => Ok(Launched { pid, supervisor_pid: supervisor.pid, sandbox }),
+            Ok(Ok(pid)) => {
+                // A kill that came while the task was being started is delivered now.
+                let pending = self.inner.lock().get_mut(&container_id).and_then(|c| c.pending_kill.take());
+                if let Some(grace) = pending
+                    && let Err(e) = self.kill(&container_id, grace)
+                {
+                    tracing::warn!(%container_id, error = %e, "a kill asked for during the launch failed");
+                }
+                Ok(Launched { pid, supervisor_pid: supervisor.pid, sandbox })
+            }
             Ok(Err(message)) => Err(RuntimeError::Launch { container_id, message }),
             Err(_) => Err(RuntimeError::Launch { container_id, message: "the runtime stopped".to_owned() }),
         }
@@ -623,7 +649,9 @@ impl Runtime {
     /// Sends SIGTERM (a container's stop signal) to the task's process group
     /// (and the rest of its session), then SIGKILL after `grace` unless it has exited by then; a
     /// zero grace sends SIGKILL at once. Killing an exited container is `Ok`.
-    /// A second kill while one is pending only shortens the grace period.
+    /// A second kill while one is pending only shortens the grace period. A kill
+    /// for a container still being launched (or not launched yet) is kept and
+    /// delivered as soon as its task process exists.
     ///
     /// The escalation is done by this runtime: if m3s stops during the grace
     /// period, the task only got SIGTERM (kill it again after recovery).
@@ -637,17 +665,22 @@ impl Runtime {
         };
         let (task, exited, first, stop_signal) = {
             let mut containers = self.inner.lock();
-            let container = containers
-                .get_mut(container_id)
-                .ok_or_else(|| RuntimeError::UnknownContainer { container_id: container_id.to_owned() })?;
+            let Some(container) = containers.get_mut(container_id) else {
+                // Not launched yet (its image is being pulled): the launch delivers it.
+                self.inner.remember_early_kill(container_id, grace);
+                return Ok(());
+            };
             if container.exit.is_some() {
                 return Ok(());
             }
             if container.task.is_none() {
                 container.task = self.inner.recorded_task(container_id);
             }
-            let task =
-                container.task.ok_or_else(|| RuntimeError::NotStarted { container_id: container_id.to_owned() })?;
+            let Some(task) = container.task else {
+                // Launching: the task process is delivered this kill as soon as it exists.
+                container.pending_kill = Some(container.pending_kill.map_or(grace, |g| g.min(grace)));
+                return Ok(());
+            };
             if let Some((pending, _)) = &container.killer {
                 if *pending <= deadline {
                     return Ok(());
@@ -829,6 +862,21 @@ impl Runtime {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
         self.containers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long a kill for a container that never launches is remembered.
+    const EARLY_KILL_KEPT: Duration = Duration::from_secs(600);
+
+    fn remember_early_kill(&self, container_id: &str, grace: Duration) {
+        let mut early = self.early_kills.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        early.retain(|_, (_, at)| now.duration_since(*at) < Self::EARLY_KILL_KEPT);
+        let entry = early.entry(container_id.to_owned()).or_insert((grace, now));
+        entry.0 = entry.0.min(grace);
+    }
+
+    fn take_early_kill(&self, container_id: &str) -> Option<Duration> {
+        self.early_kills.lock().unwrap_or_else(PoisonError::into_inner).remove(container_id).map(|(grace, _)| grace)
     }
 
     fn sandbox_path(&self, framework_id: &str, executor_id: &str, container_id: &str) -> PathBuf {

@@ -129,7 +129,9 @@ fn main() -> std::process::ExitCode {
         | Command::Compose(_)
         | Command::Images(_)
         | Command::Networks(_) => true,
-        Command::Metrics(m) => matches!(m.command, metrics_cmd::MetricsCommand::Report(_)),
+        Command::Metrics(m) => {
+            matches!(m.command, metrics_cmd::MetricsCommand::Report(_) | metrics_cmd::MetricsCommand::Anomalies(_))
+        }
         Command::K3s(k) => !matches!(k.command, k3s_cmd::K3sCommand::Serve(_)),
         Command::Manage(_) | Command::Credentials(_) | Command::Audit(_) => true,
         _ => false,

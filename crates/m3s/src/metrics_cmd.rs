@@ -53,6 +53,13 @@ pub struct MetricsStoreArgs {
     /// How often the built-in collectors read the node and the Mesos master and agents (0: never).
     #[arg(long = "collect-interval", env = "M3S_COLLECT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub collect_interval: Duration,
+    /// How often watched series are scored for anomalies (0: no anomaly detection).
+    #[arg(long = "anomaly-interval", env = "M3S_ANOMALY_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub anomaly_interval: Duration,
+    /// Which series are watched (YAML: `watch: [{metric, labels, kind, window, threshold}]`),
+    /// reloaded when it changes. Default: the built-in node, network and task metrics.
+    #[arg(long = "anomaly-rules", env = "M3S_ANOMALY_RULES")]
+    pub anomaly_rules: Option<std::path::PathBuf>,
 }
 
 /// `30d`, `12h`, `90s`, `500ms`, or plain seconds.
@@ -78,9 +85,26 @@ pub enum MetricsCommand {
     Serve(MetricsServeArgs),
     /// Print a report from a running m3s: nodes by average memory use, or top tasks.
     Report(ReportArgs),
+    /// Anomalies found in the watched series (newest first), from a running m3s.
+    Anomalies(AnomaliesArgs),
     /// Score the anomaly detector on a directory in NAB's layout (`data/<folder>/*.csv`,
     /// `combined_windows.json`) with NAB's method; the last line is the standard score.
     Nab(NabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    /// How far back (e.g. 1d, 6h).
+    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    pub last: Duration,
+    /// Only anomalies still open.
+    #[arg(long)]
+    pub open: bool,
+    /// Print the JSON answer.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +241,19 @@ pub fn start(
         metrics::errors::spawn_error_log(client, log.clone());
         state = state.with_error_log(log);
     }
+    if !args.anomaly_interval.is_zero() {
+        let watch = metrics::anomaly::runner::Anomalies::new(
+            store.clone(),
+            metrics::anomaly::watch::default_rules(),
+            Some(dir.join("anomalies.jsonl")),
+        );
+        let watch = match &args.anomaly_rules {
+            Some(path) => watch.with_rules_file(path.clone()).map_err(|e| anyhow::anyhow!("--anomaly-rules: {e}"))?,
+            None => watch,
+        };
+        watch.spawn(args.anomaly_interval);
+        state = state.with_anomalies(watch);
+    }
     if !args.collect_interval.is_zero() {
         let sink_store = store.clone();
         let sink: metrics::collect::Sink = Arc::new(move |points: Vec<metrics::model::Point>| {
@@ -244,6 +281,7 @@ pub async fn run(args: MetricsArgs) -> anyhow::Result<()> {
         MetricsCommand::Serve(args) => serve(args).await,
         MetricsCommand::Report(args) => report(args).await,
         MetricsCommand::Nab(args) => nab(args),
+        MetricsCommand::Anomalies(args) => anomalies(args).await,
     }
 }
 
@@ -266,6 +304,44 @@ async fn serve(args: MetricsServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(crate::mini_cmd::shutdown_signal()).await?;
     running.close().await;
     eprintln!("m3s metrics: stopped");
+    Ok(())
+}
+
+async fn anomalies(args: AnomaliesArgs) -> anyhow::Result<()> {
+    let client = ApiClient::new(&args.api)?;
+    let start = metrics::store::now_ms() as f64 / 1000.0 - args.last.as_secs_f64();
+    let answer = client.get(&format!("/api/m3trics/v1/anomalies?start={start:.3}&open={}", args.open)).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    if let Some(problem) = answer["problem"].as_str() {
+        eprintln!("m3s: the anomaly watch: {problem}");
+    }
+    let events = answer["anomalies"].as_array().cloned().unwrap_or_default();
+    if events.is_empty() {
+        println!("no anomaly in {} watched series", answer["watched_series"]);
+        return Ok(());
+    }
+    println!("{:<20} {:<20} {:<26} {:>5}  {:<30} REASON", "START (UTC)", "END", "METRIC", "SCORE", "SERIES");
+    for e in &events {
+        let time = |v: &serde_json::Value| v.as_i64().map(|ms| mesos::utc::format_seconds(ms.div_euclid(1000)));
+        let labels: Vec<String> = e["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "{:<20} {:<20} {:<26} {:>5.2}  {:<30} {}",
+            time(&e["start_ms"]).unwrap_or_default(),
+            time(&e["end_ms"]).unwrap_or_else(|| "open".into()),
+            e["metric"].as_str().unwrap_or(""),
+            e["peak_score"].as_f64().unwrap_or(0.0),
+            labels.join(","),
+            e["reason"].as_str().unwrap_or("")
+        );
+    }
     Ok(())
 }
 

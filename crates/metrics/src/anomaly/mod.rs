@@ -1,8 +1,12 @@
 //! Anomaly detection over series, online: every point is scored once as it
 //! arrives, from bounded state, with no look-ahead. `nab` is the benchmark's
-//! scoring, to measure detectors by.
+//! scoring, to measure detectors by; `watch` decides which series are watched
+//! and turns scores into anomaly events (pure); `runner` feeds it from the
+//! store and writes scores and events back.
 
 pub mod nab;
+pub mod runner;
+pub mod watch;
 
 use std::collections::VecDeque;
 
@@ -47,12 +51,17 @@ impl RobustDetector {
         if !value.is_finite() {
             return 0.0;
         }
-        let z = if self.window.len() >= WARM_UP { self.z(value) } else { 0.0 };
+        let z = if self.window.len() >= WARM_UP.min(self.capacity) { self.z(value) } else { 0.0 };
         self.push(value);
         // News only when clearly above the recent peak.
         let damped = if z > self.peak * 1.2 { z } else { 0.0 };
         self.peak = self.peak.max(z) * PEAK_DECAY;
         damped / (damped + 4.0)
+    }
+
+    /// The window's median: what the detector expects (NaN before any point).
+    pub fn median(&self) -> f64 {
+        if self.sorted.is_empty() { f64::NAN } else { median_of_sorted(&self.sorted) }
     }
 
     fn z(&mut self, value: f64) -> f64 {

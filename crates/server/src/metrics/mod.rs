@@ -41,6 +41,7 @@ struct Inner {
     /// Points a range query may answer in all (`--metrics-max-query-points`).
     max_answer_points: usize,
     errors: Option<Arc<metrics::errors::ErrorLog>>,
+    anomalies: Option<metrics::anomaly::runner::Anomalies>,
     counters: Counters,
 }
 
@@ -53,6 +54,7 @@ impl MetricsState {
                 max_body_bytes: DEFAULT_MAX_BODY,
                 max_answer_points: metrics::promql::DEFAULT_MAX_ANSWER_POINTS,
                 errors: None,
+                anomalies: None,
                 counters: Counters::default(),
             }),
         }
@@ -71,6 +73,15 @@ impl MetricsState {
     /// Serves the error log at `/api/m3trics/v1/errors`.
     pub fn with_error_log(self, log: Arc<metrics::errors::ErrorLog>) -> MetricsState {
         self.map(|i| Inner { errors: Some(log), ..i })
+    }
+
+    /// Serves the anomaly watch at `/api/m3trics/v1/anomalies`.
+    pub fn with_anomalies(self, anomalies: metrics::anomaly::runner::Anomalies) -> MetricsState {
+        self.map(|i| Inner { anomalies: Some(anomalies), ..i })
+    }
+
+    pub fn anomalies(&self) -> Option<&metrics::anomaly::runner::Anomalies> {
+        self.inner.anomalies.as_ref()
     }
 
     fn map(self, f: impl FnOnce(Inner) -> Inner) -> MetricsState {
@@ -110,6 +121,7 @@ pub fn router(state: MetricsState) -> Router {
         .route("/api/m3trics/v1/reports/nodes", get(native::report_nodes))
         .route("/api/m3trics/v1/reports/tasks", get(native::report_tasks))
         .route("/api/m3trics/v1/errors", get(native::errors))
+        .route("/api/m3trics/v1/anomalies", get(native::anomalies))
         .route("/metrics", get(stats::metrics))
         .route("/ping", get(ping).head(ping))
         .route("/health", get(ping))

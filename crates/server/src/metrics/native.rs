@@ -160,3 +160,28 @@ pub async fn errors(State(state): State<MetricsState>, RawQuery(raw): RawQuery, 
     let records = super::blocking(move || log.query(start, end, limit.max(1))).await;
     Json(json!({ "start": start, "end": end, "errors": records })).into_response()
 }
+
+/// `GET /api/m3trics/v1/anomalies?start=&end=&open=true`: anomaly events, newest first
+/// (default: the last day), the watched series' count and what is wrong with the watch.
+pub async fn anomalies(State(state): State<MetricsState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let p = Params::new(raw.as_deref(), &headers, &Bytes::new());
+    let Some(watch) = state.inner.anomalies.clone() else {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": "anomaly detection is off (--anomaly-interval 0)" })))
+            .into_response();
+    };
+    let since = match p.get("start") {
+        None | Some("") => metrics::store::now_ms() - 24 * 3600 * 1000,
+        Some(_) => match range(&p) {
+            Ok((start, _)) => start,
+            Err(e) => return bad(e),
+        },
+    };
+    let open_only = match p.get("open") {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return bad(format!("invalid parameter \"open\": {other:?} (true or false)")),
+    };
+    let (watched, problem) = watch.status();
+    let events = watch.events(since, open_only);
+    Json(json!({ "since": since, "watched_series": watched, "problem": problem, "anomalies": events })).into_response()
+}

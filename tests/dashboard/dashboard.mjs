@@ -249,6 +249,11 @@ await eventually("top tasks in the report", async () => {
 await noProblems("report");
 await shot("report");
 
+await visit("anomalies", "/ui/anomalies", "Anomalies");
+check((await page.locator("main").textContent()).includes("series watched"), "anomalies: the watch's status is not shown");
+await noProblems("anomalies");
+await shot("anomalies");
+
 await visit("errors", "/ui/errors", "Error log");
 await eventually("the failed task in the error log", async () => {
   await page.reload();

@@ -112,6 +112,16 @@ pub async fn overview(State(state): State<Dashboard>, Extension(Csrf(csrf)): Ext
         }
         None => Vec::new(),
     };
+    if let Some(watch) = state.metrics.anomalies() {
+        let open = watch.events(0, true);
+        b.push_str(r##"<section aria-labelledby="open-anomalies"><h2 id="open-anomalies">Open anomalies</h2>"##);
+        if open.is_empty() {
+            b.push_str("<p>None.</p>");
+        } else {
+            b.push_str(&widgets::anomaly_table(&open));
+        }
+        b.push_str(r##"<p><a href="/ui/anomalies">All anomalies</a></p></section>"##);
+    }
     b.push_str(r##"<section aria-labelledby="recent-errors"><h2 id="recent-errors">Recent errors (24 h)</h2>"##);
     b.push_str(&widgets::error_table(&errors));
     b.push_str(r##"<p><a href="/ui/errors">The whole error log</a></p></section></div>"##);

@@ -53,6 +53,7 @@ pub enum Nav {
     Metrics,
     Report,
     Errors,
+    Anomalies,
     Audit,
 }
 
@@ -66,6 +67,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Metrics, "/ui/metrics", "Metrics"),
     (Nav::Report, "/ui/report", "Report"),
     (Nav::Errors, "/ui/errors", "Error log"),
+    (Nav::Anomalies, "/ui/anomalies", "Anomalies"),
     (Nav::Audit, "/ui/audit", "Audit"),
 ];
 

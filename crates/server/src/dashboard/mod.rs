@@ -8,6 +8,7 @@
 //! the token (or the Basic credentials) and gets a signed session cookie
 //! (`session.rs`); reads accept it, changes also need the page's CSRF token.
 
+mod anomalies;
 mod assets;
 mod cluster;
 mod html;
@@ -93,6 +94,7 @@ pub fn router(api: ApiState, metrics: MetricsState, config: DashboardConfig) -> 
         .route("/ui/manage", get(manage::page))
         .route("/ui/manage/runs/{id}", get(manage::run))
         .route("/ui/audit", get(manage::audit))
+        .route("/ui/anomalies", get(anomalies::page))
         .route("/ui/metrics", get(metrics_pages::metrics))
         .route("/ui/report", get(metrics_pages::report))
         .route("/ui/errors", get(metrics_pages::errors))

@@ -1,8 +1,9 @@
-//! Page fragments more than one page shows: a chart, the error table, a
+//! Page fragments more than one page shows: a chart, the error and anomaly tables, a
 //! task's live output. A leaf: pages import it, it imports no page.
 
 use std::fmt::Write as _;
 
+use metrics::anomaly::watch::AnomalyEvent;
 use metrics::errors::ErrorRecord;
 
 use super::html::{self, Esc, Url};
@@ -71,4 +72,45 @@ pub fn tail(framework_id: &str, agent_id: &str, task_id: &str, title: &str) -> S
         Url(agent_id),
         title = Esc(title),
     )
+}
+
+/// Where an anomaly's series leads: its task, its node.
+fn anomaly_link(e: &AnomalyEvent) -> String {
+    if let Some(task) = e.labels.get("task").or(e.labels.get("executor_id")) {
+        return format!(r#"<a href="/ui/tasks?q={}">task {}</a>"#, Url(task), Esc(task));
+    }
+    if let Some(host) = e.labels.get("host") {
+        return format!(r#"<a href="/ui/nodes">node {}</a>"#, Esc(host));
+    }
+    String::new()
+}
+
+fn anomaly_series(e: &AnomalyEvent) -> String {
+    let labels: Vec<String> = e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    labels.join(", ")
+}
+
+fn anomaly_row(e: &AnomalyEvent) -> String {
+    format!(
+        "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        Esc(&html::time_ms(e.start_ms)),
+        e.end_ms.map_or_else(|| html::badge("open"), |end| Esc(&html::time_ms(end)).to_string()),
+        Esc(&e.metric),
+        Esc(&anomaly_series(e)),
+        html::num(e.peak_score, 2),
+        Esc(&e.reason),
+        anomaly_link(e)
+    )
+}
+
+const ANOMALY_HEAD: &str = r##"<table><thead><tr><th scope="col">Start (UTC)</th><th scope="col">End</th><th scope="col">Metric</th><th scope="col">Series</th><th scope="col">Score</th><th scope="col">Why</th><th scope="col">Concerns</th></tr></thead><tbody>"##;
+
+/// Anomalies as a table (the Anomaly page, the Overview's open ones).
+pub fn anomaly_table(events: &[AnomalyEvent]) -> String {
+    let mut b = String::from(ANOMALY_HEAD);
+    for e in events {
+        b.push_str(&anomaly_row(e));
+    }
+    b.push_str("</tbody></table>");
+    b
 }

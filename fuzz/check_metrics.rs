@@ -38,3 +38,43 @@ pub fn check_remote_write(data: &[u8]) -> bool {
     }
     ok
 }
+
+/// The anomaly watch on arbitrary samples: each 10 bytes are a time step (two
+/// bytes, signed: duplicates and reordering included) and a value (eight bytes,
+/// any f64: NaN, infinities, huge) for one of two series, a gauge and a
+/// counter. Never a panic; every score in [0, 1]; every event ends after it
+/// starts; state stays within its bounds. Returns how many scores came out.
+pub fn check_anomaly(data: &[u8]) -> usize {
+    use metrics::anomaly::watch::{Output, WatchRule, Watcher, default_rules};
+    use metrics::model::{Labels, Sample};
+    let mut rules = default_rules();
+    rules.push(WatchRule { window: 8, ..WatchRule::gauge("tiny") });
+    let mut watcher = Watcher::new(rules);
+    let names = ["mem_used_percent", "net_bytes_recv", "tiny"];
+    let mut t = [0i64; 3];
+    let mut out = Vec::new();
+    for chunk in data.chunks_exact(10) {
+        let which = (chunk[0] % 3) as usize;
+        let step = i16::from_le_bytes([chunk[0] >> 2, chunk[1]]) as i64 * 1000;
+        t[which] = t[which].saturating_add(step);
+        let v = f64::from_le_bytes(chunk[2..10].try_into().expect("8 bytes"));
+        let labels = Labels::new(vec![("__name__".into(), names[which].into()), ("host".into(), "h".into())]);
+        watcher.observe(&labels, &[Sample { t: t[which], v }], &mut out);
+    }
+    watcher.forget_older_than(i64::MAX, &mut out);
+    let mut scores = 0;
+    for o in &out {
+        match o {
+            Output::Score { score, .. } => {
+                assert!((0.0..=1.0).contains(score), "score {score}");
+                scores += 1;
+            }
+            Output::Opened(e) | Output::Closed(e) => {
+                assert!(e.end_ms.is_none_or(|end| end >= e.start_ms), "{e:?}");
+                assert!(e.peak_score.is_finite() && !e.reason.is_empty(), "{e:?}");
+            }
+        }
+    }
+    assert_eq!(watcher.watched(), 0, "everything was forgotten");
+    scores
+}

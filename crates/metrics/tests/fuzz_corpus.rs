@@ -27,3 +27,11 @@ fn remote_write_corpus_replays() {
     assert!(inputs.len() >= 5, "the remote_write corpus is missing");
     assert!(inputs.iter().any(|d| check_metrics::check_remote_write(d)), "some seeds are valid requests");
 }
+
+#[test]
+fn anomaly_watch_corpus_replays() {
+    let inputs = corpus("anomaly_watch");
+    assert!(inputs.len() >= 10, "the anomaly watch corpus is missing");
+    let scored: usize = inputs.iter().map(|d| check_metrics::check_anomaly(d)).sum();
+    assert!(scored > 1000, "the seeds are scored: {scored}");
+}

@@ -60,6 +60,16 @@ pub struct MetricsStoreArgs {
     /// reloaded when it changes. Default: the built-in node, network and task metrics.
     #[arg(long = "anomaly-rules", env = "M3S_ANOMALY_RULES")]
     pub anomaly_rules: Option<std::path::PathBuf>,
+    /// Alerting rules in Prometheus's YAML (`groups: [{name, rules: [{alert, expr|anomaly, for, labels,
+    /// annotations}]}]`), reloaded when the file changes. Unset: no alerting.
+    #[arg(long = "alert-rules", env = "M3S_ALERT_RULES")]
+    pub alert_rules: Option<std::path::PathBuf>,
+    /// Where alert notifications go (Alertmanager's webhook format); repeatable, or comma-separated.
+    #[arg(long = "alert-webhook", env = "M3S_ALERT_WEBHOOKS", value_delimiter = ',')]
+    pub alert_webhooks: Vec<String>,
+    /// How often the alerting rules are evaluated.
+    #[arg(long = "alert-interval", env = "M3S_ALERT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub alert_interval: Duration,
 }
 
 /// `30d`, `12h`, `90s`, `500ms`, or plain seconds.
@@ -253,6 +263,24 @@ pub fn start(
         };
         watch.spawn(args.anomaly_interval);
         state = state.with_anomalies(watch);
+    }
+    if let Some(rules) = &args.alert_rules {
+        for url in &args.alert_webhooks {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                anyhow::bail!("--alert-webhook {url:?}: expected an http:// or https:// URL");
+            }
+        }
+        let alerting = metrics::alert::runner::Alerting::new(
+            store.clone(),
+            Some(rules.clone()),
+            args.alert_webhooks.clone(),
+            Some(dir.join("alerts.json")),
+            state.error_log().cloned(),
+            String::new(),
+        )
+        .map_err(|e| anyhow::anyhow!("--alert-rules: {e}"))?;
+        alerting.spawn(args.alert_interval);
+        state = state.with_alerting(alerting);
     }
     if !args.collect_interval.is_zero() {
         let sink_store = store.clone();

@@ -5,6 +5,7 @@
 //! onto it as VictoriaMetrics maps them: `{measurement}_{field}` with the tags
 //! as labels.
 
+pub mod alert;
 pub mod anomaly;
 pub mod collect;
 pub mod errors;

@@ -8,6 +8,7 @@
 //! the operator runs it open. Handlers parse and render; the work is in the
 //! `metrics` crate, run on the blocking pool because the store does file IO.
 
+mod alerts;
 mod ingest;
 mod native;
 pub(crate) mod params;
@@ -42,6 +43,7 @@ struct Inner {
     max_answer_points: usize,
     errors: Option<Arc<metrics::errors::ErrorLog>>,
     anomalies: Option<metrics::anomaly::runner::Anomalies>,
+    alerting: Option<metrics::alert::runner::Alerting>,
     counters: Counters,
 }
 
@@ -55,6 +57,7 @@ impl MetricsState {
                 max_answer_points: metrics::promql::DEFAULT_MAX_ANSWER_POINTS,
                 errors: None,
                 anomalies: None,
+                alerting: None,
                 counters: Counters::default(),
             }),
         }
@@ -78,6 +81,15 @@ impl MetricsState {
     /// Serves the anomaly watch at `/api/m3trics/v1/anomalies`.
     pub fn with_anomalies(self, anomalies: metrics::anomaly::runner::Anomalies) -> MetricsState {
         self.map(|i| Inner { anomalies: Some(anomalies), ..i })
+    }
+
+    /// Serves alerting: `/api/v1/rules`, `/api/v1/alerts`, silences, status, reload.
+    pub fn with_alerting(self, alerting: metrics::alert::runner::Alerting) -> MetricsState {
+        self.map(|i| Inner { alerting: Some(alerting), ..i })
+    }
+
+    pub fn alerting(&self) -> Option<&metrics::alert::runner::Alerting> {
+        self.inner.alerting.as_ref()
     }
 
     pub fn anomalies(&self) -> Option<&metrics::anomaly::runner::Anomalies> {
@@ -122,6 +134,12 @@ pub fn router(state: MetricsState) -> Router {
         .route("/api/m3trics/v1/reports/tasks", get(native::report_tasks))
         .route("/api/m3trics/v1/errors", get(native::errors))
         .route("/api/m3trics/v1/anomalies", get(native::anomalies))
+        .route("/api/v1/rules", get(alerts::rules))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/m3trics/v1/alerting", get(alerts::status))
+        .route("/api/m3trics/v1/rules/reload", post(alerts::reload))
+        .route("/api/m3trics/v1/silences", get(alerts::silences).post(alerts::add_silence))
+        .route("/api/m3trics/v1/silences/{id}", axum::routing::delete(alerts::remove_silence))
         .route("/metrics", get(stats::metrics))
         .route("/ping", get(ping).head(ping))
         .route("/health", get(ping))

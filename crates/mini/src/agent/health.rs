@@ -57,39 +57,74 @@ const MAX_HEAD: usize = 64 * 1024;
 
 // ------------------------------------------------------------------ validation
 
-/// Mesos's `validateHealthCheck` (`src/common/validation.cpp`), with its
-/// messages. The master reports a task with an invalid health check as
-/// TASK_ERROR with "Task uses invalid health check: " and this message.
-pub fn validate(check: &HealthCheck) -> Result<(), String> {
+/// Why a health check is invalid, in Mesos's words (`validateHealthCheck`,
+/// `src/common/validation.cpp`). The master reports a task with an invalid
+/// health check as TASK_ERROR with "Task uses invalid health check: " and this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidHealthCheck {
+    #[error("HealthCheck must specify 'type'")]
+    NoType,
+    #[error("Expecting '{field}' to be set for {kind} health check")]
+    Missing { field: &'static str, kind: &'static str },
+    #[error("Command health check must contain {0}")]
+    NoCommandValue(&'static str),
+    #[error("Health check's `CommandInfo` is invalid: {0}")]
+    Environment(InvalidVariable),
+    #[error("Unsupported HTTP health check scheme: '{0}'")]
+    Scheme(String),
+    #[error("The path '{0}' of HTTP health check must start with '/'")]
+    Path(String),
+    #[error("'{0}' is not a valid health check type")]
+    Type(String),
+    #[error("Expecting '{0}' to be non-negative")]
+    Negative(&'static str),
+}
+
+/// An environment variable that is not what its type says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidVariable {
+    #[error("Environment variable '{0}' of type 'SECRET' must have a secret set")]
+    SecretWithoutSecret(String),
+    #[error("Environment variable '{0}' of type 'SECRET' must not have a value set")]
+    SecretWithValue(String),
+    #[error("Environment variable '{0}' of type 'VALUE' must have a value set")]
+    ValueWithoutValue(String),
+    #[error("Environment variable '{0}' of type 'VALUE' must not have a secret set")]
+    ValueWithSecret(String),
+    #[error("Environment variable of type 'UNKNOWN' is not allowed")]
+    Unknown,
+}
+
+pub fn validate(check: &HealthCheck) -> Result<(), InvalidHealthCheck> {
     match &check.kind {
-        None => return Err("HealthCheck must specify 'type'".into()),
+        None => return Err(InvalidHealthCheck::NoType),
         Some(HealthCheckType::Command) => {
             let Some(command) = &check.command else {
-                return Err("Expecting 'command' to be set for COMMAND health check".into());
+                return Err(InvalidHealthCheck::Missing { field: "command", kind: "COMMAND" });
             };
             if command.value.is_none() {
                 let kind = if command.shell { "'shell command'" } else { "'executable path'" };
-                return Err(format!("Command health check must contain {kind}"));
+                return Err(InvalidHealthCheck::NoCommandValue(kind));
             }
-            validate_environment(command).map_err(|e| format!("Health check's `CommandInfo` is invalid: {e}"))?;
+            validate_environment(command).map_err(InvalidHealthCheck::Environment)?;
         }
         Some(HealthCheckType::Http) => {
             let Some(http) = &check.http else {
-                return Err("Expecting 'http' to be set for HTTP health check".into());
+                return Err(InvalidHealthCheck::Missing { field: "http", kind: "HTTP" });
             };
             if let Some(scheme) = http.scheme.as_deref().filter(|s| *s != "http" && *s != "https") {
-                return Err(format!("Unsupported HTTP health check scheme: '{scheme}'"));
+                return Err(InvalidHealthCheck::Scheme(scheme.to_owned()));
             }
             if let Some(path) = http.path.as_deref().filter(|p| !p.starts_with('/')) {
-                return Err(format!("The path '{path}' of HTTP health check must start with '/'"));
+                return Err(InvalidHealthCheck::Path(path.to_owned()));
             }
         }
         Some(HealthCheckType::Tcp) => {
             if check.tcp.is_none() {
-                return Err("Expecting 'tcp' to be set for TCP health check".into());
+                return Err(InvalidHealthCheck::Missing { field: "tcp", kind: "TCP" });
             }
         }
-        Some(other) => return Err(format!("'{other}' is not a valid health check type")),
+        Some(other) => return Err(InvalidHealthCheck::Type(other.to_string())),
     }
     for (name, value) in [
         ("delay_seconds", check.delay_seconds),
@@ -98,30 +133,22 @@ pub fn validate(check: &HealthCheck) -> Result<(), String> {
         ("timeout_seconds", check.timeout_seconds),
     ] {
         if value < 0.0 {
-            return Err(format!("Expecting '{name}' to be non-negative"));
+            return Err(InvalidHealthCheck::Negative(name));
         }
     }
     Ok(())
 }
 
-fn validate_environment(command: &CommandInfo) -> Result<(), String> {
+fn validate_environment(command: &CommandInfo) -> Result<(), InvalidVariable> {
     for v in command.environment.iter().flat_map(|e| e.variables.iter()) {
         match v.kind.as_ref().unwrap_or(&VariableType::Value) {
             VariableType::Secret if v.secret.is_none() => {
-                return Err(format!("Environment variable '{}' of type 'SECRET' must have a secret set", v.name));
+                return Err(InvalidVariable::SecretWithoutSecret(v.name.clone()));
             }
-            VariableType::Secret if v.value.is_some() => {
-                return Err(format!("Environment variable '{}' of type 'SECRET' must not have a value set", v.name));
-            }
-            VariableType::Value if v.value.is_none() => {
-                return Err(format!("Environment variable '{}' of type 'VALUE' must have a value set", v.name));
-            }
-            VariableType::Value if v.secret.is_some() => {
-                return Err(format!("Environment variable '{}' of type 'VALUE' must not have a secret set", v.name));
-            }
-            VariableType::Unspecified => {
-                return Err("Environment variable of type 'UNKNOWN' is not allowed".into());
-            }
+            VariableType::Secret if v.value.is_some() => return Err(InvalidVariable::SecretWithValue(v.name.clone())),
+            VariableType::Value if v.value.is_none() => return Err(InvalidVariable::ValueWithoutValue(v.name.clone())),
+            VariableType::Value if v.secret.is_some() => return Err(InvalidVariable::ValueWithSecret(v.name.clone())),
+            VariableType::Unspecified => return Err(InvalidVariable::Unknown),
             _ => {}
         }
     }
@@ -868,14 +895,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(validate(&command(Some(CommandInfo::shell("true")))), Ok(()));
-        assert_eq!(validate(&HealthCheck::default()).unwrap_err(), "HealthCheck must specify 'type'");
-        assert_eq!(validate(&command(None)).unwrap_err(), "Expecting 'command' to be set for COMMAND health check");
+        assert_eq!(validate(&HealthCheck::default()).unwrap_err().to_string(), "HealthCheck must specify 'type'");
         assert_eq!(
-            validate(&command(Some(CommandInfo::default()))).unwrap_err(),
+            validate(&command(None)).unwrap_err().to_string(),
+            "Expecting 'command' to be set for COMMAND health check"
+        );
+        assert_eq!(
+            validate(&command(Some(CommandInfo::default()))).unwrap_err().to_string(),
             "Command health check must contain 'shell command'"
         );
         assert_eq!(
-            validate(&command(Some(CommandInfo { shell: false, ..Default::default() }))).unwrap_err(),
+            validate(&command(Some(CommandInfo { shell: false, ..Default::default() }))).unwrap_err().to_string(),
             "Command health check must contain 'executable path'"
         );
         let no_value = CommandInfo {
@@ -885,29 +915,35 @@ mod tests {
             ..CommandInfo::shell("true")
         };
         assert_eq!(
-            validate(&command(Some(no_value))).unwrap_err(),
+            validate(&command(Some(no_value))).unwrap_err().to_string(),
             "Health check's `CommandInfo` is invalid: Environment variable 'A' of type 'VALUE' must have a value set"
         );
         let http =
             |h: HttpCheckInfo| HealthCheck { kind: Some(HealthCheckType::Http), http: Some(h), ..Default::default() };
         assert_eq!(
-            validate(&HealthCheck { kind: Some(HealthCheckType::Http), ..Default::default() }).unwrap_err(),
+            validate(&HealthCheck { kind: Some(HealthCheckType::Http), ..Default::default() }).unwrap_err().to_string(),
             "Expecting 'http' to be set for HTTP health check"
         );
         assert_eq!(
-            validate(&http(HttpCheckInfo { scheme: Some("ftp".into()), port: 80, ..Default::default() })).unwrap_err(),
+            validate(&http(HttpCheckInfo { scheme: Some("ftp".into()), port: 80, ..Default::default() }))
+                .unwrap_err()
+                .to_string(),
             "Unsupported HTTP health check scheme: 'ftp'"
         );
         assert_eq!(
-            validate(&http(HttpCheckInfo { path: Some("x".into()), port: 80, ..Default::default() })).unwrap_err(),
+            validate(&http(HttpCheckInfo { path: Some("x".into()), port: 80, ..Default::default() }))
+                .unwrap_err()
+                .to_string(),
             "The path 'x' of HTTP health check must start with '/'"
         );
         assert_eq!(
-            validate(&HealthCheck { kind: Some(HealthCheckType::Tcp), ..Default::default() }).unwrap_err(),
+            validate(&HealthCheck { kind: Some(HealthCheckType::Tcp), ..Default::default() }).unwrap_err().to_string(),
             "Expecting 'tcp' to be set for TCP health check"
         );
         assert_eq!(
-            validate(&HealthCheck { kind: Some(HealthCheckType::Unspecified), ..Default::default() }).unwrap_err(),
+            validate(&HealthCheck { kind: Some(HealthCheckType::Unspecified), ..Default::default() })
+                .unwrap_err()
+                .to_string(),
             "'UNKNOWN' is not a valid health check type"
         );
         let negative = HealthCheck {
@@ -916,7 +952,7 @@ mod tests {
             interval_seconds: -1.0,
             ..Default::default()
         };
-        assert_eq!(validate(&negative).unwrap_err(), "Expecting 'interval_seconds' to be non-negative");
+        assert_eq!(validate(&negative).unwrap_err().to_string(), "Expecting 'interval_seconds' to be non-negative");
     }
 
     #[test]

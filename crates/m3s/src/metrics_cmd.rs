@@ -122,7 +122,7 @@ pub struct NabArgs {
     /// The benchmark's directory.
     pub dir: PathBuf,
     /// Points in the detector's sliding window.
-    #[arg(long = "window", default_value_t = 2048)]
+    #[arg(long = "window", default_value_t = metrics::anomaly::watch::DEFAULT_WINDOW)]
     pub window: usize,
 }
 
@@ -472,11 +472,11 @@ fn nab(args: NabArgs) -> anyhow::Result<()> {
     let started = cpu_time();
     let report = nab::evaluate(series, || {
         let mut d = RobustDetector::new(window);
-        Box::new(move |v| d.score(v))
+        Box::new(move |t, v| d.score_at(t, v))
     });
     let cpu = cpu_time().saturating_sub(started);
     println!(
-        "NAB over {}: {} series, {} points; detector robust (median/MAD, window {window}); {:.1} µs of CPU per point (scoring included)",
+        "NAB over {}: {} series, {} points; detector robust (median/MAD: points and level shifts over {window} points, the daily pattern); {:.1} µs of CPU per point (scoring included)",
         args.dir.display(),
         report.series,
         report.points,

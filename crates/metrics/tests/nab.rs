@@ -15,7 +15,7 @@ fn the_null_and_perfect_detectors_anchor_the_scale() {
     let series = data();
     assert!(series.len() >= 20, "{} series", series.len());
     assert!(series.iter().map(|s| s.windows.len()).sum::<usize>() >= 20, "windows are matched to rows");
-    let null = nab::evaluate(series.clone(), || Box::new(|_| 0.0));
+    let null = nab::evaluate(series.clone(), || Box::new(|_, _| 0.0));
     assert_eq!(null.standard(), 0.0);
     // Perfect: each window's first row, and nothing else.
     let mut starts: Vec<Vec<usize>> = series.iter().map(|s| s.windows.iter().map(|w| w.0).collect()).collect();
@@ -23,7 +23,7 @@ fn the_null_and_perfect_detectors_anchor_the_scale() {
     let perfect = nab::evaluate(series, move || {
         let starts = starts.pop().unwrap();
         let mut i = 0;
-        Box::new(move |_| {
+        Box::new(move |_, _| {
             i += 1;
             if starts.contains(&(i - 1)) { 1.0 } else { 0.0 }
         })
@@ -35,7 +35,7 @@ fn the_null_and_perfect_detectors_anchor_the_scale() {
 fn the_robust_detector_beats_the_null_detector() {
     let report = nab::evaluate(data(), || {
         let mut d = RobustDetector::new(256);
-        Box::new(move |v| d.score(v))
+        Box::new(move |t, v| d.score_at(t, v))
     });
     assert!(report.standard() > 0.0, "{report:?}");
     assert_eq!(report.folders.len(), 4);

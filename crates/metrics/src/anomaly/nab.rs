@@ -196,15 +196,18 @@ impl Report {
     }
 }
 
-/// Scores every series with a fresh detector (`score` is called once per point, in
-/// order) and NAB's method.
-pub fn evaluate(series: Vec<Series>, mut detector: impl FnMut() -> Box<dyn FnMut(f64) -> f64>) -> Report {
+/// A detector as [`evaluate`] calls it: once per point, in order, with the
+/// point's time (milliseconds since the epoch) and value.
+pub type Scorer = Box<dyn FnMut(i64, f64) -> f64>;
+
+/// Scores every series with a fresh detector and NAB's method.
+pub fn evaluate(series: Vec<Series>, mut detector: impl FnMut() -> Scorer) -> Report {
     let points = series.iter().map(|s| s.values.len()).sum();
     let corpus: Vec<(Series, Vec<f64>)> = series
         .into_iter()
         .map(|s| {
             let mut d = detector();
-            let scores = s.values.iter().map(|v| d(*v)).collect();
+            let scores = s.times.iter().zip(&s.values).map(|(t, v)| d(t.saturating_mul(1000), *v)).collect();
             (s, scores)
         })
         .collect();

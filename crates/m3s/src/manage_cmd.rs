@@ -32,6 +32,9 @@ pub struct ManageArgs {
     /// Apply each new commit; with false, commits are only planned until `m3s manage apply`.
     #[arg(long = "manage-auto-apply", env = "M3S_MANAGE_AUTO_APPLY", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_apply: bool,
+    /// At each sync (every interval), put back what was changed by hand since the last apply.
+    #[arg(long = "manage-self-heal", env = "M3S_MANAGE_SELF_HEAL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub self_heal: bool,
     /// Secret of push webhooks at `POST /api/manage/v1/webhook` (GitHub and Gitea sign with it,
     /// GitLab sends it as its token). Unset: no webhook, polling only.
     #[arg(long = "manage-webhook-secret", env = "M3S_MANAGE_WEBHOOK_SECRET", hide_env_values = true)]
@@ -65,6 +68,7 @@ impl ManageArgs {
             auto_apply: self.auto_apply,
             mirror_dir: work_dir.join("manage").join("repo.git"),
             webhook_secret: self.webhook_secret.clone().filter(|s| !s.is_empty()),
+            self_heal: self.self_heal,
             repo_auth: manage::git::RepoAuth {
                 token_file: self.token_file.as_deref().map(absolute),
                 ssh_key: self.ssh_key.as_deref().map(absolute),

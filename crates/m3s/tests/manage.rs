@@ -417,3 +417,23 @@ fn an_ssh_key_opens_a_repository_over_ssh() {
     eventually("the commit applied over ssh", || status(&up)["applied"] == c1.as_str());
     assert!(status(&up)["repository"].as_str().unwrap().starts_with("ssh://***@127.0.0.1:"), "{}", status(&up));
 }
+
+/// `--manage-self-heal`: a scale by hand is put back to the commit at the next sync,
+/// and the audit log says so.
+#[test]
+fn self_heal_puts_back_what_was_changed_by_hand() {
+    let dir = tempdir("manage-heal");
+    let (_daemon, url, work) = served_repository(&dir);
+    let c1 = commit(&work, &url, "site", &[("projects/site/compose.yaml", Some(&site(1)))]);
+    let up =
+        Up::start(&dir.join("m3s"), &["--manage-repo", &url, "--manage-interval", "1s", "--manage-self-heal", "true"]);
+    eventually("the commit applied", || status(&up)["applied"] == c1.as_str());
+    up.wait_project("site", "one replica", |v| live_tasks(v, "app").len() == 1);
+    let (code, body) = http("PUT", up.api_port, "/api/v1/projects/site/services/app/scale", Some("{\"replicas\": 3}"));
+    assert_eq!(code, 200, "{body}");
+    eventually("the scale put back", || {
+        up.get("/api/v1/projects/site").is_some_and(|v| service(&v, "app")["replicas"] == 1)
+    });
+    let audit = up.get("/api/v1/audit?who=git").unwrap();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["via"] == "self-heal" && e["result"] == "applied"), "{audit}");
+}

@@ -117,6 +117,7 @@ async fn apps(auth: &Auth) -> Apps {
             mirror_dir: dir.join("manage/repo.git"),
             webhook_secret: Some("hook".into()),
             repo_auth: Default::default(),
+            self_heal: false,
         },
         Some(k3s.clone()),
     )

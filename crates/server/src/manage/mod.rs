@@ -52,6 +52,8 @@ pub struct ManageConfig {
     pub webhook_secret: Option<String>,
     /// Credentials for the repository's server (a token file, an ssh key).
     pub repo_auth: manage::git::RepoAuth,
+    /// At each sync, put back what was changed by hand (drift) to the applied commit.
+    pub self_heal: bool,
 }
 
 impl std::fmt::Debug for ManageConfig {
@@ -62,6 +64,7 @@ impl std::fmt::Debug for ManageConfig {
             .field("dir", &self.dir)
             .field("interval", &self.interval)
             .field("auto_apply", &self.auto_apply)
+            .field("self_heal", &self.self_heal)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
             .finish()
     }
@@ -259,9 +262,18 @@ impl Manage {
         };
         // Only a commit the branch moved to is applied by itself: one that failed stays
         // failed, and a rollback (`apply` of an earlier commit) stays, until the next push.
-        let applied = self.inner.applied.lock().expect("applied").commit.clone();
-        if self.inner.config.auto_apply && new && head != applied {
+        let applied = self.inner.applied.lock().expect("applied").clone();
+        if self.inner.config.auto_apply && new && head != applied.commit {
             let _ = self.apply_locked(&head, via).await;
+        } else if self.inner.config.self_heal && !applied.commit.is_empty() {
+            // What was changed by hand goes back to the applied commit.
+            let drifted = match self.desired(&applied.commit).await {
+                Ok(desired) => !self.plan_of(&desired, &applied).is_empty(),
+                Err(_) => false,
+            };
+            if drifted {
+                let _ = self.apply_locked(&applied.commit, "self-heal").await;
+            }
         }
         Ok(self.status())
     }

@@ -185,3 +185,10 @@ impl ApiClient {
         }
     }
 }
+
+/// A JSON object of text values as `k=v` pairs joined by `sep` (labels, parameters).
+pub fn pairs(object: &Value, sep: &str) -> String {
+    let pairs: Vec<String> =
+        object.as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    pairs.join(sep)
+}

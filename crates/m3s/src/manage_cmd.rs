@@ -127,17 +127,11 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 }
 
 fn print_run_header(r: &serde_json::Value) {
-    let params: Vec<String> = r["params"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
     println!(
         "run {} of {} ({}) by {} on {} agent(s): {}",
         r["id"].as_str().unwrap_or(""),
         r["runbook"].as_str().unwrap_or(""),
-        params.join(" "),
+        crate::api_client::pairs(&r["params"], " "),
         r["who"].as_str().unwrap_or(""),
         r["agents"],
         r["state"].as_str().unwrap_or("")

@@ -354,19 +354,13 @@ async fn anomalies(args: AnomaliesArgs) -> anyhow::Result<()> {
     println!("{:<20} {:<20} {:<26} {:>5}  {:<30} REASON", "START (UTC)", "END", "METRIC", "SCORE", "SERIES");
     for e in &events {
         let time = |v: &serde_json::Value| v.as_i64().map(|ms| mesos::utc::format_seconds(ms.div_euclid(1000)));
-        let labels: Vec<String> = e["labels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-            .collect();
         println!(
             "{:<20} {:<20} {:<26} {:>5.2}  {:<30} {}",
             time(&e["start_ms"]).unwrap_or_default(),
             time(&e["end_ms"]).unwrap_or_else(|| "open".into()),
             e["metric"].as_str().unwrap_or(""),
             e["peak_score"].as_f64().unwrap_or(0.0),
-            labels.join(","),
+            crate::api_client::pairs(&e["labels"], ","),
             e["reason"].as_str().unwrap_or("")
         );
     }

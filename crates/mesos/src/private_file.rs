@@ -1,5 +1,6 @@
 //! Files only their owner may read (tokens, credentials, kubeconfigs), written
-//! whole or not at all: a crash mid-write leaves the old content, never half.
+//! whole or not at all: a crash mid-write leaves the old content, never half;
+//! and logs only their owner may read, appended a line at a time.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -17,6 +18,22 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Appends `line` (a newline is added) to a log only its owner may read,
+/// renaming the log to `<path>.1` first once it is past `rotate_bytes` (one
+/// generation kept). One `write` of the whole line: concurrent appends never
+/// interleave within it.
+pub fn append_line(path: &Path, line: &[u8], rotate_bytes: u64) -> std::io::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > rotate_bytes) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        std::fs::rename(path, old)?;
+    }
+    let mut record = Vec::with_capacity(line.len() + 1);
+    record.extend_from_slice(line);
+    record.push(b'\n');
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?.write_all(&record)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
@@ -32,6 +49,19 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(!dir.join("token.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_log_grows_by_lines_and_rotates_once() {
+        let dir = std::env::temp_dir().join(format!("m3s-append-line-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log.jsonl");
+        super::append_line(&log, b"one", 3).unwrap();
+        super::append_line(&log, b"two", 3).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("log.jsonl.1")).unwrap(), "one\n");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "two\n");
+        assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

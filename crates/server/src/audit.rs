@@ -8,7 +8,6 @@
 //! [`KEPT_IN_MEMORY`] entries answer queries.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -105,17 +104,7 @@ impl AuditLog {
 }
 
 fn append(file: &std::path::Path, entry: &AuditEntry) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if std::fs::metadata(file).is_ok_and(|m| m.len() > ROTATE_BYTES) {
-        let mut old = file.as_os_str().to_owned();
-        old.push(".1");
-        std::fs::rename(file, old)?;
-    }
-    let mut line = serde_json::to_vec(entry).expect("serialises");
-    line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(file)?;
-    // One write of the whole line: concurrent appends never interleave within it.
-    f.write_all(&line)
+    mesos::private_file::append_line(file, &serde_json::to_vec(entry).expect("serialises"), ROTATE_BYTES)
 }
 
 /// A request's target for the log: the path, and the query with the values of
@@ -147,7 +136,8 @@ mod tests {
         let log = AuditLog::open(file.clone());
         log.record(entry(1, "ci", "PUT /api/v1/projects/web"));
         log.record(entry(2, "admin", "DELETE /api/v1/projects/web"));
-        std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"{\"cut off").unwrap();
+        std::io::Write::write_all(&mut std::fs::OpenOptions::new().append(true).open(&file).unwrap(), b"{\"cut off")
+            .unwrap();
         let again = AuditLog::open(file.clone());
         let all = again.query(&AuditQuery::default());
         assert_eq!(all.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [2, 1]);

@@ -5,7 +5,6 @@
 //! read back at start: an open anomaly survives a restart).
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -232,15 +231,7 @@ impl Anomalies {
 }
 
 fn append(file: &std::path::Path, event: &AnomalyEvent) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if std::fs::metadata(file).is_ok_and(|m| m.len() > ROTATE_BYTES) {
-        let mut old = file.as_os_str().to_owned();
-        old.push(".1");
-        std::fs::rename(file, old)?;
-    }
-    let mut line = serde_json::to_vec(event).expect("serialises");
-    line.push(b'\n');
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(file)?.write_all(&line)
+    mesos::private_file::append_line(file, &serde_json::to_vec(event).expect("serialises"), ROTATE_BYTES)
 }
 
 #[cfg(test)]

@@ -311,9 +311,11 @@ fn runbooks_run_with_checked_parameters() {
     );
     assert!(code == 200 && body.contains("\"created\":[\"s\"]"), "{code} {body}");
     up.wait_project("stk", "the stack running", |v| live_tasks(v, "s").len() == 1);
-    let nodes = up.get("/api/v1/nodes").unwrap();
-    let tasks = nodes["nodes"][0]["tasks"].as_array().unwrap();
-    assert!(tasks.iter().any(|t| t["name"] == "stk_s"), "{nodes}");
+    // The engine counts a task live once its launch is sent; the master lists it once accepted.
+    eventually("the stack's task in the inventory", || {
+        let nodes = up.get("/api/v1/nodes").unwrap();
+        nodes["nodes"][0]["tasks"].as_array().is_some_and(|t| t.iter().any(|t| t["name"] == "stk_s"))
+    });
     let (code, _) = http("DELETE", up.api_port, "/docker/swarm/stk", None);
     assert_eq!(code, 202);
     eventually("the stack removed", || up.get("/api/v1/projects/stk").is_none());

@@ -205,7 +205,7 @@ pub fn log_filter(level: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct AuthArgs {
     /// Bearer token (default: AUTH_USERNAME/AUTH_PASSWORD if set, else one generated into <work-dir>/api-token).
     #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
@@ -219,6 +219,19 @@ pub struct AuthArgs {
     /// Serve without authentication: anyone reaching the port can write and read.
     #[arg(long = "insecure-open-api", default_value_t = false)]
     pub insecure_open_api: bool,
+}
+
+/// Secrets never reach a log through a `{:?}`.
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AuthArgs")
+            .field("api_token", &hidden(&self.api_token))
+            .field("auth_username", &self.auth_username)
+            .field("auth_password", &hidden(&self.auth_password))
+            .field("insecure_open_api", &self.insecure_open_api)
+            .finish()
+    }
 }
 
 /// Auth from flags: Basic credentials (with the token, if given), else a token

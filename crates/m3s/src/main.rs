@@ -263,6 +263,31 @@ fn print_config(mesos: MesosArgs, framework: FrameworkArgs, service: ServiceArgs
 mod tests {
     use super::*;
 
+    /// A `{:?}` of the management and auth arguments (a debug log of them) shows no secret.
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let argv = [
+            "m3s",
+            "up",
+            "--manage-repo",
+            "https://bot:url-s3cret@git.example/estate.git",
+            "--manage-webhook-secret",
+            "hook-s3cret",
+        ];
+        let Command::Up(up) = Cli::try_parse_from(argv).unwrap().command else { panic!("up") };
+        let auth = config::AuthArgs {
+            api_token: Some("tok-s3cret".into()),
+            auth_username: Some("admin".into()),
+            auth_password: Some("pw-s3cret".into()),
+            insecure_open_api: false,
+        };
+        let shown = format!("{:?} {auth:?}", up.common.manage);
+        for secret in ["tok-s3cret", "pw-s3cret", "url-s3cret", "hook-s3cret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("admin") && shown.contains("git.example"), "the rest is still shown: {shown}");
+    }
+
     /// clap checks a command line's consistency (unique short flags, ...) only when it is built: all of it, here.
     #[test]
     fn the_command_line_is_consistent() {

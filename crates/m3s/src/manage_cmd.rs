@@ -15,7 +15,7 @@ use crate::api_client::{ApiClient, ApiOptions};
 use crate::metrics_cmd::parse_duration;
 
 /// The management role, part of `m3s up` and `m3s serve` when a repository is given.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ManageArgs {
     /// Git repository holding the desired state (`git://`, `https://`, `ssh://`, `file://` or a
     /// path); its `<dir>/projects/<name>/compose.yaml` are the compose projects. Unset: no management.
@@ -49,6 +49,24 @@ pub struct ManageArgs {
     /// The known_hosts file the ssh server must be in (default: the user's).
     #[arg(long = "manage-known-hosts", env = "M3S_MANAGE_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
+}
+
+/// The webhook secret never reaches a log through a `{:?}`.
+impl std::fmt::Debug for ManageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManageArgs")
+            .field("repo", &self.repo.as_deref().map(manage::git::redact))
+            .field("branch", &self.branch)
+            .field("dir", &self.dir)
+            .field("interval", &self.interval)
+            .field("auto_apply", &self.auto_apply)
+            .field("self_heal", &self.self_heal)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field("token_file", &self.token_file)
+            .field("ssh_key", &self.ssh_key)
+            .field("known_hosts", &self.known_hosts)
+            .finish()
+    }
 }
 
 impl ManageArgs {

@@ -16,4 +16,5 @@ pub mod promql;
 pub mod query;
 pub mod remote_write;
 pub mod report;
+pub mod rules_file;
 pub mod store;

@@ -53,8 +53,7 @@ pub struct Alerting {
 struct Inner {
     store: Arc<Store>,
     rules: Mutex<Vec<Rule>>,
-    rules_file: Option<PathBuf>,
-    rules_modified: Mutex<Option<std::time::SystemTime>>,
+    rules_file: Option<crate::rules_file::RulesFile>,
     kept: Mutex<Kept>,
     state_file: Option<PathBuf>,
     webhooks: Vec<String>,
@@ -89,8 +88,7 @@ impl Alerting {
             inner: Arc::new(Inner {
                 store,
                 rules: Mutex::new(Vec::new()),
-                rules_file,
-                rules_modified: Mutex::new(None),
+                rules_file: rules_file.map(crate::rules_file::RulesFile::new),
                 kept: Mutex::new(kept),
                 state_file,
                 webhooks,
@@ -101,41 +99,27 @@ impl Alerting {
                 http,
             }),
         };
-        if let Some(problem) = alerting.reload() {
-            return Err(problem);
-        }
+        alerting.reload()?;
         Ok(alerting)
     }
 
-    /// Reads the rules file again; `Some(why)` when it cannot be used (the rules in force stay).
-    pub fn reload(&self) -> Option<String> {
-        let path = self.inner.rules_file.as_ref()?;
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let loaded = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| super::parse_rules(&t));
-        match loaded {
-            Ok(rules) => {
-                *self.inner.rules_modified.lock().expect("modified") = modified;
-                *self.inner.rules.lock().expect("rules") = rules;
-                None
-            }
-            Err(e) => {
-                *self.inner.rules_modified.lock().expect("modified") = modified;
-                Some(format!("{}: {e} (the rules in force are kept)", path.display()))
-            }
-        }
+    /// Reads the rules file again, now; the number of rules, or why they cannot
+    /// be used (the rules in force stay).
+    pub fn reload(&self) -> Result<usize, String> {
+        let Some(file) = &self.inner.rules_file else { return Ok(0) };
+        let rules = file.load(super::parse_rules)?;
+        let count = rules.len();
+        *self.inner.rules.lock().expect("rules") = rules;
+        Ok(count)
     }
 
+    /// Reloads the rules file when it changed; why its content is not in force, if it is not.
     fn reload_if_changed(&self) -> Option<String> {
-        let path = self.inner.rules_file.as_ref()?;
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        if modified == *self.inner.rules_modified.lock().expect("modified") {
-            return None;
+        let file = self.inner.rules_file.as_ref()?;
+        if let Some(rules) = file.reload_if_changed(super::parse_rules) {
+            *self.inner.rules.lock().expect("rules") = rules;
         }
-        let problem = self.reload();
-        if problem.is_none() {
-            tracing::info!(file = %path.display(), "alert rules reloaded");
-        }
-        problem
+        file.problem()
     }
 
     pub fn rules(&self) -> Vec<Rule> {

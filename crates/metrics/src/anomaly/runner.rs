@@ -36,8 +36,8 @@ struct Inner {
     read_to: Mutex<Option<i64>>,
     /// What the runner has to say about itself (errors reading, series dropped).
     problem: Mutex<Option<String>>,
-    /// A rules file, reloaded when it changes (with its last modification time).
-    rules_file: Mutex<Option<(PathBuf, Option<std::time::SystemTime>)>>,
+    /// A rules file, reloaded when it changes.
+    rules_file: Option<crate::rules_file::RulesFile>,
 }
 
 impl Anomalies {
@@ -66,7 +66,7 @@ impl Anomalies {
                 file,
                 read_to: Mutex::new(None),
                 problem: Mutex::new(None),
-                rules_file: Mutex::new(None),
+                rules_file: None,
             }),
         }
     }
@@ -74,34 +74,20 @@ impl Anomalies {
     /// Takes the rules from `path` now and whenever it changes; a file that
     /// cannot be read keeps the rules in force, and the status says why.
     pub fn with_rules_file(self, path: PathBuf) -> Result<Anomalies, String> {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let rules = super::watch::parse_rules(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.set_rules(rules);
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        *self.inner.rules_file.lock().expect("rules file") = Some((path, modified));
-        Ok(self)
+        let file = crate::rules_file::RulesFile::new(path);
+        self.set_rules(file.load(super::watch::parse_rules)?);
+        let inner =
+            Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("with_rules_file before the watch is shared"));
+        Ok(Anomalies { inner: Arc::new(Inner { rules_file: Some(file), ..inner }) })
     }
 
-    /// Reloads the rules file when its modification time moved.
+    /// Reloads the rules file when it changed; why its content is not in force, if it is not.
     fn reload_rules(&self) -> Option<String> {
-        let mut file = self.inner.rules_file.lock().expect("rules file");
-        let (path, seen) = file.as_mut()?;
-        let modified = std::fs::metadata(&*path).and_then(|m| m.modified()).ok();
-        if modified == *seen {
-            return None;
+        let file = self.inner.rules_file.as_ref()?;
+        if let Some(rules) = file.reload_if_changed(super::watch::parse_rules) {
+            self.set_rules(rules);
         }
-        let loaded = std::fs::read_to_string(&*path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| super::watch::parse_rules(&text));
-        match loaded {
-            Ok(rules) => {
-                *seen = modified;
-                tracing::info!(file = %path.display(), rules = rules.len(), "anomaly rules reloaded");
-                self.set_rules(rules);
-                None
-            }
-            Err(e) => Some(format!("{}: {e} (the rules in force are kept)", path.display())),
-        }
+        file.problem()
     }
 
     /// Runs a tick every `interval` on the blocking pool.

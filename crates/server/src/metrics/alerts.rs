@@ -95,7 +95,7 @@ pub async fn status(State(state): State<MetricsState>) -> Response {
 
 pub async fn reload(State(state): State<MetricsState>) -> Response {
     let Some(a) = alerting(&state) else { return not_here() };
-    match super::blocking(move || a.reload().map_or_else(|| Ok(a.rules().len()), Err)).await {
+    match super::blocking(move || a.reload()).await {
         Ok(n) => Json(json!({"reloaded": n})).into_response(),
         Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": e}))).into_response(),
     }

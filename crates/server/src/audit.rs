@@ -89,6 +89,12 @@ impl AuditLog {
         recent.push_back(entry);
     }
 
+    /// Records an entry stamped with the time now.
+    pub fn note(&self, who: &str, via: &str, action: String, result: &str) {
+        let at_ms = framework::driver::now_ms();
+        self.record(AuditEntry { at_ms, who: who.to_owned(), via: via.to_owned(), action, result: result.to_owned() });
+    }
+
     pub fn query(&self, q: &AuditQuery) -> Vec<AuditEntry> {
         let recent = self.recent.lock().expect("audit");
         recent

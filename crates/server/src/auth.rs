@@ -14,7 +14,7 @@ use mesos::transport::constant_time_eq;
 
 use crate::ApiState;
 use crate::access::{self, Credentials, Principal, Role};
-use crate::audit::{AuditEntry, AuditLog};
+use crate::audit::AuditLog;
 use crate::error::ApiError;
 use crate::session;
 
@@ -239,13 +239,7 @@ impl Auth {
             next.run(request).await
         };
         if audited {
-            self.inner.audit.record(AuditEntry {
-                at_ms: framework::driver::now_ms(),
-                who,
-                via: via.to_owned(),
-                action,
-                result: response.status().as_u16().to_string(),
-            });
+            self.inner.audit.note(&who, via, action, &response.status().as_u16().to_string());
         }
         response
     }

@@ -100,10 +100,6 @@ pub async fn page(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
             if !runs.is_empty() {
                 b.push_str("<h2>Runs</h2><table><thead><tr><th scope=\"col\">Started (UTC)</th><th scope=\"col\">Run</th><th scope=\"col\">Runbook</th><th scope=\"col\">By</th><th scope=\"col\">Agents</th><th scope=\"col\">State</th></tr></thead><tbody>");
                 for r in runs.iter().take(20) {
-                    let state = serde_json::to_value(&r.state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
                     let _ = write!(
                         b,
                         "<tr><td>{}</td><td><a href=\"/ui/manage/runs/{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -113,7 +109,7 @@ pub async fn page(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extensi
                         Esc(&r.runbook),
                         Esc(&r.who),
                         r.agents,
-                        html::badge(&state)
+                        html::badge(r.state.as_str())
                     );
                 }
                 b.push_str("</tbody></table>");
@@ -204,8 +200,6 @@ pub async fn run(
         *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
         return response;
     };
-    let state_text =
-        serde_json::to_value(&r.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = write!(
         b,
@@ -215,7 +209,7 @@ pub async fn run(
         Esc(&r.who),
         Esc(&utc(r.started_ms)),
         Esc(&params.join(" ")),
-        html::badge(&state_text)
+        html::badge(r.state.as_str())
     );
     for t in &r.tasks {
         let _ = write!(

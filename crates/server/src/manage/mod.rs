@@ -222,6 +222,11 @@ impl Manage {
         self.inner.status.lock().expect("status").clone()
     }
 
+    /// Writes what the role did to the audit log.
+    fn audit(&self, who: &str, via: &str, action: String, result: &str) {
+        self.inner.api.inner.auth.audit().note(who, via, action, result);
+    }
+
     async fn git<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Mirror) -> Result<T, manage::git::GitError> + Send + 'static,
@@ -410,17 +415,12 @@ impl Manage {
         let c = commit.to_owned();
         let subject = self.git(move |m| m.describe(&c)).await.unwrap_or_default();
         let result = self.apply_commit(commit).await;
-        self.inner.api.inner.auth.audit().record(crate::audit::AuditEntry {
-            at_ms: now_ms(),
-            who: "git".into(),
-            via: via.into(),
-            action: format!("apply {commit} {subject}").trim_end().to_owned(),
-            result: match &result {
-                Ok(plan) if plan.is_empty() => "applied (no change)".into(),
-                Ok(_) => "applied".into(),
-                Err(e) => format!("not applied: {}", e.message),
-            },
-        });
+        let outcome = match &result {
+            Ok(plan) if plan.is_empty() => "applied (no change)".to_owned(),
+            Ok(_) => "applied".to_owned(),
+            Err(e) => format!("not applied: {}", e.message),
+        };
+        self.audit("git", via, format!("apply {commit} {subject}").trim_end().to_owned(), &outcome);
         let mut s = self.inner.status.lock().expect("status");
         let entry = HistoryEntry {
             commit: commit.to_owned(),
@@ -560,13 +560,8 @@ async fn webhook(State(m): State<Manage>, headers: axum::http::HeaderMap, body: 
         }
     };
     let record = |result: &str| {
-        m.inner.api.inner.auth.audit().record(crate::audit::AuditEntry {
-            at_ms: now_ms(),
-            who: format!("webhook:{}", push.forge),
-            via: "webhook".into(),
-            action: format!("{} {} {}", push.event, push.reference, push.after).trim_end().to_owned(),
-            result: result.into(),
-        })
+        let action = format!("{} {} {}", push.event, push.reference, push.after).trim_end().to_owned();
+        m.audit(&format!("webhook:{}", push.forge), "webhook", action, result)
     };
     let wanted = format!("refs/heads/{}", m.inner.config.branch);
     if !push.is_push() || push.reference != wanted {

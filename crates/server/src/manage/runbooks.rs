@@ -34,6 +34,18 @@ pub enum RunState {
     TimedOut,
 }
 
+impl RunState {
+    /// As the API writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::TimedOut => "timed_out",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunTask {
     pub task_id: String,
@@ -347,13 +359,8 @@ impl Manage {
         if let Err(e) = self.inner.api.framework().remove(&record.project) {
             tracing::warn!(project = %record.project, "removing a finished run: {e}");
         }
-        self.inner.api.inner.auth.audit().record(crate::audit::AuditEntry {
-            at_ms: now_ms(),
-            who: record.who.clone(),
-            via: "runbook".into(),
-            action: format!("run {} {} on {} agent(s)", record.runbook, record.id, record.agents),
-            result: format!("{:?}", record.state).to_lowercase(),
-        });
+        let action = format!("run {} {} on {} agent(s)", record.runbook, record.id, record.agents);
+        self.audit(&record.who, "runbook", action, record.state.as_str());
         self.keep_run(record);
     }
 

@@ -286,9 +286,11 @@ impl Manage {
     /// The commit's projects as specs, or the first file that is not valid.
     async fn desired(&self, commit: &str) -> Result<Desired, ManageError> {
         let (commit_owned, dir) = (commit.to_owned(), self.inner.config.dir.clone());
-        let files = self.git(move |m| manage::git::projects(m, &commit_owned, &dir)).await?;
-        let (commit_owned, dir) = (commit.to_owned(), self.inner.config.dir.clone());
-        let cluster_files = self.git(move |m| manage::git::clusters(m, &commit_owned, &dir)).await?;
+        let (files, cluster_files) = self
+            .git(move |m| {
+                Ok((manage::git::projects(m, &commit_owned, &dir)?, manage::git::clusters(m, &commit_owned, &dir)?))
+            })
+            .await?;
         let short = &commit[..commit.len().min(12)];
         let mut out = BTreeMap::new();
         for (name, (path, bytes)) in files {
@@ -371,15 +373,20 @@ impl Manage {
         })
     }
 
-    /// The plan of a revision (default: the fetched head) against what runs.
-    pub async fn plan(&self, revision: Option<&str>) -> Result<(String, String, Plan), ManageError> {
-        let commit = match revision {
+    /// The commit a revision names, or the fetched head.
+    async fn commit_of(&self, revision: Option<&str>) -> Result<String, ManageError> {
+        match revision {
             Some(r) => {
                 let r = r.to_owned();
-                self.git(move |m| m.commit_of(&r)).await?
+                self.git(move |m| m.commit_of(&r)).await
             }
-            None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet"))?,
-        };
+            None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet")),
+        }
+    }
+
+    /// The plan of a revision (default: the fetched head) against what runs.
+    pub async fn plan(&self, revision: Option<&str>) -> Result<(String, String, Plan), ManageError> {
+        let commit = self.commit_of(revision).await?;
         let desired = self.desired(&commit).await?;
         let applied = self.inner.applied.lock().expect("applied").clone();
         let plan = self.plan_of(&desired, &applied);
@@ -401,13 +408,7 @@ impl Manage {
     /// Applies a revision (an earlier commit rolls back).
     pub async fn apply(&self, revision: Option<&str>) -> Result<(String, Plan), ManageError> {
         let _busy = self.inner.busy.lock().await;
-        let commit = match revision {
-            Some(r) => {
-                let r = r.to_owned();
-                self.git(move |m| m.commit_of(&r)).await?
-            }
-            None => self.status().head.ok_or_else(|| failed(StatusCode::CONFLICT, "nothing fetched yet"))?,
-        };
+        let commit = self.commit_of(revision).await?;
         self.apply_locked(&commit, "api").await.map(|plan| (commit, plan))
     }
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use framework::driver::now_ms;
+use framework::engine::TaskRecord;
 use framework::spec::{CommandSpec, PlacementField, PlacementRule, ProjectSpec, RestartSpec, RestartWhen};
 use manage::runbook::{Runbook, Target};
 use serde::{Deserialize, Serialize};
@@ -292,18 +293,19 @@ impl Manage {
     pub async fn run_now(&self, id: &str) -> Option<RunRecord> {
         let mut record = self.run(id)?;
         if record.state == RunState::Running {
-            record.tasks = self.read_tasks(&record.project).await;
+            record.tasks = self.read_tasks(&self.run_tasks(&record.project)).await;
         }
         Some(record)
     }
 
-    async fn read_tasks(&self, project: &str) -> Vec<RunTask> {
+    /// The tasks as a run shows them, with their output read from the sandboxes.
+    async fn read_tasks(&self, tasks: &[TaskRecord]) -> Vec<RunTask> {
         let framework_id =
             self.inner.api.framework().read(|e| e.framework_id().map(|f| f.value.clone())).unwrap_or_default();
         let mut out = Vec::new();
-        for (t, _) in self.run_tasks(project) {
+        for t in tasks {
             let (stdout, stderr) =
-                if t.state.is_some() { self.output(&framework_id, &t).await } else { Default::default() };
+                if t.state.is_some() { self.output(&framework_id, t).await } else { Default::default() };
             out.push(RunTask {
                 task_id: t.task_id.clone(),
                 agent_id: t.agent_id.clone(),
@@ -318,14 +320,8 @@ impl Manage {
     }
 
     /// The run's tasks as the engine has them now.
-    fn run_tasks(&self, project: &str) -> Vec<(framework::engine::TaskRecord, bool)> {
-        self.inner.api.framework().read(|e| {
-            e.tasks()
-                .values()
-                .filter(|t| t.project == project)
-                .map(|t| (t.clone(), t.state.as_ref().is_some_and(|s| s.is_terminal())))
-                .collect()
-        })
+    fn run_tasks(&self, project: &str) -> Vec<TaskRecord> {
+        self.inner.api.framework().read(|e| e.tasks().values().filter(|t| t.project == project).cloned().collect())
     }
 
     /// Follows a run until every task ended or the timeout, on engine changes.
@@ -335,7 +331,7 @@ impl Manage {
         let deadline = tokio::time::Instant::now() + timeout;
         let timed_out = loop {
             let tasks = self.run_tasks(&record.project);
-            let ended = tasks.iter().filter(|(_, done)| *done).count();
+            let ended = tasks.iter().filter(|t| t.state.as_ref().is_some_and(|s| s.is_terminal())).count();
             if ended >= record.agents {
                 break false;
             }
@@ -345,9 +341,9 @@ impl Manage {
             }
         };
         let tasks = self.run_tasks(&record.project);
-        record.tasks = self.read_tasks(&record.project).await;
+        record.tasks = self.read_tasks(&tasks).await;
         let all_finished =
-            tasks.len() >= record.agents && tasks.iter().all(|(t, _)| t.state == Some(mesos::v1::TaskState::Finished));
+            tasks.len() >= record.agents && tasks.iter().all(|t| t.state == Some(mesos::v1::TaskState::Finished));
         record.state = if timed_out {
             RunState::TimedOut
         } else if all_finished {
@@ -365,7 +361,7 @@ impl Manage {
     }
 
     /// The last [`OUTPUT_KEPT`] bytes of a task's stdout and stderr, or why they could not be read.
-    async fn output(&self, framework_id: &str, t: &framework::engine::TaskRecord) -> (String, String) {
+    async fn output(&self, framework_id: &str, t: &TaskRecord) -> (String, String) {
         let Some(files) = self.inner.api.inner.files.as_ref() else {
             return (String::new(), "(output unavailable: no master to read sandboxes through)".into());
         };

@@ -52,7 +52,7 @@ pub async fn credentials(args: CredentialsArgs) -> anyhow::Result<()> {
             let list = api.get("/api/v1/credentials").await?;
             println!("{:<24} {:<9} CREATED", "NAME", "ROLE");
             for c in list.as_array().into_iter().flatten() {
-                let created = c["created_ms"].as_u64().map(utc).unwrap_or_default();
+                let created = c["created_ms"].as_i64().map(mesos::utc::format_ms).unwrap_or_default();
                 println!("{:<24} {:<9} {created}", c["name"].as_str().unwrap_or(""), c["role"].as_str().unwrap_or(""));
             }
         }
@@ -88,7 +88,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             println!("{e}");
             continue;
         }
-        let at = e["at_ms"].as_u64().map(utc).unwrap_or_default();
+        let at = e["at_ms"].as_i64().map(mesos::utc::format_ms).unwrap_or_default();
         println!(
             "{at} {:<16} {:<9} {} -> {}",
             e["who"].as_str().unwrap_or(""),
@@ -98,8 +98,4 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn utc(ms: u64) -> String {
-    mesos::utc::format_seconds((ms / 1000) as i64)
 }

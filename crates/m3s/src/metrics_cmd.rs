@@ -353,7 +353,7 @@ async fn anomalies(args: AnomaliesArgs) -> anyhow::Result<()> {
     }
     println!("{:<20} {:<20} {:<26} {:>5}  {:<30} REASON", "START (UTC)", "END", "METRIC", "SCORE", "SERIES");
     for e in &events {
-        let time = |v: &serde_json::Value| v.as_i64().map(|ms| mesos::utc::format_seconds(ms.div_euclid(1000)));
+        let time = |v: &serde_json::Value| v.as_i64().map(mesos::utc::format_ms);
         println!(
             "{:<20} {:<20} {:<26} {:>5.2}  {:<30} {}",
             time(&e["start_ms"]).unwrap_or_default(),

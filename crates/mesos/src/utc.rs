@@ -32,6 +32,11 @@ pub fn format_seconds(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_ms(ms: i64) -> String {
+    format_seconds(ms.div_euclid(1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +46,8 @@ mod tests {
         assert_eq!(format_seconds(0), "1970-01-01 00:00:00");
         assert_eq!(format_seconds(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(format_seconds(-1), "1969-12-31 23:59:59");
+        assert_eq!(format_ms(1_700_000_000_999), "2023-11-14 22:13:20");
+        assert_eq!(format_ms(-1), "1969-12-31 23:59:59");
         for days in [-800_000, -1, 0, 11_016, 19_000, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");

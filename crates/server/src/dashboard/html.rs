@@ -142,7 +142,7 @@ pub fn num(v: f64, digits: usize) -> String {
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
 pub fn time_ms(ms: i64) -> String {
-    crate::metrics::params::format_utc(ms)
+    mesos::utc::format_ms(ms)
 }
 
 /// A status word as a badge; the colour class comes from the word.

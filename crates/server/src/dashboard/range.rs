@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::html::Esc;
-use crate::metrics::params::{format_utc, parse_form_time};
+use crate::metrics::params::parse_form_time;
 
 pub const PRESETS: &[(&str, &str, i64)] = &[
     ("1h", "Last hour", 3600),
@@ -68,7 +68,7 @@ impl Range {
             let selected = if value == self.name { " selected" } else { "" };
             let _ = write!(h, r##"<option value="{value}"{selected}>{label}</option>"##);
         }
-        let field = |ms: i64| format_utc(ms).replace(' ', "T");
+        let field = |ms: i64| mesos::utc::format_ms(ms).replace(' ', "T");
         let _ = write!(
             h,
             r##"</select><label for="start">Start (UTC)</label><input id="start" name="start" type="datetime-local" step="1" value="{}"><label for="end">End (UTC)</label><input id="end" name="end" type="datetime-local" step="1" value="{}"></fieldset>"##,

@@ -113,11 +113,6 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(((days * 86400 + h * 3600 + mi * 60 + sec - offset) * 1000) + millis)
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
-pub fn format_utc(ms: i64) -> String {
-    mesos::utc::format_seconds(ms.div_euclid(1000))
-}
-
 /// A `datetime-local` form value (`YYYY-MM-DDTHH:MM[:SS]`, taken as UTC) or
 /// anything `parse_time` takes, to milliseconds.
 pub fn parse_form_time(s: &str) -> Option<i64> {
@@ -136,10 +131,9 @@ mod tests {
     #[test]
     fn formatted_times_parse_back() {
         for ms in [0, 1_700_000_000_000, 951_782_400_000 /* 2000-02-29 */, 4_102_444_799_000] {
-            let text = format_utc(ms);
+            let text = mesos::utc::format_ms(ms);
             assert_eq!(parse_form_time(&text.replace(' ', "T")), Some(ms), "{text}");
         }
-        assert_eq!(format_utc(1_700_000_000_999), "2023-11-14 22:13:20");
         assert_eq!(parse_form_time("2023-11-14T22:13"), Some(1_699_999_980_000));
         assert_eq!(parse_form_time("soon"), None);
     }

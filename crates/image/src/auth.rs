@@ -86,15 +86,29 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// A Docker `config.json` that cannot be read, naming the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{}: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Invalid { path: std::path::PathBuf, source: Box<CredentialsError> },
+    #[error("not a Docker config.json: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("auths.{key}.auth is not {expected}")]
+    BadAuth { key: String, expected: &'static str },
+}
+
 impl Credentials {
     /// Reads `path` (Docker's format: `{"auths": {"host": {"auth": base64("user:pass")}}}`).
     /// Credential helpers (`credsStore`, `credHelpers`) are not run.
-    pub fn from_docker_config(path: &Path) -> Result<Credentials, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Credentials::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_docker_config(path: &Path) -> Result<Credentials, CredentialsError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CredentialsError::Read { path: path.to_owned(), source })?;
+        Credentials::parse(&text).map_err(|e| CredentialsError::Invalid { path: path.to_owned(), source: Box::new(e) })
     }
 
-    pub fn parse(text: &str) -> Result<Credentials, String> {
+    pub fn parse(text: &str) -> Result<Credentials, CredentialsError> {
         #[derive(serde::Deserialize)]
         struct File {
             #[serde(default)]
@@ -109,17 +123,16 @@ impl Credentials {
             #[serde(default)]
             password: Option<String>,
         }
-        let file: File = serde_json::from_str(text).map_err(|e| format!("not a Docker config.json: {e}"))?;
+        let file: File = serde_json::from_str(text).map_err(CredentialsError::NotJson)?;
         let mut by_registry = BTreeMap::new();
         for (key, entry) in file.auths {
             let login = match (entry.auth, entry.username, entry.password) {
                 (Some(auth), _, _) if !auth.is_empty() => {
-                    let raw = base64::engine::general_purpose::STANDARD
-                        .decode(auth.trim())
-                        .map_err(|_| format!("auths.{key}.auth is not base64"))?;
-                    let text = String::from_utf8(raw).map_err(|_| format!("auths.{key}.auth is not UTF-8"))?;
-                    let (u, p) =
-                        text.split_once(':').ok_or_else(|| format!("auths.{key}.auth is not user:password"))?;
+                    let bad = |expected| CredentialsError::BadAuth { key: key.clone(), expected };
+                    let raw =
+                        base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad("base64"))?;
+                    let text = String::from_utf8(raw).map_err(|_| bad("UTF-8"))?;
+                    let (u, p) = text.split_once(':').ok_or_else(|| bad("user:password"))?;
                     Login { username: u.to_owned(), password: p.to_owned() }
                 }
                 (_, Some(u), Some(p)) => Login { username: u, password: p },
@@ -189,6 +202,8 @@ mod tests {
         assert_eq!(c.get("127.0.0.1:5000").unwrap().username, "u");
         assert!(c.get("empty.io").is_none());
         assert!(!format!("{c:?}{:?}", c.get("docker.io")).contains("s3cret"), "secrets stay out of Debug");
-        assert!(Credentials::parse(r#"{"auths": {"x": {"auth": "!!"}}}"#).unwrap_err().contains("auths.x.auth"));
+        assert!(
+            Credentials::parse(r#"{"auths": {"x": {"auth": "!!"}}}"#).unwrap_err().to_string().contains("auths.x.auth")
+        );
     }
 }

@@ -494,7 +494,7 @@ impl K3s {
                         role: Role::parse(&t.service)?,
                         replica: t.replica,
                         task_id: t.task_id.clone(),
-                        agent_id: t.agent_id.clone(),
+                        agent_id: t.agent_id.value.clone(),
                         state: t.state.clone(),
                         healthy: t.healthy,
                         host: t.hostname.clone(),

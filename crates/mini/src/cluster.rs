@@ -502,7 +502,7 @@ impl Cluster {
                 tokio::task::spawn_blocking(move || docker_for_start.start(&task, &fid, &cid, &sandbox, &env, limits))
                     .await
                     .map_err(|e| e.to_string())
-                    .and_then(|r| r);
+                    .and_then(|r| r.map_err(|e| e.to_string()));
             let started = match started {
                 Ok(s) => s,
                 Err(message) => return failed(format!("Failed to launch container: {message}")),

@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mesos::v1::CommandUri;
-use mini::agent::fetcher::{FetchError, Fetcher};
+use mini::agent::fetcher::{FetchError, FetchFailure, Fetcher};
 use tokio::sync::oneshot;
 
 const SCRIPT: &str = "#!/bin/sh\necho fetched-script-ran\n";
@@ -210,7 +210,7 @@ async fn local_files_by_path_and_file_uri() {
     let error = fetcher.fetch(&[uri(&missing)], &sandbox, None).await.unwrap_err();
     assert_eq!(error.uri, missing);
     assert!(error.to_string().starts_with(&format!("Failed to fetch '{missing}': ")), "{error}");
-    assert!(error.reason.contains("No such file"), "{error}");
+    assert!(error.reason.to_string().contains("No such file"), "{error}");
 }
 
 #[tokio::test]
@@ -237,7 +237,7 @@ async fn the_cache_serves_a_uri_again_without_the_server() {
     // The server is gone: a direct fetch fails, the cached ones still work.
     let second = sandbox(dir.path(), "c2");
     let error = fetcher.fetch(&[uri(&plain)], &second, None).await.unwrap_err();
-    assert!(error.reason.contains("requesting"), "{error}");
+    assert!(error.reason.to_string().contains("requesting"), "{error}");
     fetcher.fetch(&uris, &second, None).await.unwrap();
     assert_eq!(read(second.join("tgz-dir/a.txt")), "from the tarball\n");
     assert_eq!(read(second.join("copy.txt")), "plain content\n");
@@ -253,7 +253,8 @@ async fn bad_uris_fail_with_the_uri_and_the_reason() {
     let missing = server.url("/files/missing.txt");
     let error: FetchError = fetcher.fetch(&[uri(&missing)], &sandbox, None).await.unwrap_err();
     assert_eq!(error.uri, missing);
-    assert!(error.reason.contains("404"), "{error}");
+    assert!(matches!(&error.reason, FetchFailure::HttpStatus { status, .. } if status.as_u16() == 404), "{error}");
+    assert!(error.reason.to_string().contains("received HTTP return code 404"), "{error}");
     assert!(error.to_string().starts_with(&format!("Failed to fetch '{missing}'")), "{error}");
     // The failure is in the sandbox's stderr too.
     assert!(read(sandbox.join("stderr")).contains("404"));
@@ -266,21 +267,21 @@ async fn bad_uris_fail_with_the_uri_and_the_reason() {
     for bad in ["../x", "/tmp/x", "a/../../x"] {
         let escaping = CommandUri { output_file: Some(bad.into()), ..uri(&server.url("/files/plain.txt")) };
         let error = fetcher.fetch(&[escaping], &sandbox, None).await.unwrap_err();
-        assert!(error.reason.contains("within the sandbox"), "{bad}: {error}");
+        assert!(error.reason.to_string().contains("within the sandbox"), "{bad}: {error}");
     }
     assert!(!dir.path().join("x").exists());
 
     let error = fetcher.fetch(&[uri("ftp://example.invalid/x")], &sandbox, None).await.unwrap_err();
-    assert!(error.reason.contains("unsupported URI scheme 'ftp'"), "{error}");
+    assert!(error.reason.to_string().contains("unsupported URI scheme 'ftp'"), "{error}");
     let error = fetcher.fetch(&[uri("relative/x")], &sandbox, None).await.unwrap_err();
-    assert!(error.reason.contains("relative path"), "{error}");
+    assert!(error.reason.to_string().contains("relative path"), "{error}");
 
     // A corrupt archive: the extraction error says which and where.
     fs::write(dir.path().join("broken.tgz"), "not a tarball").unwrap();
     let broken = dir.path().join("broken.tgz").display().to_string();
     let error = fetcher.fetch(&[uri(&broken)], &sandbox, None).await.unwrap_err();
-    assert!(error.reason.starts_with("Failed to extract archive"), "{error}");
-    assert!(error.reason.contains("'tar' failed"), "{error}");
+    assert!(error.reason.to_string().starts_with("Failed to extract archive"), "{error}");
+    assert!(error.reason.to_string().contains("'tar' failed"), "{error}");
     server.stop().await;
 }
 
@@ -307,7 +308,7 @@ async fn as_another_user_local_files_need_that_users_permission() {
     fs::write(&secret, "root only").unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
     let error = fetcher.fetch(&[uri(&secret.display().to_string())], &sandbox, Some("nobody")).await.unwrap_err();
-    assert!(error.reason.contains("Permission denied"), "{error}");
+    assert!(error.reason.to_string().contains("Permission denied"), "{error}");
     assert!(fs::read(sandbox.join("secret.txt")).map(|b| b.is_empty()).unwrap_or(true));
 
     let public = dir.path().join("public.txt");
@@ -323,6 +324,6 @@ async fn as_another_user_local_files_need_that_users_permission() {
         assert_eq!(fs::metadata(sandbox.join(path)).unwrap().uid(), nobody, "{path} is the task user's");
     }
     let error = fetcher.fetch(&[uri(&public.display().to_string())], &sandbox, Some("no-such-user-m3s")).await;
-    assert!(error.unwrap_err().reason.contains("unknown user"));
+    assert!(error.unwrap_err().reason.to_string().contains("unknown user"));
     server.stop().await;
 }

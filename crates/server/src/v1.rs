@@ -304,7 +304,7 @@ async fn read_log(
     let Some((agent, framework_id)) = found else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no task with id '{task}'")));
     };
-    files.read(&agent, &framework_id, task, stream, offset, length).await.map_err(|e| match e {
+    files.read(&agent.value, &framework_id, task, stream, offset, length).await.map_err(|e| match e {
         mesos::files::LogError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
         mesos::files::LogError::Agent(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
     })

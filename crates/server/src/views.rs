@@ -69,7 +69,7 @@ pub fn task(t: &TaskRecord) -> TaskView {
         generation: t.generation,
         state: t.state.as_ref().map_or("TASK_STAGING", TaskState::as_str).to_owned(),
         healthy: t.healthy,
-        agent_id: t.agent_id.clone(),
+        agent_id: t.agent_id.value.clone(),
         host: t.hostname.clone(),
         ports: t.host_ports.clone(),
         launched_at_ms: t.launched_at_ms,

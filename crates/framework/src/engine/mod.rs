@@ -293,21 +293,21 @@ impl Engine {
             .tasks
             .values()
             .filter(|t| t.is_live())
-            .map(|t| ReconcileTask { task_id: TaskId::new(&t.task_id), agent_id: Some(AgentId::new(&t.agent_id)) })
+            .map(|t| ReconcileTask { task_id: TaskId::new(&t.task_id), agent_id: Some(t.agent_id.clone()) })
             .collect();
         if !tasks.is_empty() {
             self.call(CallKind::Reconcile(Reconcile { tasks }));
         }
         self.call(CallKind::Reconcile(Reconcile { tasks: Vec::new() }));
         // Kills sent before a failover may have been lost.
-        let kills: Vec<(String, String)> = self
+        let kills: Vec<(String, AgentId)> = self
             .tasks
             .values()
             .filter(|t| t.is_live() && t.kill.is_some())
             .map(|t| (t.task_id.clone(), t.agent_id.clone()))
             .collect();
         for (id, agent) in kills {
-            self.kill_call(&id, &agent);
+            self.kill_call(&id, Some(agent));
         }
     }
 
@@ -332,7 +332,7 @@ impl Engine {
     fn offers(&mut self, offers: Vec<Offer>) {
         let mut pending = self.pending_replicas(self.now);
         let mut declined = Vec::new();
-        let mut placed_on: BTreeMap<(String, String, String), u32> = BTreeMap::new();
+        let mut placed_on: BTreeMap<(String, String, AgentId), u32> = BTreeMap::new();
         for t in self.tasks.values().filter(|t| t.is_live()) {
             *placed_on.entry((t.project.clone(), t.service.clone(), t.agent_id.clone())).or_default() += 1;
         }
@@ -349,8 +349,7 @@ impl Engine {
                 let Some(spec) = self.projects.get(project).and_then(|p| p.spec.services.get(service)).cloned() else {
                     continue;
                 };
-                let per_node =
-                    placed_on.entry((project.clone(), service.clone(), offer.agent_id.value.clone())).or_default();
+                let per_node = placed_on.entry((project.clone(), service.clone(), offer.agent_id.clone())).or_default();
                 if let Some(max) = spec.max_per_node.filter(|max| *per_node >= *max) {
                     self.misfits.insert(key.clone(), Misfit::PerNode { max });
                     left.push(key);
@@ -380,7 +379,7 @@ impl Engine {
                                 generation,
                                 state: None,
                                 healthy: None,
-                                agent_id: offer.agent_id.value.clone(),
+                                agent_id: offer.agent_id.clone(),
                                 hostname: offer.hostname.clone(),
                                 host_ports: taken.host_ports,
                                 launched_at_ms: self.now,
@@ -429,9 +428,8 @@ impl Engine {
         } else if !status.state.is_terminal() && status.state != TaskState::TaskUnknown {
             // A task of this framework that m3s has no record of (launched before a
             // crash that lost its record, or by someone else with our id): not ours to keep.
-            let agent = status.agent_id.as_ref().map(|a| a.value.clone()).unwrap_or_default();
             tracing::warn!(task = %status.task_id, "killing a task this framework does not know");
-            self.kill_call(&status.task_id.value, &agent);
+            self.kill_call(&status.task_id.value, status.agent_id.clone());
         }
         self.flush();
         if status.uuid.is_some() {
@@ -451,7 +449,7 @@ impl Engine {
             task.healthy = status.healthy;
         }
         if let Some(agent) = &status.agent_id {
-            task.agent_id = agent.value.clone();
+            task.agent_id = agent.clone();
         }
         if let Some(m) = status.message.as_ref().filter(|m| !m.is_empty()) {
             task.message = Some(m.clone());
@@ -899,16 +897,16 @@ impl Engine {
         t.kill = Some(reason);
         let agent = t.agent_id.clone();
         self.dirty.insert(format!("{TASK_PREFIX}{task_id}"));
-        self.kill_call(task_id, &agent);
+        self.kill_call(task_id, Some(agent));
     }
 
-    fn kill_call(&mut self, task_id: &str, agent_id: &str) {
+    fn kill_call(&mut self, task_id: &str, agent_id: Option<AgentId>) {
         if !self.subscribed {
             return; // re-sent after the next subscription
         }
         self.call(CallKind::Kill(Kill {
             task_id: TaskId::new(task_id),
-            agent_id: (!agent_id.is_empty()).then(|| AgentId::new(agent_id)),
+            agent_id: agent_id.filter(|a| !a.value.is_empty()),
             kill_policy: None,
         }));
     }

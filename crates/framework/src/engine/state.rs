@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use mesos::v1::TaskState;
+use mesos::v1::{AgentId, TaskState};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::ProjectSpec;
@@ -62,7 +62,9 @@ pub struct TaskRecord {
     pub state: Option<TaskState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
-    pub agent_id: String,
+    /// The agent it was launched on (persisted as the bare id).
+    #[serde(with = "bare_agent_id")]
+    pub agent_id: AgentId,
     pub hostname: String,
     /// Host ports, in the order of the service's ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -76,6 +78,20 @@ pub struct TaskRecord {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill: Option<KillReason>,
+}
+
+/// An agent id kept as its text, as task records have always stored it.
+mod bare_agent_id {
+    use mesos::v1::AgentId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &AgentId, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&id.value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AgentId, D::Error> {
+        String::deserialize(deserializer).map(AgentId::new)
+    }
 }
 
 impl TaskRecord {

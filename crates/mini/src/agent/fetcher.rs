@@ -52,11 +52,91 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REDIRECTS: usize = 10;
 
 /// A failed fetch, worded as Mesos's fetcher: `Failed to fetch '<uri>': <reason>`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("Failed to fetch '{uri}': {reason}")]
 pub struct FetchError {
     pub uri: String,
-    pub reason: String,
+    pub reason: FetchFailure,
+}
+
+/// Why one URI could not be fetched; Mesos's own wording where it has one.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchFailure {
+    #[error("the URI is empty")]
+    EmptyUri,
+    #[error("File URI only supports absolute paths")]
+    RelativeFileUri,
+    #[error("unsupported URI scheme '{0}': m3s fetches http://, https://, file:// URIs and absolute paths")]
+    UnsupportedScheme(String),
+    #[error("a relative path was given, but m3s has no frameworks home: use an absolute path or a file:// URI")]
+    RelativePath,
+    #[error("Illegal characters in URI")]
+    IllegalCharacters,
+    #[error("Malformed URI (missing path): {0}")]
+    MissingPath(String),
+    #[error("the URI names no file (it ends with '/'): set output_file")]
+    NoFileName,
+    #[error("URI output file path is empty")]
+    EmptyOutputFile,
+    #[error("the output file contains a NUL byte")]
+    NulInOutputFile,
+    #[error("output_file '{0}' must be a relative path within the sandbox directory")]
+    AbsoluteOutputFile(String),
+    #[error("output_file '{0}' must stay within the sandbox directory (no '..')")]
+    OutputFileEscapes(String),
+    #[error("output_file '{0}' names no file")]
+    OutputFileNamesNoFile(String),
+    #[error("the task's user: {0}")]
+    User(#[source] runtime::RuntimeError),
+    #[error("{} is not a directory in the sandbox", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{} is not a regular file", .0.display())]
+    NotARegularFile(PathBuf),
+    #[error("{op} {}: {source}", path.display())]
+    Io { op: &'static str, path: PathBuf, source: io::Error },
+    #[error("copying {} to {}: {source}", from.display(), to.display())]
+    Copy { from: PathBuf, to: PathBuf, source: io::Error },
+    #[error("moving {} into the cache: {source}", path.display())]
+    IntoCache { path: PathBuf, source: io::Error },
+    #[error("Failed to chmod executable '{}': {source}", path.display())]
+    Chmod { path: PathBuf, source: io::Error },
+    #[error("changing the owner of {}: {source}", path.display())]
+    Chown { path: PathBuf, source: rustix::io::Errno },
+    #[error("creating the HTTP client: {0}")]
+    Client(#[source] mesos::error::Error),
+    #[error("invalid URL: {0}")]
+    InvalidUrl(#[source] url::ParseError),
+    #[error("requesting {url}: {}", chain(source))]
+    Request { url: reqwest::Url, source: reqwest::Error },
+    #[error("HTTP {status} from {url} without a Location")]
+    RedirectWithoutLocation { status: reqwest::StatusCode, url: reqwest::Url },
+    #[error("bad redirect to '{location}' from {url}: {source}")]
+    BadRedirect { location: String, url: reqwest::Url, source: url::ParseError },
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
+    #[error("Error downloading resource, received HTTP return code {status} from {url}")]
+    HttpStatus { status: reqwest::StatusCode, url: reqwest::Url },
+    #[error("download from {url} stalled: no data for {} s", .stall.as_secs())]
+    Stalled { url: reqwest::Url, stall: Duration },
+    #[error("downloading {url}: {}", chain(source))]
+    Download { url: reqwest::Url, source: reqwest::Error },
+    #[error("Failed to extract archive '{}' to '{}': {reason}", archive.display(), sandbox.display())]
+    Extract { archive: PathBuf, sandbox: PathBuf, reason: Box<FetchFailure> },
+    #[error("no file name left without '.gz'")]
+    NoGzipStem,
+    #[error("cannot run '{program}': {source}{}", if source.kind() == io::ErrorKind::NotFound { " (is it installed?)" } else { "" })]
+    CannotRun { program: &'static str, source: io::Error },
+    #[error("'{program}' failed ({status}): {stderr_tail}")]
+    HelperFailed { program: &'static str, status: std::process::ExitStatus, stderr_tail: String },
+    #[error("internal error: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl FetchFailure {
+    fn io(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FetchFailure {
+        let path = path.to_path_buf();
+        move |source| FetchFailure::Io { op, path, source }
+    }
 }
 
 /// The fetcher of one agent; cheap to create.
@@ -106,8 +186,8 @@ impl Fetcher {
                 let (container, user_owned) = (container.clone(), user.to_owned());
                 tokio::task::spawn_blocking(move || runtime::task_credentials(&container, &user_owned))
                     .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|result| result.map_err(|e| e.to_string()))
+                    .map_err(FetchFailure::Join)
+                    .and_then(|result| result.map_err(FetchFailure::User))
                     .map_err(|reason| FetchError {
                         uri: uris.first().map(|u| u.value.clone()).unwrap_or_default(),
                         reason,
@@ -140,7 +220,7 @@ impl Fetcher {
         user: Option<&str>,
         run_as: Option<&RunAs>,
         client: &mut Option<reqwest::Client>,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, FetchFailure> {
         let value = uri.value.trim_start();
         let source = parse_source(value)?;
         let name = match &uri.output_file {
@@ -165,9 +245,8 @@ impl Fetcher {
                 let (cached_path, dest_path, owner) = (cached.clone(), dest.clone(), run_as.cloned());
                 blocking(move || {
                     let mut file = create_file(&dest_path)?;
-                    let mut source =
-                        File::open(&cached_path).map_err(|e| format!("reading {}: {e}", cached_path.display()))?;
-                    io::copy(&mut source, &mut file).map_err(|e| format!("copying {}: {e}", cached_path.display()))?;
+                    let mut source = File::open(&cached_path).map_err(FetchFailure::io("reading", &cached_path))?;
+                    io::copy(&mut source, &mut file).map_err(FetchFailure::io("copying", &cached_path))?;
                     finish_file(&file, &dest_path, executable, owner)
                 })
                 .await?;
@@ -197,7 +276,7 @@ impl Fetcher {
         value: &str,
         retriever: &Retriever<'_>,
         client: &mut Option<reqwest::Client>,
-    ) -> Result<Option<PathBuf>, String> {
+    ) -> Result<Option<PathBuf>, FetchFailure> {
         let name = cache_file_name(key, &basename(value)?);
         let path = self.cache_dir.join(&name);
         let key_path = self.cache_dir.join(format!("{name}.uri"));
@@ -219,9 +298,9 @@ impl Fetcher {
         let file = create_file(&tmp)?;
         let result = retriever.retrieve(file, &tmp, client).await.and_then(|file| {
             // The key first: an entry is only used once its data is in place.
-            file.sync_all().map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-            fs::write(&key_path, key).map_err(|e| format!("writing {}: {e}", key_path.display()))?;
-            fs::rename(&tmp, &path).map_err(|e| format!("moving {} into the cache: {e}", tmp.display()))
+            file.sync_all().map_err(FetchFailure::io("writing", &tmp))?;
+            fs::write(&key_path, key).map_err(FetchFailure::io("writing", &key_path))?;
+            fs::rename(&tmp, &path).map_err(|source| FetchFailure::IntoCache { path: tmp.clone(), source })
         });
         if let Err(error) = result {
             let _ = fs::remove_file(&tmp);
@@ -240,7 +319,12 @@ struct Retriever<'a> {
 
 impl Retriever<'_> {
     /// Fills `file` (at `path`) with the source's content.
-    async fn retrieve(&self, file: File, path: &Path, client: &mut Option<reqwest::Client>) -> Result<File, String> {
+    async fn retrieve(
+        &self,
+        file: File,
+        path: &Path,
+        client: &mut Option<reqwest::Client>,
+    ) -> Result<File, FetchFailure> {
         match self.source {
             Source::Http(url) => {
                 let client = match client {
@@ -251,7 +335,7 @@ impl Retriever<'_> {
                             call_timeout: Duration::from_secs(24 * 3600),
                             ..Default::default()
                         };
-                        let built = config.call_client().map_err(|e| format!("creating the HTTP client: {e}"))?;
+                        let built = config.call_client().map_err(FetchFailure::Client)?;
                         client.insert(built).clone()
                     }
                 };
@@ -262,21 +346,24 @@ impl Retriever<'_> {
                 Some(run_as) => {
                     let mut command = tokio::process::Command::new("cat");
                     command.arg("--").arg(source);
-                    let output = file.try_clone().map_err(|e| format!("{}: {e}", path.display()))?;
+                    let output = file.try_clone().map_err(FetchFailure::io("opening", path))?;
                     run(command, Some(run_as), "cat", Some(output)).await?;
                     Ok(file)
                 }
                 None => {
                     let (source, path) = (source.clone(), path.to_path_buf());
                     blocking(move || {
-                        let metadata = fs::metadata(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+                        let metadata = fs::metadata(&source).map_err(FetchFailure::io("reading", &source))?;
                         if !metadata.is_file() {
-                            return Err(format!("{} is not a regular file", source.display()));
+                            return Err(FetchFailure::NotARegularFile(source));
                         }
-                        let mut input = File::open(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+                        let mut input = File::open(&source).map_err(FetchFailure::io("reading", &source))?;
                         let mut file = file;
-                        io::copy(&mut input, &mut file)
-                            .map_err(|e| format!("copying {} to {}: {e}", source.display(), path.display()))?;
+                        io::copy(&mut input, &mut file).map_err(|source_error| FetchFailure::Copy {
+                            from: source,
+                            to: path,
+                            source: source_error,
+                        })?;
                         Ok(file)
                     })
                     .await
@@ -292,11 +379,14 @@ async fn download(
     file: File,
     path: &Path,
     stall_timeout: Duration,
-) -> Result<File, String> {
-    let mut url = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+) -> Result<File, FetchFailure> {
+    let mut url = reqwest::Url::parse(url).map_err(FetchFailure::InvalidUrl)?;
     let mut response = None;
     for _ in 0..=MAX_REDIRECTS {
-        let answer = client.get(url.clone()).send().await.map_err(|e| format!("requesting {url}: {}", chain(&e)))?;
+        let answer = match client.get(url.clone()).send().await {
+            Ok(answer) => answer,
+            Err(source) => return Err(FetchFailure::Request { url, source }),
+        };
         if !answer.status().is_redirection() {
             response = Some(answer);
             break;
@@ -305,25 +395,29 @@ async fn download(
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|l| l.to_str().ok())
-            .ok_or_else(|| format!("HTTP {} from {url} without a Location", answer.status()))?;
-        url = url.join(location).map_err(|e| format!("bad redirect to '{location}' from {url}: {e}"))?;
+            .ok_or_else(|| FetchFailure::RedirectWithoutLocation { status: answer.status(), url: url.clone() })?;
+        url = url.join(location).map_err(|source| FetchFailure::BadRedirect {
+            location: location.to_owned(),
+            url: url.clone(),
+            source,
+        })?;
     }
-    let mut response = response.ok_or_else(|| format!("more than {MAX_REDIRECTS} redirects"))?;
+    let mut response = response.ok_or(FetchFailure::TooManyRedirects)?;
     let status = response.status();
     if status != reqwest::StatusCode::OK {
         // Mesos accepts nothing but 200 either.
-        return Err(format!("Error downloading resource, received HTTP return code {} from {url}", status));
+        return Err(FetchFailure::HttpStatus { status, url });
     }
     let mut out = tokio::fs::File::from_std(file);
     loop {
         let chunk = tokio::time::timeout(stall_timeout, response.chunk())
             .await
-            .map_err(|_| format!("download from {url} stalled: no data for {} s", stall_timeout.as_secs()))?
-            .map_err(|e| format!("downloading {url}: {}", chain(&e)))?;
+            .map_err(|_| FetchFailure::Stalled { url: url.clone(), stall: stall_timeout })?
+            .map_err(|source| FetchFailure::Download { url: url.clone(), source })?;
         let Some(chunk) = chunk else { break };
-        out.write_all(&chunk).await.map_err(|e| format!("writing {}: {e}", path.display()))?;
+        out.write_all(&chunk).await.map_err(FetchFailure::io("writing", path))?;
     }
-    out.flush().await.map_err(|e| format!("writing {}: {e}", path.display()))?;
+    out.flush().await.map_err(FetchFailure::io("writing", path))?;
     Ok(out.into_std().await)
 }
 
@@ -342,64 +436,62 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn parse_source(value: &str) -> Result<Source, String> {
+fn parse_source(value: &str) -> Result<Source, FetchFailure> {
     if value.is_empty() {
-        return Err("the URI is empty".to_owned());
+        return Err(FetchFailure::EmptyUri);
     }
     if let Some(rest) = value.strip_prefix("file://") {
         let path = rest.strip_prefix("localhost").unwrap_or(rest);
         if !path.starts_with('/') {
-            return Err("File URI only supports absolute paths".to_owned());
+            return Err(FetchFailure::RelativeFileUri);
         }
         return Ok(Source::Local(PathBuf::from(path)));
     }
     if let Some((scheme, _)) = value.split_once("://") {
         return match scheme.to_ascii_lowercase().as_str() {
             "http" | "https" => Ok(Source::Http(value.to_owned())),
-            _ => Err(format!(
-                "unsupported URI scheme '{scheme}': m3s fetches http://, https://, file:// URIs and absolute paths"
-            )),
+            _ => Err(FetchFailure::UnsupportedScheme(scheme.to_owned())),
         };
     }
     if value.starts_with('/') {
         return Ok(Source::Local(PathBuf::from(value)));
     }
-    Err("a relative path was given, but m3s has no frameworks home: use an absolute path or a file:// URI".to_owned())
+    Err(FetchFailure::RelativePath)
 }
 
 /// The file name a URI gets in the sandbox: Mesos's `Fetcher::basename`
 /// (what follows the last `/`, query strings included).
-fn basename(uri: &str) -> Result<String, String> {
+fn basename(uri: &str) -> Result<String, FetchFailure> {
     if uri.contains(['\\', '\'', '\0']) {
-        return Err("Illegal characters in URI".to_owned());
+        return Err(FetchFailure::IllegalCharacters);
     }
     let name = match uri.find("://") {
         Some(index) if index > 1 => {
             let path = &uri[index + 3..];
             match path.find('/') {
                 Some(slash) if path.len() > slash + 1 => &path[path.rfind('/').unwrap_or(slash) + 1..],
-                _ => return Err(format!("Malformed URI (missing path): {uri}")),
+                _ => return Err(FetchFailure::MissingPath(uri.to_owned())),
             }
         }
         _ => Path::new(uri).file_name().and_then(|n| n.to_str()).unwrap_or(""),
     };
     if name.is_empty() || name == "." || name == ".." {
-        return Err("the URI names no file (it ends with '/'): set output_file".to_owned());
+        return Err(FetchFailure::NoFileName);
     }
     Ok(name.to_owned())
 }
 
 /// `output_file`: a relative path inside the sandbox.
-fn validate_output_file(output_file: &str) -> Result<PathBuf, String> {
+fn validate_output_file(output_file: &str) -> Result<PathBuf, FetchFailure> {
     if output_file.is_empty() {
-        return Err("URI output file path is empty".to_owned());
+        return Err(FetchFailure::EmptyOutputFile);
     }
     if output_file.contains('\0') {
-        return Err("the output file contains a NUL byte".to_owned());
+        return Err(FetchFailure::NulInOutputFile);
     }
     let path = Path::new(output_file);
     if path.is_absolute() {
-        return Err(format!("output_file '{output_file}' must be a relative path within the sandbox directory"));
+        return Err(FetchFailure::AbsoluteOutputFile(output_file.to_owned()));
     }
     let mut clean = PathBuf::new();
     for component in path.components() {
@@ -407,12 +499,12 @@ fn validate_output_file(output_file: &str) -> Result<PathBuf, String> {
             Component::Normal(part) => clean.push(part),
             Component::CurDir => {}
             Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("output_file '{output_file}' must stay within the sandbox directory (no '..')"));
+                return Err(FetchFailure::OutputFileEscapes(output_file.to_owned()));
             }
         }
     }
     if clean.as_os_str().is_empty() || output_file.ends_with('/') {
-        return Err(format!("output_file '{output_file}' names no file"));
+        return Err(FetchFailure::OutputFileNamesNoFile(output_file.to_owned()));
     }
     Ok(clean)
 }
@@ -442,9 +534,11 @@ async fn extract(
     name: &Path,
     sandbox: &Path,
     run_as: Option<&RunAs>,
-) -> Result<(), String> {
-    let failed = |reason: String| {
-        format!("Failed to extract archive '{}' to '{}': {reason}", archive.display(), sandbox.display())
+) -> Result<(), FetchFailure> {
+    let failed = |reason: FetchFailure| FetchFailure::Extract {
+        archive: archive.to_path_buf(),
+        sandbox: sandbox.to_path_buf(),
+        reason: Box::new(reason),
     };
     let mut output = None;
     let (mut command, program) = match kind {
@@ -467,7 +561,7 @@ async fn extract(
         Archive::Gzip => {
             let stem = name.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".gz")).unwrap_or("");
             if stem.is_empty() {
-                return Err(failed("no file name left without '.gz'".to_owned()));
+                return Err(failed(FetchFailure::NoGzipStem));
             }
             let dest = prepare_destination(sandbox, Path::new(stem), run_as).map_err(&failed)?;
             let file = create_file(&dest).map_err(&failed)?;
@@ -490,9 +584,9 @@ async fn extract(
 async fn run(
     mut command: tokio::process::Command,
     run_as: Option<&RunAs>,
-    program: &str,
+    program: &'static str,
     output: Option<File>,
-) -> Result<(), String> {
+) -> Result<(), FetchFailure> {
     let stdout = output.map_or_else(Stdio::null, Stdio::from);
     command.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped()).kill_on_drop(true);
     if let Some(run_as) = run_as.cloned() {
@@ -502,13 +596,7 @@ async fn run(
             command.pre_exec(move || runtime::switch_user(&run_as));
         }
     }
-    let cannot_run = |e: io::Error| {
-        if e.kind() == io::ErrorKind::NotFound {
-            format!("cannot run '{program}': {e} (is it installed?)")
-        } else {
-            format!("cannot run '{program}': {e}")
-        }
-    };
+    let cannot_run = |source: io::Error| FetchFailure::CannotRun { program, source };
     // Not `output()`, which would capture stdout too.
     let child = command.spawn().map_err(cannot_run)?;
     drop(command);
@@ -519,37 +607,37 @@ async fn run(
     let stderr = String::from_utf8_lossy(&output.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(format!("'{program}' failed ({}): {}", output.status, tail.join(" / ")))
+    Err(FetchFailure::HelperFailed { program, status: output.status, stderr_tail: tail.join(" / ") })
 }
 
 /// Creates the directories of `name` inside the sandbox (owned by
 /// `run_as`), refusing any that is not a real directory (a symlink left by
 /// an earlier archive could lead out of the sandbox); returns the file's path.
-fn prepare_destination(sandbox: &Path, name: &Path, run_as: Option<&RunAs>) -> Result<PathBuf, String> {
+fn prepare_destination(sandbox: &Path, name: &Path, run_as: Option<&RunAs>) -> Result<PathBuf, FetchFailure> {
     let mut dir = sandbox.to_path_buf();
     let parts: Vec<_> = name.components().collect();
-    let Some((file, parents)) = parts.split_last() else { return Err("no file name".to_owned()) };
+    let Some((file, parents)) = parts.split_last() else { return Err(FetchFailure::NoFileName) };
     for part in parents {
         dir.push(part);
         match fs::symlink_metadata(&dir) {
             Ok(metadata) if metadata.is_dir() => {}
-            Ok(_) => return Err(format!("{} is not a directory in the sandbox", dir.display())),
+            Ok(_) => return Err(FetchFailure::NotADirectory(dir)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                fs::create_dir(&dir).map_err(FetchFailure::io("creating", &dir))?;
                 if let Some(run_as) = run_as {
                     let (uid, gid) = (rustix::fs::Uid::from_raw(run_as.uid), rustix::fs::Gid::from_raw(run_as.gid));
                     rustix::fs::chown(&dir, Some(uid), Some(gid))
-                        .map_err(|e| format!("changing the owner of {}: {e}", dir.display()))?;
+                        .map_err(|source| FetchFailure::Chown { path: dir.clone(), source })?;
                 }
             }
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
+            Err(e) => return Err(FetchFailure::io("inspecting", &dir)(e)),
         }
     }
     Ok(dir.join(file))
 }
 
 /// Creates (or truncates) a file to fill, never through a symlink.
-fn create_file(path: &Path) -> Result<File, String> {
+fn create_file(path: &Path) -> Result<File, FetchFailure> {
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -557,15 +645,15 @@ fn create_file(path: &Path) -> Result<File, String> {
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| format!("creating {}: {e}", path.display()))
+        .map_err(FetchFailure::io("creating", path))
 }
 
 /// Makes a fetched file executable (`rwxr-xr-x`) if asked, and hands it to
 /// the task's user.
-fn finish_file(file: &File, path: &Path, executable: bool, owner: Option<RunAs>) -> Result<(), String> {
+fn finish_file(file: &File, path: &Path, executable: bool, owner: Option<RunAs>) -> Result<(), FetchFailure> {
     if executable {
         file.set_permissions(fs::Permissions::from_mode(0o755))
-            .map_err(|e| format!("Failed to chmod executable '{}': {e}", path.display()))?;
+            .map_err(|source| FetchFailure::Chmod { path: path.to_path_buf(), source })?;
     }
     if let Some(run_as) = &owner {
         chown(file, path, run_as)?;
@@ -573,9 +661,10 @@ fn finish_file(file: &File, path: &Path, executable: bool, owner: Option<RunAs>)
     Ok(())
 }
 
-fn chown(file: &File, path: &Path, run_as: &RunAs) -> Result<(), String> {
+fn chown(file: &File, path: &Path, run_as: &RunAs) -> Result<(), FetchFailure> {
     let (uid, gid) = (rustix::fs::Uid::from_raw(run_as.uid), rustix::fs::Gid::from_raw(run_as.gid));
-    rustix::fs::fchown(file, Some(uid), Some(gid)).map_err(|e| format!("changing the owner of {}: {e}", path.display()))
+    rustix::fs::fchown(file, Some(uid), Some(gid))
+        .map_err(|source| FetchFailure::Chown { path: path.to_path_buf(), source })
 }
 
 /// The cache file of `key`: a stable hash (FNV-1a) of it, and a little of
@@ -596,8 +685,10 @@ fn cache_file_name(key: &str, basename: &str) -> String {
     format!("c{hash:016x}-{short}")
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| format!("internal error: {e}"))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FetchFailure> + Send + 'static,
+) -> Result<T, FetchFailure> {
+    tokio::task::spawn_blocking(f).await?
 }
 
 /// Appends a line to the sandbox's `stderr` (created by the runtime).
@@ -617,10 +708,10 @@ mod tests {
         assert_eq!(basename("https://host/x.zip?token=1").unwrap(), "x.zip?token=1");
         assert_eq!(basename("/opt/data/file.txt").unwrap(), "file.txt");
         assert_eq!(basename("file:///opt/data/file.txt").unwrap(), "file.txt");
-        assert!(basename("http://host").unwrap_err().contains("missing path"));
-        assert!(basename("http://host/").unwrap_err().contains("missing path"));
-        assert!(basename("http://host/dir/").unwrap_err().contains("output_file"));
-        assert!(basename("http://host/it's").unwrap_err().contains("Illegal"));
+        assert!(basename("http://host").unwrap_err().to_string().contains("missing path"));
+        assert!(basename("http://host/").unwrap_err().to_string().contains("missing path"));
+        assert!(basename("http://host/dir/").unwrap_err().to_string().contains("output_file"));
+        assert!(basename("http://host/it's").unwrap_err().to_string().contains("Illegal"));
     }
 
     #[test]
@@ -629,9 +720,9 @@ mod tests {
         assert_eq!(parse_source("file://localhost/a/b").unwrap(), Source::Local("/a/b".into()));
         assert_eq!(parse_source("/a/b").unwrap(), Source::Local("/a/b".into()));
         assert_eq!(parse_source("HTTPS://h/x").unwrap(), Source::Http("HTTPS://h/x".into()));
-        assert!(parse_source("file://a/b").unwrap_err().contains("absolute"));
-        assert!(parse_source("hdfs://nn/x").unwrap_err().contains("unsupported URI scheme 'hdfs'"));
-        assert!(parse_source("relative/x").unwrap_err().contains("relative path"));
+        assert!(parse_source("file://a/b").unwrap_err().to_string().contains("absolute"));
+        assert!(parse_source("hdfs://nn/x").unwrap_err().to_string().contains("unsupported URI scheme 'hdfs'"));
+        assert!(parse_source("relative/x").unwrap_err().to_string().contains("relative path"));
         assert!(parse_source("").is_err());
     }
 
@@ -679,7 +770,7 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), sandbox.path().join("link")).unwrap();
         let error = prepare_destination(sandbox.path(), Path::new("link/x"), None).unwrap_err();
-        assert!(error.contains("not a directory"), "{error}");
+        assert!(matches!(&error, FetchFailure::NotADirectory(dir) if dir.ends_with("link")), "{error}");
         let dest = prepare_destination(sandbox.path(), Path::new("a/b/x"), None).unwrap();
         assert_eq!(dest, sandbox.path().join("a/b/x"));
         assert!(sandbox.path().join("a/b").is_dir());

@@ -413,7 +413,7 @@ async fn run(task: HealthTask, events: mpsc::UnboundedSender<HealthEvent>) {
             Some(timeout) => match tokio::time::timeout(timeout, probe.run()).await {
                 Ok(result) => result,
                 // Dropping the check killed its process group.
-                Err(_) => Err(format!("timed out after {}", format_duration(timeout))),
+                Err(_) => Err(ProbeFailure::TimedOut(timeout)),
             },
             None => probe.run().await,
         };
@@ -444,17 +444,55 @@ fn format_duration(d: Duration) -> String {
     if d < Duration::from_secs(1) { format!("{}ms", d.as_millis()) } else { format!("{}secs", d.as_secs_f64()) }
 }
 
+/// Why one check failed: what the warning in the log says.
+#[derive(Debug, thiserror::Error)]
+enum ProbeFailure {
+    #[error("timed out after {}", format_duration(*.0))]
+    TimedOut(Duration),
+    #[error("the task's user: {0}")]
+    User(#[source] Arc<runtime::RuntimeError>),
+    #[error("invalid port {0}")]
+    InvalidPort(u32),
+    #[error("cannot execute '{program}': {source}")]
+    CannotExecute { program: String, source: std::io::Error },
+    #[error("waiting for {what}: {source}")]
+    Wait { what: &'static str, source: std::io::Error },
+    #[error("Command exited with status {0}")]
+    Exited(i32),
+    #[error("Command terminated with signal {0}")]
+    Signalled(i32),
+    #[error("Command ended abnormally")]
+    Abnormal,
+    #[error("Unexpected HTTP response code: {0}")]
+    HttpCode(u16),
+    #[error("TCP connection failed: {0}")]
+    TcpConnect(#[source] std::io::Error),
+    #[error("cannot follow the redirect to '{0}'")]
+    BadRedirect(String),
+    #[error("Maximum ({MAX_REDIRECTS}) redirects followed")]
+    TooManyRedirects,
+    #[error("{step} {url}: {source}")]
+    Http { step: &'static str, url: Url, source: std::io::Error },
+    #[error("Unexpected response from {url}: '{first_line}'")]
+    UnexpectedResponse { url: Url, first_line: String },
+    #[error("curl {status}: {stderr}")]
+    Curl { status: std::process::ExitStatus, stderr: String },
+    #[error("Unexpected output from curl: {0}")]
+    CurlOutput(String),
+}
+
 /// How one check is performed.
 enum Probe {
     Command {
         command: CommandInfo,
         sandbox: PathBuf,
         env: Vec<(String, String)>,
-        run_as: Result<Option<RunAs>, String>,
+        run_as: Result<Option<RunAs>, Arc<runtime::RuntimeError>>,
         exec: Vec<String>,
     },
     Http {
-        url: Result<Url, String>,
+        /// Err: the check's port, not a valid one.
+        url: Result<Url, u32>,
     },
     Tcp {
         host: String,
@@ -469,7 +507,7 @@ impl Probe {
             Some(HealthCheckType::Http) => {
                 let http = check.http.clone().unwrap_or_default();
                 let ipv6 = http.protocol.as_deref() == Some("IPv6");
-                let url = port(http.port).map(|port| Url {
+                let url = u16::try_from(http.port).ok().filter(|p| *p != 0).ok_or(http.port).map(|port| Url {
                     scheme: http.scheme.clone().unwrap_or_else(|| "http".into()),
                     host: match (ipv6, task.address) {
                         (true, _) => "[::1]".into(),
@@ -494,19 +532,20 @@ impl Probe {
                 command: check.command.clone().unwrap_or_default(),
                 sandbox: task.sandbox.clone(),
                 env: task.env.clone(),
-                run_as: task.user.as_deref().map_or(Ok(None), |user| {
-                    runtime::task_credentials(&task.container_id, user).map_err(|e| e.to_string())
-                }),
+                run_as: task
+                    .user
+                    .as_deref()
+                    .map_or(Ok(None), |user| runtime::task_credentials(&task.container_id, user).map_err(Arc::new)),
                 exec: task.exec.clone(),
             },
         }
     }
 
     /// Performs the check: `Ok` if it passed, else why not.
-    async fn run(&self) -> Result<(), String> {
+    async fn run(&self) -> Result<(), ProbeFailure> {
         match self {
             Probe::Command { command, sandbox, env, run_as, exec } => {
-                let run_as = run_as.as_ref().map_err(Clone::clone)?;
+                let run_as = run_as.as_ref().map_err(|e| ProbeFailure::User(e.clone()))?;
                 if exec.is_empty() {
                     run_command(command, sandbox, env, run_as.as_ref()).await
                 } else {
@@ -514,22 +553,15 @@ impl Probe {
                 }
             }
             Probe::Http { url } => {
-                let code = http_status(url.clone()?).await?;
-                if (200..400).contains(&code) { Ok(()) } else { Err(format!("Unexpected HTTP response code: {code}")) }
+                let code = http_status(url.clone().map_err(ProbeFailure::InvalidPort)?).await?;
+                if (200..400).contains(&code) { Ok(()) } else { Err(ProbeFailure::HttpCode(code)) }
             }
             Probe::Tcp { host, port: p } => {
-                let p = port(*p)?;
-                TcpStream::connect((host.as_str(), p))
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("TCP connection failed: {e}"))
+                let p = u16::try_from(*p).ok().filter(|p| *p != 0).ok_or(ProbeFailure::InvalidPort(*p))?;
+                TcpStream::connect((host.as_str(), p)).await.map(drop).map_err(ProbeFailure::TcpConnect)
             }
         }
     }
-}
-
-fn port(port: u32) -> Result<u16, String> {
-    u16::try_from(port).ok().filter(|p| *p != 0).ok_or_else(|| format!("invalid port {port}"))
 }
 
 // ------------------------------------------------------------------ COMMAND
@@ -562,7 +594,7 @@ async fn run_command(
     sandbox: &std::path::Path,
     env: &[(String, String)],
     run_as: Option<&RunAs>,
-) -> Result<(), String> {
+) -> Result<(), ProbeFailure> {
     let value = command.value.clone().unwrap_or_default();
     let mut cmd = if command.shell {
         let mut cmd = tokio::process::Command::new("/bin/sh");
@@ -599,18 +631,18 @@ async fn run_command(
             cmd.pre_exec(move || runtime::switch_user(&run_as));
         }
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot execute '{value}': {e}"))?;
+    let mut child = cmd.spawn().map_err(|source| ProbeFailure::CannotExecute { program: value, source })?;
     // Killed with its process group if the check is dropped (timed out, or
     // the checker stopped) before it ended.
     let mut group = GroupKiller(child.id());
     let status = child.wait().await;
     group.0 = None;
-    let status = status.map_err(|e| format!("waiting for the command: {e}"))?;
+    let status = status.map_err(|source| ProbeFailure::Wait { what: "the command", source })?;
     match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(0), _) => Ok(()),
-        (Some(code), _) => Err(format!("Command exited with status {code}")),
-        (None, Some(signal)) => Err(format!("Command terminated with signal {signal}")),
-        (None, None) => Err("Command ended abnormally".into()),
+        (Some(code), _) => Err(ProbeFailure::Exited(code)),
+        (None, Some(signal)) => Err(ProbeFailure::Signalled(signal)),
+        (None, None) => Err(ProbeFailure::Abnormal),
     }
 }
 
@@ -701,7 +733,7 @@ impl Url {
 }
 
 /// The status code of `GET url`, following redirects as `curl -L` does.
-async fn http_status(mut url: Url) -> Result<u16, String> {
+async fn http_status(mut url: Url) -> Result<u16, ProbeFailure> {
     for _ in 0..=MAX_REDIRECTS {
         if url.scheme == "https" {
             return curl_status(&url).await;
@@ -709,27 +741,27 @@ async fn http_status(mut url: Url) -> Result<u16, String> {
         let (code, location) = http_get(&url).await?;
         match location {
             Some(location) if (300..400).contains(&code) && code != 304 => {
-                url = url.join(&location).ok_or_else(|| format!("cannot follow the redirect to '{location}'"))?;
+                url = url.join(&location).ok_or(ProbeFailure::BadRedirect(location))?;
             }
             _ => return Ok(code),
         }
     }
-    Err(format!("Maximum ({MAX_REDIRECTS}) redirects followed"))
+    Err(ProbeFailure::TooManyRedirects)
 }
 
 /// One plain HTTP/1.1 GET: the status code and the `Location` header.
-async fn http_get(url: &Url) -> Result<(u16, Option<String>), String> {
-    let mut stream =
-        TcpStream::connect((url.connect_host(), url.port)).await.map_err(|e| format!("connecting to {url}: {e}"))?;
+async fn http_get(url: &Url) -> Result<(u16, Option<String>), ProbeFailure> {
+    let failed = |step: &'static str| move |source| ProbeFailure::Http { step, url: url.clone(), source };
+    let mut stream = TcpStream::connect((url.connect_host(), url.port)).await.map_err(failed("connecting to"))?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: m3s-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         url.path, url.host, url.port
     );
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("sending the request to {url}: {e}"))?;
+    stream.write_all(request.as_bytes()).await.map_err(failed("sending the request to"))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let n = stream.read(&mut buf).await.map_err(|e| format!("reading the response from {url}: {e}"))?;
+        let n = stream.read(&mut buf).await.map_err(failed("reading the response from"))?;
         if n == 0 {
             break;
         }
@@ -740,8 +772,8 @@ async fn http_get(url: &Url) -> Result<(u16, Option<String>), String> {
         }
     }
     parse_head(&head).ok_or_else(|| {
-        let first = String::from_utf8_lossy(&head[..head.len().min(80)]).lines().next().unwrap_or("").to_owned();
-        format!("Unexpected response from {url}: '{first}'")
+        let first_line = String::from_utf8_lossy(&head[..head.len().min(80)]).lines().next().unwrap_or("").to_owned();
+        ProbeFailure::UnexpectedResponse { url: url.clone(), first_line }
     })
 }
 
@@ -763,7 +795,7 @@ fn parse_head(head: &[u8]) -> Option<(u16, Option<String>)> {
 }
 
 /// HTTPS as Mesos does every HTTP check: `curl -k`, its output the code.
-async fn curl_status(url: &Url) -> Result<u16, String> {
+async fn curl_status(url: &Url) -> Result<u16, ProbeFailure> {
     let child = tokio::process::Command::new("curl")
         .args(["-s", "-S", "-L", "-k", "-w", "%{http_code}", "-o", "/dev/null", "-g"])
         .arg(url.to_string())
@@ -773,17 +805,17 @@ async fn curl_status(url: &Url) -> Result<u16, String> {
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot execute curl: {e}"))?;
+        .map_err(|source| ProbeFailure::CannotExecute { program: "curl".to_owned(), source })?;
     let mut group = GroupKiller(child.id());
     let output = child.wait_with_output().await;
     group.0 = None;
-    let output = output.map_err(|e| format!("waiting for curl: {e}"))?;
+    let output = output.map_err(|source| ProbeFailure::Wait { what: "curl", source })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("curl {}: {}", output.status, stderr.trim()));
+        return Err(ProbeFailure::Curl { status: output.status, stderr: stderr.trim().to_owned() });
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout.trim().parse().map_err(|_| format!("Unexpected output from curl: {stdout}"))
+    stdout.trim().parse().map_err(|_| ProbeFailure::CurlOutput(stdout.into_owned()))
 }
 
 #[cfg(test)]

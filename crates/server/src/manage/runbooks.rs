@@ -308,7 +308,7 @@ impl Manage {
                 if t.state.is_some() { self.output(&framework_id, t).await } else { Default::default() };
             out.push(RunTask {
                 task_id: t.task_id.clone(),
-                agent_id: t.agent_id.clone(),
+                agent_id: t.agent_id.value.clone(),
                 host: t.hostname.clone(),
                 state: t.state.as_ref().map_or("pending".to_owned(), |s| s.as_str().to_owned()),
                 message: t.message.clone(),
@@ -367,8 +367,9 @@ impl Manage {
         };
         let mut out = Vec::new();
         for stream in ["stdout", "stderr"] {
-            let read =
-                files.read(&t.agent_id, framework_id, &t.task_id, stream, -(OUTPUT_KEPT as i64), OUTPUT_KEPT).await;
+            let read = files
+                .read(&t.agent_id.value, framework_id, &t.task_id, stream, -(OUTPUT_KEPT as i64), OUTPUT_KEPT)
+                .await;
             out.push(match read {
                 Ok(chunk) => chunk.data,
                 Err(e) => format!("(not readable: {e})"),

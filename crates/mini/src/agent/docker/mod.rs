@@ -67,18 +67,41 @@ pub struct Started {
     pub address: Option<Ipv4Addr>,
 }
 
+/// Why the Docker containerizer could not start, or start a container.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error(
+        "--containerizers=docker: {0} (start dockerd, point --docker-socket at it, or leave docker out of --containerizers)"
+    )]
+    NoDaemon(#[source] docker::Error),
+    #[error("--docker-config {0}")]
+    Credentials(#[source] image::auth::CredentialsError),
+    #[error("creating {}: {source}", path.display())]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Secrets(#[from] crate::agent::container::ContainerError),
+    #[error(transparent)]
+    Task(#[from] run::InvalidDockerTask),
+    #[error(
+        "image {0} is not in the Docker daemon's store and the task's pull policy is never (build or load it into Docker first)"
+    )]
+    NotPresent(String),
+    #[error("Failed to pull image: {0}")]
+    Pull(#[source] docker::Error),
+    #[error("network {0} is external and does not exist in Docker")]
+    ExternalNetwork(String),
+    #[error(transparent)]
+    Engine(#[from] docker::Error),
+}
+
 impl DockerContainerizer {
     /// Checks that a daemon answers at the socket, as Mesos's agent checks at start.
-    pub fn new(config: DockerConfig, work_dir: &Path, exe: &Path) -> Result<DockerContainerizer, String> {
+    pub fn new(config: DockerConfig, work_dir: &Path, exe: &Path) -> Result<DockerContainerizer, DockerError> {
         let engine = Engine::new(&config.socket);
-        let version = engine.version().map_err(|e| {
-            format!("--containerizers=docker: {e} (start dockerd, point --docker-socket at it, or leave docker out of --containerizers)")
-        })?;
+        let version = engine.version().map_err(DockerError::NoDaemon)?;
         tracing::info!(socket = %config.socket.display(), version = %version.version, api = %version.api_version, "Docker containerizer");
         let credentials = match &config.docker_config {
-            Some(path) => {
-                image::auth::Credentials::from_docker_config(path).map_err(|e| format!("--docker-config {e}"))?
-            }
+            Some(path) => image::auth::Credentials::from_docker_config(path).map_err(DockerError::Credentials)?,
             None => Default::default(),
         };
         Ok(DockerContainerizer {
@@ -107,11 +130,11 @@ impl DockerContainerizer {
         sandbox: &Path,
         agent_env: &[(String, String)],
         limits: Option<crate::agent::runtime::Limits>,
-    ) -> Result<Started, String> {
+    ) -> Result<Started, DockerError> {
         let dir = self.dir.join(container_id);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| DockerError::Dir { path: dir.clone(), source })?;
         let started = (|| {
-            let secret_files = crate::agent::container::write_secrets(task, &dir).map_err(|e| e.to_string())?;
+            let secret_files = crate::agent::container::write_secrets(task, &dir)?;
             let run = run::run(&RunInput {
                 task,
                 framework_id,
@@ -144,8 +167,8 @@ impl DockerContainerizer {
         }
     }
 
-    fn pull(&self, run: &Run) -> Result<(), String> {
-        let present = || self.engine.has_image(&run.image).map_err(|e| e.to_string());
+    fn pull(&self, run: &Run) -> Result<(), DockerError> {
+        let present = || self.engine.has_image(&run.image);
         let needed = match run.pull {
             Pull::Always => true,
             Pull::Missing => !present()?,
@@ -153,28 +176,25 @@ impl DockerContainerizer {
                 if present()? {
                     return Ok(());
                 }
-                return Err(format!(
-                    "image {} is not in the Docker daemon's store and the task's pull policy is never (build or load it into Docker first)",
-                    run.image
-                ));
+                return Err(DockerError::NotPresent(run.image.clone()));
             }
         };
         if !needed {
             return Ok(());
         }
         let auth = run.image.parse::<image::Reference>().ok().and_then(|r| self.credentials.docker_auth(&r.registry));
-        self.engine.pull(&run.image, auth.as_ref()).map_err(|e| format!("Failed to pull image: {e}"))
+        self.engine.pull(&run.image, auth.as_ref()).map_err(DockerError::Pull)
     }
 
     /// Makes the task's USER networks that do not exist yet (an external one
     /// must); called with the networks lock held.
-    fn make_networks(&self, networks: &[NetworkJoin]) -> Result<(), String> {
+    fn make_networks(&self, networks: &[NetworkJoin]) -> Result<(), DockerError> {
         for n in networks {
-            if self.engine.has_network(&n.name).map_err(|e| e.to_string())? {
+            if self.engine.has_network(&n.name)? {
                 continue;
             }
             if n.external {
-                return Err(format!("network {} is external and does not exist in Docker", n.name));
+                return Err(DockerError::ExternalNetwork(n.name.clone()));
             }
             let owner = self.work_dir.display().to_string();
             let create = docker::NetworkCreate {
@@ -185,19 +205,19 @@ impl DockerContainerizer {
                 ip_range: n.ip_range.clone(),
                 labels: [(LABEL_NETWORK_OWNER.to_owned(), owner)].into(),
             };
-            self.engine.create_network(&create).map_err(|e| e.to_string())?;
+            self.engine.create_network(&create)?;
         }
         Ok(())
     }
 
     /// Returns the container's address and its init's pid.
-    fn create_and_start(&self, run: &Run) -> Result<(Option<Ipv4Addr>, Option<u32>), String> {
-        self.engine.create(&run.name, &run.create).map_err(|e| e.to_string())?;
+    fn create_and_start(&self, run: &Run) -> Result<(Option<Ipv4Addr>, Option<u32>), DockerError> {
+        self.engine.create(&run.name, &run.create)?;
         for n in run.networks.iter().skip(1) {
-            self.engine.connect(&n.name, &run.name, &n.aliases).map_err(|e| e.to_string())?;
+            self.engine.connect(&n.name, &run.name, &n.aliases)?;
         }
-        self.engine.start(&run.name).map_err(|e| e.to_string())?;
-        let inspected = self.engine.inspect(&run.name).map_err(|e| e.to_string())?;
+        self.engine.start(&run.name)?;
+        let inspected = self.engine.inspect(&run.name)?;
         let pid = inspected.as_ref().and_then(|c| u32::try_from(c.state.pid).ok()).filter(|p| *p > 0);
         Ok((inspected.and_then(|c| c.address()), pid))
     }

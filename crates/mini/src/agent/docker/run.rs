@@ -112,27 +112,76 @@ pub fn container_name(container_id: &str) -> String {
     format!("mesos-{container_id}")
 }
 
-pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
+/// What in a DOCKER task the Docker containerizer cannot run, naming the
+/// field or parameter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidDockerTask {
+    #[error("not a DOCKER task")]
+    NotDocker,
+    #[error("a DOCKER container needs ContainerInfo.docker")]
+    NoDockerInfo,
+    #[error("ContainerInfo.docker.image is empty")]
+    NoImage,
+    #[error(
+        "docker parameter {0:?} is not supported by m3s's Docker containerizer (supported: {supported})",
+        supported = KNOWN_PARAMETERS.join(", ")
+    )]
+    UnknownParameter(String),
+    #[error("a shell command needs a value")]
+    EmptyShellCommand,
+    /// A parameter's value is not of its form: `env "X": expected NAME=value`.
+    #[error("{parameter} {value:?}: {expected}")]
+    BadParameter { parameter: &'static str, value: String, expected: &'static str },
+    #[error("volumes[{index}]: {problem}")]
+    Volume { index: usize, problem: VolumeProblem },
+    #[error("port mappings need network BRIDGE or USER, not {0}")]
+    PortsWithoutNetwork(String),
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Network(#[from] request::RequestError),
+}
+
+/// What is wrong with one of the task's volumes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VolumeProblem {
+    #[error("{field} {path:?} leaves the sandbox")]
+    LeavesSandbox { field: &'static str, path: String },
+    #[error("a DOCKER_VOLUME needs a name")]
+    UnnamedDockerVolume,
+    #[error(
+        "{0} volumes are not supported by the Docker containerizer (host_path, DOCKER_VOLUME, SANDBOX_PATH, SECRET)"
+    )]
+    Unsupported(String),
+    #[error("no host_path and no source")]
+    NoSource,
+}
+
+pub fn run(input: &RunInput<'_>) -> Result<Run, InvalidDockerTask> {
     let task = input.task;
-    let container = task.container.as_ref().filter(|c| c.kind == ContainerType::Docker).ok_or("not a DOCKER task")?;
-    let docker = container.docker.as_ref().ok_or("a DOCKER container needs ContainerInfo.docker")?;
+    let container =
+        task.container.as_ref().filter(|c| c.kind == ContainerType::Docker).ok_or(InvalidDockerTask::NotDocker)?;
+    let docker = container.docker.as_ref().ok_or(InvalidDockerTask::NoDockerInfo)?;
     if docker.image.trim().is_empty() {
-        return Err("ContainerInfo.docker.image is empty".into());
+        return Err(InvalidDockerTask::NoImage);
     }
     let params = Params::of(container);
     if let Some((key, _)) = params.0.iter().find(|(k, _)| !KNOWN_PARAMETERS.contains(k) && !is_short(k)) {
-        return Err(format!(
-            "docker parameter {key:?} is not supported by m3s's Docker containerizer (supported: {})",
-            KNOWN_PARAMETERS.join(", ")
-        ));
+        return Err(InvalidDockerTask::UnknownParameter(key.to_string()));
     }
+    let bad = |parameter: &'static str, value: &str, expected: &'static str| InvalidDockerTask::BadParameter {
+        parameter,
+        value: value.to_owned(),
+        expected,
+    };
+    let bad_volume = |index: usize, problem: VolumeProblem| InvalidDockerTask::Volume { index, problem };
     let name = container_name(input.container_id);
     let mut create = ContainerCreate { image: docker.image.clone(), ..Default::default() };
 
     // The command, as Mesos's Docker containerizer runs it.
     let command = task.command.clone().unwrap_or_default();
     if command.shell {
-        let value = command.value.clone().filter(|v| !v.is_empty()).ok_or("a shell command needs a value")?;
+        let value = command.value.clone().filter(|v| !v.is_empty()).ok_or(InvalidDockerTask::EmptyShellCommand)?;
         create.entrypoint = Some(vec!["/bin/sh".into(), "-c".into()]);
         create.cmd = Some(vec![value]);
     } else {
@@ -161,7 +210,7 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
     }
     set("MESOS_CONTAINER_NAME", &name);
     for e in params.all("env").chain(params.all("e")) {
-        let (k, v) = e.split_once('=').ok_or_else(|| format!("env {e:?}: expected NAME=value"))?;
+        let (k, v) = e.split_once('=').ok_or_else(|| bad("env", e, "expected NAME=value"))?;
         set(k, v);
     }
     create.env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -171,7 +220,7 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
     if let Some(w) = &create.working_dir
         && !w.starts_with('/')
     {
-        return Err(format!("workdir {w:?} is not absolute"));
+        return Err(bad("workdir", w, "not an absolute path"));
     }
     create.hostname =
         container.hostname.clone().or_else(|| params.last("hostname").or(params.last("h")).map(str::to_owned));
@@ -198,7 +247,7 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
     host.init = params.last("init").map(|v| v != "false");
     host.shm_size = params.last("shm-size").map(size).transpose()?;
     // The same reading (and checks) as m3s's own runtime gives these flags.
-    let names = spec::name_params(task).map_err(|e| e.0)?;
+    let names = spec::name_params(task)?;
     host.dns = names.dns;
     host.dns_search = names.dns_search;
     host.dns_options = names.dns_options;
@@ -206,30 +255,30 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
     for t in params.all("tmpfs") {
         let (path, options) = t.split_once(':').unwrap_or((t, ""));
         if !path.starts_with('/') {
-            return Err(format!("tmpfs {t:?}: the path must be absolute"));
+            return Err(bad("tmpfs", t, "the path must be absolute"));
         }
         host.tmpfs.insert(path.to_owned(), options.to_owned());
     }
     for s in params.all("sysctl") {
-        let (k, v) = s.split_once('=').ok_or_else(|| format!("sysctl {s:?}: expected name=value"))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| bad("sysctl", s, "expected name=value"))?;
         host.sysctls.insert(k.to_owned(), v.to_owned());
     }
     // `ulimit` parameters, then RLimitInfo, as m3s's own runtime reads them (unlimited: -1).
     let as_docker = |n: u64| if n == u64::MAX { -1 } else { i64::try_from(n).unwrap_or(-1) };
-    for r in spec::rlimits(container, &params).map_err(|e| e.0)? {
+    for r in spec::rlimits(container, &params)? {
         let name = r.kind.trim_start_matches("RLIMIT_").to_ascii_lowercase();
         host.ulimits.push(Ulimit { name, soft: as_docker(r.soft), hard: as_docker(r.hard) });
     }
     if let Some(p) = params.last("pids-limit") {
-        host.pids_limit = Some(p.parse().map_err(|_| format!("pids-limit {p:?} is not a number"))?);
+        host.pids_limit = Some(p.parse().map_err(|_| bad("pids-limit", p, "not a number"))?);
     }
     if let Some(p) = params.last("oom-score-adj") {
-        host.oom_score_adj = Some(p.parse().map_err(|_| format!("oom-score-adj {p:?} is not a number"))?);
+        host.oom_score_adj = Some(p.parse().map_err(|_| bad("oom-score-adj", p, "not a number"))?);
     }
     if let Some(driver) = params.last("log-driver") {
         let mut config = BTreeMap::new();
         for o in params.all("log-opt") {
-            let (k, v) = o.split_once('=').ok_or_else(|| format!("log-opt {o:?}: expected name=value"))?;
+            let (k, v) = o.split_once('=').ok_or_else(|| bad("log-opt", o, "expected name=value"))?;
             config.insert(k.to_owned(), v.to_owned());
         }
         host.log_config = Some(LogConfig { kind: driver.to_owned(), config });
@@ -259,8 +308,9 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
         let target = if v.container_path.starts_with('/') {
             v.container_path.clone()
         } else {
-            let inside = confined(&v.container_path)
-                .ok_or_else(|| format!("volumes[{i}]: container_path {:?} leaves the sandbox", v.container_path))?;
+            let inside = confined(&v.container_path).ok_or_else(|| {
+                bad_volume(i, VolumeProblem::LeavesSandbox { field: "container_path", path: v.container_path.clone() })
+            })?;
             format!("{SANDBOX_IN_CONTAINER}/{inside}")
         };
         let read_only = v.mode == VolumeMode::Ro;
@@ -273,14 +323,16 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
             (Some(h), _) if h.starts_with('/') => h.clone(),
             // A relative host path is inside the sandbox, as in Mesos.
             (Some(h), _) => {
-                let inside = confined(h).ok_or_else(|| format!("volumes[{i}]: host_path {h:?} leaves the sandbox"))?;
+                let inside = confined(h).ok_or_else(|| {
+                    bad_volume(i, VolumeProblem::LeavesSandbox { field: "host_path", path: h.clone() })
+                })?;
                 input.sandbox.join(inside).display().to_string()
             }
             (None, Some("DOCKER_VOLUME")) => {
                 let source = v.source.as_ref().expect("checked");
                 let volume = &source["docker_volume"];
                 let name = volume["name"].as_str().filter(|n| !n.is_empty());
-                let name = name.ok_or_else(|| format!("volumes[{i}]: a DOCKER_VOLUME needs a name"))?;
+                let name = name.ok_or_else(|| bad_volume(i, VolumeProblem::UnnamedDockerVolume))?;
                 let driver = volume["driver"].as_str().filter(|d| !d.is_empty()).or(docker.volume_driver.as_deref());
                 let options: BTreeMap<String, String> = volume["driver_options"]["parameter"]
                     .as_array()
@@ -301,16 +353,15 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
             (None, Some("SANDBOX_PATH")) => {
                 let path = v.source.as_ref().and_then(|s| s.pointer("/sandbox_path/path")).and_then(|p| p.as_str());
                 let path = path.unwrap_or("");
-                let inside =
-                    confined(path).ok_or_else(|| format!("volumes[{i}]: sandbox path {path:?} leaves the sandbox"))?;
+                let inside = confined(path).ok_or_else(|| {
+                    bad_volume(i, VolumeProblem::LeavesSandbox { field: "sandbox path", path: path.to_owned() })
+                })?;
                 input.sandbox.join(inside).display().to_string()
             }
             (None, Some(other)) => {
-                return Err(format!(
-                    "volumes[{i}]: {other} volumes are not supported by the Docker containerizer (host_path, DOCKER_VOLUME, SANDBOX_PATH, SECRET)"
-                ));
+                return Err(bad_volume(i, VolumeProblem::Unsupported(other.to_owned())));
             }
-            (None, None) => return Err(format!("volumes[{i}]: no host_path and no source")),
+            (None, None) => return Err(bad_volume(i, VolumeProblem::NoSource)),
         };
         host.binds.push(if read_only { format!("{source}:{target}:ro") } else { format!("{source}:{target}") });
     }
@@ -350,7 +401,7 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, String> {
     };
     let ports = request::port_mappings(task)?;
     if !ports.is_empty() && matches!(host.network_mode.as_str(), "host" | "none") {
-        return Err(format!("port mappings need network BRIDGE or USER, not {}", host.network_mode.to_uppercase()));
+        return Err(InvalidDockerTask::PortsWithoutNetwork(host.network_mode.to_uppercase()));
     }
     for p in ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
@@ -369,8 +420,8 @@ fn is_short(key: &str) -> bool {
     matches!(key, "e" | "u" | "w" | "h" | "l")
 }
 
-fn size(s: &str) -> Result<i64, String> {
-    parse_size(s).map_err(|e| e.0).map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+fn size(s: &str) -> Result<i64, InvalidDockerTask> {
+    Ok(i64::try_from(parse_size(s)?).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -414,6 +465,7 @@ mod tests {
             work_dir: Path::new("/w"),
             secret_files: &[],
         })
+        .map_err(|e| e.to_string())
     }
 
     #[test]

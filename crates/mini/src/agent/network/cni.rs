@@ -16,22 +16,39 @@ pub struct NetConf {
     pub plugins: Vec<Value>,
 }
 
+/// A network configuration that cannot be used, with its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("{}: {source}", origin.display())]
+    Json { origin: PathBuf, source: serde_json::Error },
+    #[error("{}: no \"name\"", .0.display())]
+    NoName(PathBuf),
+    #[error("{}: \"plugins\" must be a non-empty list", .0.display())]
+    EmptyPlugins(PathBuf),
+    #[error("{}: neither \"plugins\" nor \"type\"", .0.display())]
+    NoPlugins(PathBuf),
+    #[error("{}: plugins[{index}].type must name a program in the plugins directory", origin.display())]
+    BadType { origin: PathBuf, index: usize },
+    #[error("{}: {source}", dir.display())]
+    ReadDir { dir: PathBuf, source: std::io::Error },
+}
+
 impl NetConf {
-    pub fn parse(text: &str, origin: &Path) -> Result<NetConf, String> {
-        let at = || origin.display().to_string();
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("{}: {e}", at()))?;
-        let name = v["name"].as_str().ok_or_else(|| format!("{}: no \"name\"", at()))?.to_owned();
+    pub fn parse(text: &str, origin: &Path) -> Result<NetConf, ConfError> {
+        let at = || origin.to_path_buf();
+        let v: Value = serde_json::from_str(text).map_err(|source| ConfError::Json { origin: at(), source })?;
+        let name = v["name"].as_str().ok_or_else(|| ConfError::NoName(at()))?.to_owned();
         let cni_version = v["cniVersion"].as_str().unwrap_or("1.0.0").to_owned();
         let plugins = match v.get("plugins") {
             Some(Value::Array(list)) if !list.is_empty() => list.clone(),
-            Some(_) => return Err(format!("{}: \"plugins\" must be a non-empty list", at())),
+            Some(_) => return Err(ConfError::EmptyPlugins(at())),
             None if v.get("type").is_some() => vec![v.clone()],
-            None => return Err(format!("{}: neither \"plugins\" nor \"type\"", at())),
+            None => return Err(ConfError::NoPlugins(at())),
         };
-        for (i, p) in plugins.iter().enumerate() {
+        for (index, p) in plugins.iter().enumerate() {
             let kind = p["type"].as_str().unwrap_or_default();
             if kind.is_empty() || kind.contains('/') || kind.starts_with('.') {
-                return Err(format!("{}: plugins[{i}].type must name a program in the plugins directory", at()));
+                return Err(ConfError::BadType { origin: at(), index });
             }
         }
         Ok(NetConf { name, cni_version, plugins })
@@ -44,11 +61,11 @@ impl NetConf {
 
 /// The configuration named `name` in `dir` (`*.conf`, `*.conflist`, `*.json`),
 /// as Mesos finds a NetworkInfo's network.
-pub fn find(dir: &Path, name: &str) -> Result<Option<NetConf>, String> {
+pub fn find(dir: &Path, name: &str) -> Result<Option<NetConf>, ConfError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(source) => return Err(ConfError::ReadDir { dir: dir.to_path_buf(), source }),
     };
     let mut paths: Vec<PathBuf> = entries
         .flatten()
@@ -190,8 +207,8 @@ mod tests {
         let one = NetConf::parse(r#"{"name":"n","type":"bridge"}"#, Path::new("/x/n.conf")).unwrap();
         assert_eq!((one.name.as_str(), one.plugins.len(), one.cni_version.as_str()), ("n", 1, "1.0.0"));
         let bad = NetConf::parse(r#"{"name":"n","plugins":[{"type":"../../bin/sh"}]}"#, Path::new("/x/n.conflist"));
-        assert!(bad.unwrap_err().contains("/x/n.conflist: plugins[0].type"));
-        assert!(NetConf::parse(r#"{"plugins":[]}"#, Path::new("f")).unwrap_err().contains("no \"name\""));
+        assert!(bad.unwrap_err().to_string().contains("/x/n.conflist: plugins[0].type"));
+        assert!(NetConf::parse(r#"{"plugins":[]}"#, Path::new("f")).unwrap_err().to_string().contains("no \"name\""));
     }
 
     #[test]

@@ -118,9 +118,53 @@ pub struct Networks {
     upstreams: Arc<Vec<SocketAddr>>,
 }
 
+/// Why a container could not join its networks: each names the network,
+/// port or file, and the cause.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct NetworkError(pub String);
+pub enum NetworkError {
+    #[error(transparent)]
+    Request(#[from] request::RequestError),
+    #[error(transparent)]
+    Port(#[from] ports::PortError),
+    #[error("making the network namespace {}: {source}", path.display())]
+    Netns { path: PathBuf, source: std::io::Error },
+    #[error("writing {}: {source}", path.display())]
+    Record { path: PathBuf, source: std::io::Error },
+    #[error("the container's loopback: {0}")]
+    Loopback(#[source] cni::CniError),
+    #[error("network {network}: {source}")]
+    Join { network: String, source: cni::CniError },
+    #[error("network {network}: {source}")]
+    Conf { network: String, source: cni::ConfError },
+    #[error(
+        "network {network} is declared external and does not exist: define it as a CNI configuration named {network} in {config_dir}"
+    )]
+    External { network: String, config_dir: String },
+    #[error("network {network}: subnet {subnet} overlaps the host's route to {route} on {device}")]
+    RouteOverlap { network: String, subnet: Subnet, route: Subnet, device: String },
+    #[error("network {network}: subnet {subnet} overlaps network {other} ({other_subnet})")]
+    NetworkOverlap { network: String, subnet: Subnet, other: String, other_subnet: Subnet },
+    #[error("network {0}: every /24 of 10.90.0.0/16 is routed or taken; give the network a subnet (ipam)")]
+    NoFreeSubnet(String),
+    #[error("network {network}: gateway {gateway} is not in subnet {subnet}")]
+    GatewayOutside { network: String, gateway: Ipv4Addr, subnet: Subnet },
+    #[error("network {network}: ip_range {range} is not inside subnet {subnet}")]
+    RangeOutside { network: String, range: Subnet, subnet: Subnet },
+    #[error("network {network}: writing {}: {source}", path.display())]
+    WriteConf { network: String, path: PathBuf, source: std::io::Error },
+    #[error("network {network}: making the bridge {bridge}: {source}")]
+    Bridge { network: String, bridge: String, source: IpError },
+}
+
+/// A failed run of iproute2's `ip`.
+#[derive(Debug, thiserror::Error)]
+pub enum IpError {
+    #[error("cannot run ip (Debian: apt-get install iproute2): {0}")]
+    Spawn(#[source] std::io::Error),
+    /// Its stderr.
+    #[error("{0}")]
+    Failed(String),
+}
 
 impl Networks {
     pub fn new(config: NetworkConfig) -> std::io::Result<Networks> {
@@ -152,17 +196,16 @@ impl Networks {
     /// network. On failure nothing is left behind, and the error names the
     /// network or port and the cause.
     pub async fn attach(&self, task: &TaskInfo, container_id: &str) -> Result<Option<Attachment>, NetworkError> {
-        let wanted = request::wanted(task).map_err(NetworkError)?;
+        let wanted = request::wanted(task)?;
         let joins = match wanted {
             Wanted::Host => return Ok(None),
             Wanted::Isolated => Vec::new(),
             Wanted::Networks(joins) => joins,
         };
-        let maps = request::port_mappings(task).map_err(NetworkError)?;
-        let held = ports::reserve(&maps).map_err(NetworkError)?;
+        let maps = request::port_mappings(task)?;
+        let held = ports::reserve(&maps)?;
         let netns_path = self.config.state_dir.join("netns").join(container_id);
-        netns::create(&netns_path)
-            .map_err(|e| NetworkError(format!("making the network namespace {}: {e}", netns_path.display())))?;
+        netns::create(&netns_path).map_err(|source| NetworkError::Netns { path: netns_path.clone(), source })?;
         let mut attachment = Attachment {
             container_id: container_id.to_owned(),
             netns: netns_path.clone(),
@@ -203,8 +246,7 @@ impl Networks {
     fn record(&self, attachment: &Attachment) -> Result<(), NetworkError> {
         let path = self.attachment_path(&attachment.container_id);
         let text = serde_json::to_vec_pretty(attachment).expect("json");
-        crate::checkpoint::write_atomic(&path, &text)
-            .map_err(|e| NetworkError(format!("writing {}: {e}", path.display())))
+        crate::checkpoint::write_atomic(&path, &text).map_err(|source| NetworkError::Record { path, source })
     }
 
     async fn join_all(&self, attachment: &mut Attachment, joins: &[Join]) -> Result<(), NetworkError> {
@@ -221,7 +263,7 @@ impl Networks {
             ifname: "lo",
             port_mappings: &[],
         };
-        cni::add(&lo, &loopback).await.map_err(|e| NetworkError(format!("the container's loopback: {e}")))?;
+        cni::add(&lo, &loopback).await.map_err(NetworkError::Loopback)?;
         for (i, join) in joins.iter().enumerate() {
             let conf = self.network(join, &attachment.container_id).await?;
             let ifname = format!("eth{i}");
@@ -248,8 +290,9 @@ impl Networks {
             });
             self.record(attachment)?;
             // A half-done ADD is undone by the caller's DEL of everything recorded.
-            let result =
-                cni::add(&conf, &inv).await.map_err(|e| NetworkError(format!("network {}: {e}", join.network)))?;
+            let result = cni::add(&conf, &inv)
+                .await
+                .map_err(|source| NetworkError::Join { network: join.network.clone(), source })?;
             let (ip, gateway) = cni::first_ipv4(&result).map_or((None, None), |(ip, gw)| (Some(ip), gw));
             let joined = attachment.joined.last_mut().expect("pushed above");
             joined.result = result;
@@ -278,21 +321,22 @@ impl Networks {
             match cni::find(dir, name) {
                 Ok(Some(conf)) => return Ok(conf),
                 Ok(None) => {}
-                Err(e) => return Err(NetworkError(format!("network {name}: {e}"))),
+                Err(source) => return Err(NetworkError::Conf { network: name.clone(), source }),
             }
         }
         if let Some(auto) = self.read_auto(name) {
             return NetConf::parse(&auto.conf.to_string(), &self.auto_path(name))
-                .map_err(|e| NetworkError(format!("network {name}: {e}")));
+                .map_err(|source| NetworkError::Conf { network: name.clone(), source });
         }
         if join.external {
-            return Err(NetworkError(format!(
-                "network {name} is declared external and does not exist: define it as a CNI configuration named {name} in {}",
-                self.config
+            return Err(NetworkError::External {
+                network: name.clone(),
+                config_dir: self
+                    .config
                     .cni_config_dir
                     .as_ref()
-                    .map_or("--network-cni-config-dir".to_owned(), |d| d.display().to_string())
-            )));
+                    .map_or("--network-cni-config-dir".to_owned(), |d| d.display().to_string()),
+            });
         }
         self.make(join)
     }
@@ -319,34 +363,37 @@ impl Networks {
         let subnet = match join.subnet {
             Some(s) => {
                 if let Some(r) = routes.iter().find(|r| r.subnet.overlaps(&s)) {
-                    return Err(NetworkError(format!(
-                        "network {name}: subnet {s} overlaps the host's route to {} on {}",
-                        r.subnet, r.device
-                    )));
+                    return Err(NetworkError::RouteOverlap {
+                        network: name.clone(),
+                        subnet: s,
+                        route: r.subnet,
+                        device: r.device.clone(),
+                    });
                 }
                 if let Some((other, o)) = others.iter().find(|(_, o)| o.overlaps(&s)) {
-                    return Err(NetworkError(format!("network {name}: subnet {s} overlaps network {other} ({o})")));
+                    return Err(NetworkError::NetworkOverlap {
+                        network: name.clone(),
+                        subnet: s,
+                        other: other.clone(),
+                        other_subnet: *o,
+                    });
                 }
                 s
             }
             None => {
                 let taken: Vec<Subnet> =
                     routes.iter().map(|r| r.subnet).chain(others.iter().map(|(_, s)| *s)).collect();
-                subnet::pick(&taken).ok_or_else(|| {
-                    NetworkError(format!(
-                        "network {name}: every /24 of 10.90.0.0/16 is routed or taken; give the network a subnet (ipam)"
-                    ))
-                })?
+                subnet::pick(&taken).ok_or_else(|| NetworkError::NoFreeSubnet(name.clone()))?
             }
         };
         let gateway = join.gateway.unwrap_or_else(|| subnet.first_host());
         if !subnet.contains(gateway) {
-            return Err(NetworkError(format!("network {name}: gateway {gateway} is not in subnet {subnet}")));
+            return Err(NetworkError::GatewayOutside { network: name.clone(), gateway, subnet });
         }
         let mut range = json!({"subnet": subnet.to_string(), "gateway": gateway.to_string()});
         if let Some(r) = join.ip_range {
             if !subnet.overlaps(&r) || r.prefix < subnet.prefix {
-                return Err(NetworkError(format!("network {name}: ip_range {r} is not inside subnet {subnet}")));
+                return Err(NetworkError::RangeOutside { network: name.clone(), range: r, subnet });
             }
             range["rangeStart"] = json!(Ipv4Addr::from(u32::from(r.base) + 1).to_string());
             range["rangeEnd"] = json!(Ipv4Addr::from(u32::from(r.base) + (1u32 << (32 - r.prefix)) - 2).to_string());
@@ -379,7 +426,7 @@ impl Networks {
         };
         let path = self.auto_path(name);
         crate::checkpoint::write_atomic(&path, &serde_json::to_vec_pretty(&auto).expect("json"))
-            .map_err(|e| NetworkError(format!("network {name}: writing {}: {e}", path.display())))?;
+            .map_err(|source| NetworkError::WriteConf { network: name.clone(), path: path.clone(), source })?;
         // The bridge and its address now, not at the first ADD: its route
         // marks the subnet taken for whoever picks next.
         let prefix = subnet.prefix.to_string();
@@ -392,9 +439,9 @@ impl Networks {
         // its state directory): made anew, with this subnet.
         let _ = ip(&["link", "delete", &bridge, "type", "bridge"]);
         for args in steps {
-            if let Err(e) = ip(args) {
+            if let Err(source) = ip(args) {
                 self.remove_auto(name);
-                return Err(NetworkError(format!("network {name}: making the bridge {bridge}: {e}")));
+                return Err(NetworkError::Bridge { network: name.clone(), bridge: bridge.clone(), source });
             }
         }
         tracing::info!(network = %name, %subnet, %bridge, "made a network");
@@ -568,12 +615,13 @@ impl Networks {
 }
 
 /// Runs iproute2's `ip`; the error is its stderr.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip (Debian: apt-get install iproute2): {e}"))?;
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()) }
+fn ip(args: &[&str]) -> Result<(), IpError> {
+    let out = std::process::Command::new("ip").args(args).output().map_err(IpError::Spawn)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(IpError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_owned()))
+    }
 }
 
 /// An exclusive lock held by every m3s agent on this machine while it picks

@@ -11,9 +11,22 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, ipproto, socket_
 
 use super::request::PortMap;
 
+/// A host port that cannot be held.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("host port {port}: {source}")]
+    Socket { port: u16, source: rustix::io::Errno },
+    #[error("host port {ip}:{port}/{protocol} is already in use{}", holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    InUse { ip: IpAddr, port: u16, protocol: String, holder: Option<String> },
+    #[error("host port {ip}:{port}/{protocol}: {ip} is not an address of this host")]
+    NotLocal { ip: IpAddr, port: u16, protocol: String },
+    #[error("host port {ip}:{port}/{protocol}: {source}")]
+    Bind { ip: IpAddr, port: u16, protocol: String, source: rustix::io::Errno },
+}
+
 /// Binds every mapping's host port; the first one in use is an error naming
 /// it and, where /proc tells, the process holding it.
-pub fn reserve(maps: &[PortMap]) -> Result<Vec<OwnedFd>, String> {
+pub fn reserve(maps: &[PortMap]) -> Result<Vec<OwnedFd>, PortError> {
     let mut held = Vec::with_capacity(maps.len());
     for m in maps {
         let ip = m.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -25,21 +38,17 @@ pub fn reserve(maps: &[PortMap]) -> Result<Vec<OwnedFd>, String> {
         let family = if ip.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
         // Close-on-exec: the processes m3s starts must not hold its ports.
         let fd = socket_with(family, kind, SocketFlags::CLOEXEC, Some(proto))
-            .map_err(|e| format!("host port {}: {e}", m.host_port))?;
+            .map_err(|source| PortError::Socket { port: m.host_port, source })?;
         // No SO_REUSEADDR: a server that sets it still cannot bind beside this one.
-        match bind(&fd, &SocketAddr::new(ip, m.host_port)) {
+        let (port, protocol) = (m.host_port, m.protocol.clone());
+        match bind(&fd, &SocketAddr::new(ip, port)) {
             Ok(()) => held.push(fd),
             Err(rustix::io::Errno::ADDRINUSE) => {
-                let holder = holder(m.host_port, &m.protocol).map(|h| format!(" by {h}")).unwrap_or_default();
-                return Err(format!("host port {ip}:{}/{} is already in use{holder}", m.host_port, m.protocol));
+                let holder = holder(port, &protocol);
+                return Err(PortError::InUse { ip, port, protocol, holder });
             }
-            Err(rustix::io::Errno::ADDRNOTAVAIL) => {
-                return Err(format!(
-                    "host port {ip}:{}/{}: {ip} is not an address of this host",
-                    m.host_port, m.protocol
-                ));
-            }
-            Err(e) => return Err(format!("host port {ip}:{}/{}: {e}", m.host_port, m.protocol)),
+            Err(rustix::io::Errno::ADDRNOTAVAIL) => return Err(PortError::NotLocal { ip, port, protocol }),
+            Err(source) => return Err(PortError::Bind { ip, port, protocol, source }),
         }
     }
     Ok(held)
@@ -107,7 +116,7 @@ mod tests {
             protocol: "tcp".into(),
             host_ip: Some(ip.parse().unwrap()),
         };
-        let e = reserve(&[map("127.0.0.1")]).unwrap_err();
+        let e = reserve(&[map("127.0.0.1")]).unwrap_err().to_string();
         let me = std::process::id();
         assert!(e.contains(&format!("127.0.0.1:{port}/tcp is already in use by pid {me} (")), "{e}");
         assert!(in_use().contains(&port));
@@ -117,6 +126,6 @@ mod tests {
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
         drop(held);
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
-        assert!(reserve(&[map("192.0.2.7")]).unwrap_err().contains("not an address of this host"));
+        assert!(matches!(reserve(&[map("192.0.2.7")]).unwrap_err(), PortError::NotLocal { .. }));
     }
 }

@@ -6,7 +6,7 @@
 use mesos::v1::{ContainerType, DockerNetwork, Labels, NetworkInfo, TaskInfo};
 use serde_json::{Value, json};
 
-use super::subnet::Subnet;
+use super::subnet::{Subnet, SubnetError};
 
 /// NetworkInfo label: the names a container answers to on that network, comma-separated.
 pub const LABEL_DNS_NAMES: &str = "m3s.dns.names";
@@ -69,29 +69,49 @@ fn label<'a>(labels: &'a Option<Labels>, key: &str) -> Option<&'a str> {
     labels.as_ref()?.labels.iter().find(|l| l.key == key)?.value.as_deref()
 }
 
+/// What in a task's networks or ports cannot be used, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("network name {0:?}: expected letters, digits, '_', '.' or '-' (at most 128)")]
+    BadName(String),
+    #[error("network_infos[{0}] has no name (the CNI network to join)")]
+    Unnamed(usize),
+    #[error("network {network}: {key}: {source}")]
+    BadSubnet { network: String, key: &'static str, source: SubnetError },
+    #[error("network {network}: {LABEL_GATEWAY}: {value:?} is not an IPv4 address")]
+    BadGateway { network: String, value: String },
+    #[error("docker network USER needs a NetworkInfo naming the network")]
+    UserWithoutNetwork,
+    #[error("docker network {0:?} is not known")]
+    UnknownDockerNetwork(String),
+    #[error("port mapping {host_port}: protocol {protocol:?} (tcp, udp or sctp)")]
+    BadProtocol { host_port: u32, protocol: String },
+    #[error("port mapping: {what} {port} is not a port")]
+    NotAPort { what: &'static str, port: u32 },
+    #[error("{key}: {value:?} is not an IP address")]
+    BadHostIp { key: String, value: String },
+}
+
 /// Network names become file names and bridge records: the compose charset.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), RequestError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("network name {name:?}: expected letters, digits, '_', '.' or '-' (at most 128)"))
-    }
+    if ok { Ok(()) } else { Err(RequestError::BadName(name.to_owned())) }
 }
 
-fn join(info: &NetworkInfo, i: usize) -> Result<Join, String> {
-    let network =
-        info.name.clone().ok_or_else(|| format!("network_infos[{i}] has no name (the CNI network to join)"))?;
+fn join(info: &NetworkInfo, i: usize) -> Result<Join, RequestError> {
+    let network = info.name.clone().ok_or(RequestError::Unnamed(i))?;
     check_name(&network)?;
     let labels = &info.labels;
-    let parse_subnet = |key: &str| -> Result<Option<Subnet>, String> {
-        label(labels, key).map(|s| s.parse().map_err(|e| format!("network {network}: {key}: {e}"))).transpose()
+    let parse_subnet = |key: &'static str| -> Result<Option<Subnet>, RequestError> {
+        label(labels, key)
+            .map(|s| s.parse().map_err(|source| RequestError::BadSubnet { network: network.clone(), key, source }))
+            .transpose()
     };
     let gateway = label(labels, LABEL_GATEWAY)
-        .map(|g| g.parse().map_err(|_| format!("network {network}: {LABEL_GATEWAY}: {g:?} is not an IPv4 address")))
+        .map(|g| g.parse().map_err(|_| RequestError::BadGateway { network: network.clone(), value: g.to_owned() }))
         .transpose()?;
     let names = label(labels, LABEL_DNS_NAMES)
         .map(|n| n.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
@@ -110,10 +130,10 @@ fn join(info: &NetworkInfo, i: usize) -> Result<Join, String> {
 /// What the task's ContainerInfo asks for, as Mesos reads it: the Mesos
 /// containerizer joins its NetworkInfos' CNI networks (none: the host's);
 /// Docker's HOST, BRIDGE, NONE and USER modes.
-pub fn wanted(task: &TaskInfo) -> Result<Wanted, String> {
+pub fn wanted(task: &TaskInfo) -> Result<Wanted, RequestError> {
     let Some(c) = &task.container else { return Ok(Wanted::Host) };
     let joins =
-        || -> Result<Vec<Join>, String> { c.network_infos.iter().enumerate().map(|(i, n)| join(n, i)).collect() };
+        || -> Result<Vec<Join>, RequestError> { c.network_infos.iter().enumerate().map(|(i, n)| join(n, i)).collect() };
     match c.kind {
         ContainerType::Docker => match c.docker.as_ref().map(|d| d.network.clone()).unwrap_or(DockerNetwork::Host) {
             DockerNetwork::Host => Ok(Wanted::Host),
@@ -124,11 +144,11 @@ pub fn wanted(task: &TaskInfo) -> Result<Wanted, String> {
             DockerNetwork::User => {
                 let joins = joins()?;
                 if joins.is_empty() {
-                    return Err("docker network USER needs a NetworkInfo naming the network".into());
+                    return Err(RequestError::UserWithoutNetwork);
                 }
                 Ok(Wanted::Networks(joins))
             }
-            DockerNetwork::Unknown(other) => Err(format!("docker network {other:?} is not known")),
+            DockerNetwork::Unknown(other) => Err(RequestError::UnknownDockerNetwork(other)),
         },
         _ if c.network_infos.is_empty() => Ok(Wanted::Host),
         _ => Ok(Wanted::Networks(joins()?)),
@@ -137,7 +157,7 @@ pub fn wanted(task: &TaskInfo) -> Result<Wanted, String> {
 
 /// The task's published ports: DockerInfo's port_mappings, else the first
 /// NetworkInfo's; the host address from the task's `m3s.host_ip.*` labels.
-pub fn port_mappings(task: &TaskInfo) -> Result<Vec<PortMap>, String> {
+pub fn port_mappings(task: &TaskInfo) -> Result<Vec<PortMap>, RequestError> {
     let Some(c) = &task.container else { return Ok(Vec::new()) };
     let docker = c.docker.as_ref().map(|d| d.port_mappings.as_slice()).unwrap_or_default();
     let mappings = if docker.is_empty() {
@@ -150,18 +170,15 @@ pub fn port_mappings(task: &TaskInfo) -> Result<Vec<PortMap>, String> {
         .map(|m| {
             let protocol = m.protocol.clone().unwrap_or_else(|| "tcp".into()).to_ascii_lowercase();
             if protocol != "tcp" && protocol != "udp" && protocol != "sctp" {
-                return Err(format!("port mapping {}: protocol {protocol:?} (tcp, udp or sctp)", m.host_port));
+                return Err(RequestError::BadProtocol { host_port: m.host_port, protocol });
             }
-            let port = |p: u32, what: &str| {
-                u16::try_from(p)
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| format!("port mapping: {what} {p} is not a port"))
+            let port = |port: u32, what: &'static str| {
+                u16::try_from(port).ok().filter(|p| *p > 0).ok_or(RequestError::NotAPort { what, port })
             };
             let host_port = port(m.host_port, "host port")?;
             let key = format!("{LABEL_HOST_IP_PREFIX}{host_port}/{protocol}");
             let host_ip = label(&task.labels, &key)
-                .map(|ip| ip.parse().map_err(|_| format!("{key}: {ip:?} is not an IP address")))
+                .map(|ip| ip.parse().map_err(|_| RequestError::BadHostIp { key: key.clone(), value: ip.to_owned() }))
                 .transpose()?;
             Ok(PortMap { host_port, container_port: port(m.container_port, "container port")?, protocol, host_ip })
         })
@@ -190,7 +207,7 @@ mod tests {
         assert_eq!(j[0].network, DEFAULT_BRIDGE);
         let c = task.container.as_mut().unwrap();
         c.docker.as_mut().unwrap().network = DockerNetwork::User;
-        assert!(wanted(&task).unwrap_err().contains("needs a NetworkInfo"));
+        assert!(wanted(&task).unwrap_err() == RequestError::UserWithoutNetwork);
         let c = task.container.as_mut().unwrap();
         c.network_infos = vec![NetworkInfo {
             name: Some("demo_default".into()),
@@ -206,9 +223,9 @@ mod tests {
         assert_eq!(j[0].subnet.unwrap().to_string(), "10.5.0.0/24");
         assert!(j[0].internal && !j[0].external);
         task.container.as_mut().unwrap().network_infos[0].labels = labels(&[(LABEL_SUBNET, "10.5.0.1/24")]);
-        assert!(wanted(&task).unwrap_err().contains("network demo_default: m3s.ipam.subnet"));
+        assert!(wanted(&task).unwrap_err().to_string().contains("network demo_default: m3s.ipam.subnet"));
         task.container.as_mut().unwrap().network_infos[0].name = Some("../x".into());
-        assert!(wanted(&task).unwrap_err().contains("network name \"../x\""));
+        assert!(wanted(&task).unwrap_err().to_string().contains("network name \"../x\""));
     }
 
     #[test]

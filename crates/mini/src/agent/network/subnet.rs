@@ -35,22 +35,32 @@ impl std::fmt::Display for Subnet {
     }
 }
 
-impl std::str::FromStr for Subnet {
-    type Err = String;
+/// Why a text is not a subnet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubnetError {
+    #[error("{0:?}: expected an IPv4 subnet such as 10.5.0.0/24")]
+    NoPrefix(String),
+    #[error("{text:?}: {ip:?} is not an IPv4 address")]
+    NotAnAddress { text: String, ip: String },
+    #[error("{0:?}: the prefix length must be a number from 0 to 30 (a network needs room for hosts)")]
+    BadPrefix(String),
+    #[error("{text:?}: host bits are set (the subnet is {subnet})")]
+    HostBits { text: String, subnet: Subnet },
+}
 
-    fn from_str(s: &str) -> Result<Subnet, String> {
-        let (ip, prefix) =
-            s.split_once('/').ok_or_else(|| format!("{s:?}: expected an IPv4 subnet such as 10.5.0.0/24"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{s:?}: {ip:?} is not an IPv4 address"))?;
-        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 30).ok_or_else(|| {
-            format!("{s:?}: the prefix length must be a number from 0 to 30 (a network needs room for hosts)")
-        })?;
+impl std::str::FromStr for Subnet {
+    type Err = SubnetError;
+
+    fn from_str(s: &str) -> Result<Subnet, SubnetError> {
+        let (ip, prefix) = s.split_once('/').ok_or_else(|| SubnetError::NoPrefix(s.to_owned()))?;
+        let ip: Ipv4Addr =
+            ip.parse().map_err(|_| SubnetError::NotAnAddress { text: s.to_owned(), ip: ip.to_owned() })?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= 30).ok_or_else(|| SubnetError::BadPrefix(s.to_owned()))?;
         let subnet = Subnet { base: ip, prefix };
         if u32::from(ip) & !subnet.mask() != 0 {
-            return Err(format!(
-                "{s:?}: host bits are set (the subnet is {})",
-                Subnet { base: Ipv4Addr::from(u32::from(ip) & subnet.mask()), prefix }
-            ));
+            let subnet = Subnet { base: Ipv4Addr::from(u32::from(ip) & subnet.mask()), prefix };
+            return Err(SubnetError::HostBits { text: s.to_owned(), subnet });
         }
         Ok(subnet)
     }
@@ -97,9 +107,9 @@ mod tests {
         assert!(a.overlaps(&b) && b.overlaps(&a) && !a.overlaps(&c));
         assert!(b.contains(Ipv4Addr::new(10, 90, 7, 200)) && !b.contains(Ipv4Addr::new(10, 90, 8, 1)));
         assert_eq!(b.first_host(), Ipv4Addr::new(10, 90, 7, 1));
-        assert!("10.90.7.1/24".parse::<Subnet>().unwrap_err().contains("host bits"));
-        assert!("10.90.7.0".parse::<Subnet>().unwrap_err().contains("expected an IPv4 subnet"));
-        assert!("10.90.7.0/31".parse::<Subnet>().unwrap_err().contains("prefix"));
+        assert!("10.90.7.1/24".parse::<Subnet>().unwrap_err().to_string().contains("host bits"));
+        assert!("10.90.7.0".parse::<Subnet>().unwrap_err().to_string().contains("expected an IPv4 subnet"));
+        assert!("10.90.7.0/31".parse::<Subnet>().unwrap_err().to_string().contains("prefix"));
     }
 
     #[test]

@@ -25,9 +25,13 @@ pub enum Precision {
     H,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid precision {0:?} (ns, us, ms, s; v1 also n, u, m, h)")]
+pub struct UnknownPrecision(pub String);
+
 impl Precision {
     /// v1 names (`n`, `u`, `ms`, `s`, `m`, `h`) and v2 names (`ns`, `us`, `ms`, `s`).
-    pub fn parse(s: &str) -> Result<Precision, String> {
+    pub fn parse(s: &str) -> Result<Precision, UnknownPrecision> {
         Ok(match s {
             "n" | "ns" => Precision::Ns,
             "u" | "us" | "µ" | "µs" => Precision::Us,
@@ -35,7 +39,7 @@ impl Precision {
             "s" => Precision::S,
             "m" => Precision::M,
             "h" => Precision::H,
-            other => return Err(format!("invalid precision {other:?} (ns, us, ms, s; v1 also n, u, m, h)")),
+            other => return Err(UnknownPrecision(other.to_owned())),
         })
     }
 

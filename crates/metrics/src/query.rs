@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Labels, Matcher, NAME_LABEL, Sample, Series, Source};
+use crate::model::{Labels, MatchOp, Matcher, NAME_LABEL, Sample, Series, Source};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,10 +27,27 @@ pub enum Aggregation {
     Rate,
 }
 
-impl std::str::FromStr for Aggregation {
-    type Err = String;
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown aggregation {0:?} (mean, min, max, sum, count, last, rate)")]
+pub struct UnknownAggregation(pub String);
 
-    fn from_str(s: &str) -> Result<Aggregation, String> {
+/// A native query that cannot be answered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("end is before start")]
+    Reversed,
+    #[error("step must be positive")]
+    Step,
+    #[error("more than {MAX_BUCKETS} steps: use a larger step")]
+    TooManySteps,
+    #[error(transparent)]
+    Select(#[from] crate::model::SelectError),
+}
+
+impl std::str::FromStr for Aggregation {
+    type Err = UnknownAggregation;
+
+    fn from_str(s: &str) -> Result<Aggregation, UnknownAggregation> {
         Ok(match s {
             "mean" | "avg" => Aggregation::Mean,
             "min" => Aggregation::Min,
@@ -39,7 +56,7 @@ impl std::str::FromStr for Aggregation {
             "count" => Aggregation::Count,
             "last" => Aggregation::Last,
             "rate" => Aggregation::Rate,
-            other => return Err(format!("unknown aggregation {other:?} (mean, min, max, sum, count, last, rate)")),
+            other => return Err(UnknownAggregation(other.to_owned())),
         })
     }
 }
@@ -68,14 +85,14 @@ pub struct NativeSeries {
 /// The most buckets one query may ask for (as Prometheus's resolution limit).
 pub const MAX_BUCKETS: i64 = 11_000;
 
-pub fn run(q: &NativeQuery, source: &dyn Source) -> Result<Vec<NativeSeries>, String> {
+pub fn run(q: &NativeQuery, source: &dyn Source) -> Result<Vec<NativeSeries>, QueryError> {
     if q.end < q.start {
-        return Err("end is before start".into());
+        return Err(QueryError::Reversed);
     }
     let name = format!("{}_{}", q.measurement, q.field);
     let mut matchers = vec![Matcher::eq(NAME_LABEL, name.clone())];
     matchers.extend(q.tags.iter().cloned());
-    let series = source.select(&matchers, q.start, q.end).map_err(|e| e.0)?;
+    let series = source.select(&matchers, q.start, q.end)?;
     let Some(step) = q.step else {
         return Ok(series
             .into_iter()
@@ -87,10 +104,10 @@ pub fn run(q: &NativeQuery, source: &dyn Source) -> Result<Vec<NativeSeries>, St
             .collect());
     };
     if step <= 0 {
-        return Err("step must be positive".into());
+        return Err(QueryError::Step);
     }
     if (q.end - q.start) / step >= MAX_BUCKETS {
-        return Err(format!("more than {MAX_BUCKETS} steps: use a larger step"));
+        return Err(QueryError::TooManySteps);
     }
     let mut groups: BTreeMap<BTreeMap<String, String>, Vec<Series>> = BTreeMap::new();
     for s in series {
@@ -104,6 +121,30 @@ pub fn run(q: &NativeQuery, source: &dyn Source) -> Result<Vec<NativeSeries>, St
             points: aggregate(&members, q.start, q.end, step, q.aggregation),
         })
         .collect())
+}
+
+/// A `tag` filter of a native query that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TagError {
+    #[error("expected key=value, key!=value, key=~regex or key!~regex")]
+    Form,
+    #[error("empty tag key")]
+    EmptyKey,
+    #[error("invalid regex: {0}")]
+    Regex(#[from] regex::Error),
+}
+
+/// `key=value`, `key!=value`, `key=~regex`, `key!~regex`.
+pub fn parse_tag(s: &str) -> Result<Matcher, TagError> {
+    let (i, op, len) = [("!=", MatchOp::Ne), ("=~", MatchOp::Re), ("!~", MatchOp::NotRe), ("=", MatchOp::Eq)]
+        .iter()
+        .filter_map(|(text, op)| s.find(text).map(|i| (i, *op, text.len())))
+        .min_by_key(|(i, _, len)| (*i, std::cmp::Reverse(*len)))
+        .ok_or(TagError::Form)?;
+    if i == 0 {
+        return Err(TagError::EmptyKey);
+    }
+    Ok(Matcher::new(&s[..i], op, &s[i + len..])?)
 }
 
 fn tags_of(labels: &Labels, group_by: Option<&[String]>) -> BTreeMap<String, String> {
@@ -242,8 +283,8 @@ mod tests {
     #[test]
     fn bad_ranges_are_errors() {
         let mut q = query(Some(0), Aggregation::Mean, None);
-        assert!(run(&q, &Vec::<Series>::new()).unwrap_err().contains("step"));
+        assert!(run(&q, &Vec::<Series>::new()).unwrap_err() == QueryError::Step);
         q.step = Some(1);
-        assert!(run(&q, &Vec::<Series>::new()).unwrap_err().contains("steps"));
+        assert!(run(&q, &Vec::<Series>::new()).unwrap_err() == QueryError::TooManySteps);
     }
 }

@@ -14,20 +14,62 @@ pub const MAX_DECOMPRESSED: usize = 64 << 20;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RemoteWriteError {
     #[error("snappy: {0}")]
-    Snappy(String),
+    Snappy(#[source] snap::Error),
     #[error("decompressed request is larger than {MAX_DECOMPRESSED} bytes")]
     TooLarge,
-    #[error("{0}")]
-    Protobuf(String),
+    #[error(transparent)]
+    Protobuf(#[from] WireError),
+    #[error("timeseries {index}: {problem}")]
+    Series { index: usize, problem: SeriesError },
+}
+
+/// A broken protobuf encoding, at a byte offset of its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("truncated varint at byte {0}")]
+    TruncatedVarint(usize),
+    #[error("varint longer than 10 bytes at byte {0}")]
+    LongVarint(usize),
+    #[error("field number 0 at byte {0}")]
+    FieldZero(usize),
+    #[error("truncated field at byte {0}")]
+    TruncatedField(usize),
+    #[error("truncated fixed-size field at byte {0}")]
+    TruncatedFixed(usize),
+    #[error("unsupported wire type {wire} at byte {at}")]
+    WireType { wire: u8, at: usize },
+}
+
+/// What is wrong with one `TimeSeries`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeriesError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("label {index}: {problem}")]
+    Label { index: usize, problem: LabelError },
+    #[error("sample {index}: {problem}")]
+    Sample { index: usize, problem: WireError },
+    #[error("no __name__ label")]
+    NoName,
+    #[error("empty label name")]
+    EmptyLabelName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("{0} is not valid UTF-8")]
+    NotUtf8(&'static str),
 }
 
 /// Decompresses and decodes a request body.
 pub fn decode(body: &[u8]) -> Result<Vec<(Labels, Vec<Sample>)>, RemoteWriteError> {
-    let len = snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    let len = snap::raw::decompress_len(body).map_err(RemoteWriteError::Snappy)?;
     if len > MAX_DECOMPRESSED {
         return Err(RemoteWriteError::TooLarge);
     }
-    let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(RemoteWriteError::Snappy)?;
     decode_uncompressed(&raw)
 }
 
@@ -38,9 +80,9 @@ pub fn decode_uncompressed(buf: &[u8]) -> Result<Vec<(Labels, Vec<Sample>)>, Rem
     while !r.done() {
         let (field, wire) = r.key()?;
         if field == 1 && wire == LEN {
-            let n = out.len() + 1;
+            let index = out.len() + 1;
             let msg = r.bytes()?;
-            out.push(time_series(msg).map_err(|e| RemoteWriteError::Protobuf(format!("timeseries {n}: {e}")))?);
+            out.push(time_series(msg).map_err(|problem| RemoteWriteError::Series { index, problem })?);
         } else {
             r.skip(wire)?;
         }
@@ -48,62 +90,62 @@ pub fn decode_uncompressed(buf: &[u8]) -> Result<Vec<(Labels, Vec<Sample>)>, Rem
     Ok(out)
 }
 
-fn time_series(buf: &[u8]) -> Result<(Labels, Vec<Sample>), String> {
+fn time_series(buf: &[u8]) -> Result<(Labels, Vec<Sample>), SeriesError> {
     let mut r = Reader { buf, pos: 0 };
     let mut pairs = Vec::new();
     let mut samples = Vec::new();
     while !r.done() {
-        let (field, wire) = r.key().map_err(|e| e.to_string())?;
+        let (field, wire) = r.key()?;
         match (field, wire) {
             (1, LEN) => {
-                let n = pairs.len() + 1;
-                let msg = r.bytes().map_err(|e| e.to_string())?;
-                pairs.push(label(msg).map_err(|e| format!("label {n}: {e}"))?);
+                let index = pairs.len() + 1;
+                let msg = r.bytes()?;
+                pairs.push(label(msg).map_err(|problem| SeriesError::Label { index, problem })?);
             }
             (2, LEN) => {
-                let n = samples.len() + 1;
-                let msg = r.bytes().map_err(|e| e.to_string())?;
-                samples.push(sample(msg).map_err(|e| format!("sample {n}: {e}"))?);
+                let index = samples.len() + 1;
+                let msg = r.bytes()?;
+                samples.push(sample(msg).map_err(|problem| SeriesError::Sample { index, problem })?);
             }
-            _ => r.skip(wire).map_err(|e| e.to_string())?,
+            _ => r.skip(wire)?,
         }
     }
     if !pairs.iter().any(|(k, v): &(String, String)| k == NAME_LABEL && !v.is_empty()) {
-        return Err("no __name__ label".into());
+        return Err(SeriesError::NoName);
     }
-    if let Some((k, _)) = pairs.iter().find(|(k, _)| k.is_empty()) {
-        return Err(format!("empty label name {k:?}"));
+    if pairs.iter().any(|(k, _)| k.is_empty()) {
+        return Err(SeriesError::EmptyLabelName);
     }
     Ok((Labels::new(pairs), samples))
 }
 
-fn label(buf: &[u8]) -> Result<(String, String), String> {
+fn label(buf: &[u8]) -> Result<(String, String), LabelError> {
     let mut r = Reader { buf, pos: 0 };
     let (mut name, mut value) = (String::new(), String::new());
     while !r.done() {
-        let (field, wire) = r.key().map_err(|e| e.to_string())?;
+        let (field, wire) = r.key()?;
         match (field, wire) {
-            (1, LEN) => name = utf8(r.bytes().map_err(|e| e.to_string())?, "name")?,
-            (2, LEN) => value = utf8(r.bytes().map_err(|e| e.to_string())?, "value")?,
-            _ => r.skip(wire).map_err(|e| e.to_string())?,
+            (1, LEN) => name = utf8(r.bytes()?, "name")?,
+            (2, LEN) => value = utf8(r.bytes()?, "value")?,
+            _ => r.skip(wire)?,
         }
     }
     Ok((name, value))
 }
 
-fn utf8(b: &[u8], what: &str) -> Result<String, String> {
-    String::from_utf8(b.to_vec()).map_err(|_| format!("{what} is not valid UTF-8"))
+fn utf8(b: &[u8], what: &'static str) -> Result<String, LabelError> {
+    String::from_utf8(b.to_vec()).map_err(|_| LabelError::NotUtf8(what))
 }
 
-fn sample(buf: &[u8]) -> Result<Sample, String> {
+fn sample(buf: &[u8]) -> Result<Sample, WireError> {
     let mut r = Reader { buf, pos: 0 };
     let mut s = Sample { t: 0, v: 0.0 };
     while !r.done() {
-        let (field, wire) = r.key().map_err(|e| e.to_string())?;
+        let (field, wire) = r.key()?;
         match (field, wire) {
-            (1, I64) => s.v = f64::from_bits(r.fixed64().map_err(|e| e.to_string())?),
-            (2, VARINT) => s.t = r.varint().map_err(|e| e.to_string())? as i64,
-            _ => r.skip(wire).map_err(|e| e.to_string())?,
+            (1, I64) => s.v = f64::from_bits(r.fixed64()?),
+            (2, VARINT) => s.t = r.varint()? as i64,
+            _ => r.skip(wire)?,
         }
     }
     Ok(s)
@@ -124,59 +166,55 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
-    fn fail(&self, what: &str) -> RemoteWriteError {
-        RemoteWriteError::Protobuf(format!("{what} at byte {}", self.pos))
-    }
-
-    fn varint(&mut self) -> Result<u64, RemoteWriteError> {
+    fn varint(&mut self) -> Result<u64, WireError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let Some(&b) = self.buf.get(self.pos) else { return Err(self.fail("truncated varint")) };
+            let Some(&b) = self.buf.get(self.pos) else { return Err(WireError::TruncatedVarint(self.pos)) };
             self.pos += 1;
             v |= ((b & 0x7f) as u64) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err(self.fail("varint longer than 10 bytes"))
+        Err(WireError::LongVarint(self.pos))
     }
 
-    fn key(&mut self) -> Result<(u64, u8), RemoteWriteError> {
+    fn key(&mut self) -> Result<(u64, u8), WireError> {
         let k = self.varint()?;
         let wire = (k & 7) as u8;
         if k >> 3 == 0 {
-            return Err(self.fail("field number 0"));
+            return Err(WireError::FieldZero(self.pos));
         }
         Ok((k >> 3, wire))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], RemoteWriteError> {
+    fn bytes(&mut self) -> Result<&'a [u8], WireError> {
         let len = self.varint()? as usize;
         let end =
-            self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or_else(|| self.fail("truncated field"))?;
+            self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or(WireError::TruncatedField(self.pos))?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
     }
 
-    fn fixed(&mut self, n: usize) -> Result<&'a [u8], RemoteWriteError> {
+    fn fixed(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.pos + n;
-        let out = self.buf.get(self.pos..end).ok_or_else(|| self.fail("truncated fixed-size field"))?;
+        let out = self.buf.get(self.pos..end).ok_or(WireError::TruncatedFixed(self.pos))?;
         self.pos = end;
         Ok(out)
     }
 
-    fn fixed64(&mut self) -> Result<u64, RemoteWriteError> {
+    fn fixed64(&mut self) -> Result<u64, WireError> {
         Ok(u64::from_le_bytes(self.fixed(8)?.try_into().expect("8 bytes")))
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), RemoteWriteError> {
+    fn skip(&mut self, wire: u8) -> Result<(), WireError> {
         match wire {
             VARINT => self.varint().map(drop),
             I64 => self.fixed(8).map(drop),
             LEN => self.bytes().map(drop),
             I32 => self.fixed(4).map(drop),
-            other => Err(self.fail(&format!("unsupported wire type {other}"))),
+            other => Err(WireError::WireType { wire: other, at: self.pos }),
         }
     }
 }

@@ -140,7 +140,7 @@ fn precisions_scale_to_nanoseconds() {
         let point = parse_line(b"m v=1 -7", precision).unwrap().unwrap();
         assert_eq!(point.timestamp, Some(-7 * factor), "{p}");
     }
-    assert!(Precision::parse("d").unwrap_err().contains("invalid precision \"d\""));
+    assert!(Precision::parse("d").unwrap_err().to_string().contains("invalid precision \"d\""));
     let (_, m) = parse_line(b"m v=1 9223372036854775807", Precision::S).unwrap_err();
     assert!(m.contains("out of range"), "{m}");
     assert_eq!(parse_line(b"m v=1", Precision::S).unwrap().unwrap().timestamp, None);

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Labels;
+use crate::rules_file::{FieldProblem, RuleError};
 
 /// A rule as written (`groups[].rules[]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,29 +97,32 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
 }
 
 /// Reads a rules file; an error names the group and rule, and the field.
-pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
-    let file: RuleFile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RuleError> {
+    let file: RuleFile = serde_saphyr::from_str(text)?;
     let mut out = Vec::new();
     for (g, group) in file.groups.iter().enumerate() {
         if let Some(i) = &group.interval
             && parse_duration_ms(i).is_none()
         {
-            return Err(format!("groups[{g}] ({}): interval: {i:?} is not a duration", group.name));
+            let at = format!("groups[{g}] ({})", group.name);
+            return Err(RuleError::Field { at, field: "interval", problem: FieldProblem::NotADuration(i.clone()) });
         }
         for (r, entry) in group.rules.iter().enumerate() {
             let at = format!("groups[{g}].rules[{r}]");
             if entry.record.is_some() {
-                return Err(format!(
-                    "{at}: record: recording rules are not supported (write the expression in the alert)"
-                ));
+                return Err(RuleError::Field { at, field: "record", problem: FieldProblem::RecordingRule });
             }
-            let name = entry.alert.clone().ok_or_else(|| format!("{at}: alert: missing (the alert's name)"))?;
+            let Some(name) = entry.alert.clone() else {
+                return Err(RuleError::Field { at, field: "alert", problem: FieldProblem::Missing });
+            };
             let at = format!("{at} ({name})");
+            let bad = |field: &'static str, problem: FieldProblem| RuleError::Field { at: at.clone(), field, problem };
             let expr = match (&entry.expr, &entry.anomaly) {
                 (Some(e), None) => e.clone(),
                 (None, Some(a)) => {
                     if !(a.threshold > 0.0 && a.threshold <= 1.0) {
-                        return Err(format!("{at}: anomaly.threshold: {} is not in (0, 1]", a.threshold));
+                        let problem = FieldProblem::OutOfRange { value: a.threshold, range: "in (0, 1]" };
+                        return Err(bad("anomaly.threshold", problem));
                     }
                     format!(
                         "{}{{metric=\"{}\"}} >= {}",
@@ -127,15 +131,15 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
                         a.threshold
                     )
                 }
-                _ => return Err(format!("{at}: give either expr (PromQL) or anomaly ({{metric, threshold}})")),
+                _ => return Err(bad("expr", FieldProblem::ExprOrAnomaly)),
             };
-            crate::promql::parse(&expr).map_err(|e| format!("{at}: expr: {e}"))?;
+            crate::promql::parse(&expr).map_err(|e| bad("expr", FieldProblem::Expr(e)))?;
             let for_ms = match &entry.for_ {
                 None => 0,
-                Some(f) => parse_duration_ms(f).ok_or_else(|| format!("{at}: for: {f:?} is not a duration"))?,
+                Some(f) => parse_duration_ms(f).ok_or_else(|| bad("for", FieldProblem::NotADuration(f.clone())))?,
             };
             if entry.keep_firing_for.is_some() {
-                return Err(format!("{at}: keep_firing_for: not supported"));
+                return Err(bad("keep_firing_for", FieldProblem::Unsupported));
             }
             out.push(Rule {
                 group: group.name.clone(),
@@ -376,7 +380,7 @@ mod tests {
         assert_eq!(rules.len(), 2);
         assert_eq!((rules[0].for_ms, rules[0].labels["severity"].as_str()), (60_000, "page"));
         assert_eq!(rules[1].expr, "m3s_anomaly_score{metric=\"mem_used_percent\"} >= 0.9");
-        let e = |t: &str| parse_rules(t).unwrap_err();
+        let e = |t: &str| parse_rules(t).unwrap_err().to_string();
         assert!(
             e("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: 'rate(x[5m]'\n")
                 .starts_with("groups[0].rules[0] (A): expr:")

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Alert, AlertState, Alerts, Rule, Silence};
 use crate::errors::{ErrorLog, ErrorRecord};
+use crate::rules_file::RulesFileError;
 use crate::store::Store;
 
 /// Undelivered notifications kept at most (the oldest go first).
@@ -45,6 +46,15 @@ struct Kept {
     outbox: VecDeque<Delivery>,
 }
 
+/// Why alerting could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error("the webhooks' HTTP client: {0}")]
+    Client(#[from] mesos::error::Error),
+    #[error(transparent)]
+    Rules(#[from] RulesFileError),
+}
+
 #[derive(Clone)]
 pub struct Alerting {
     inner: Arc<Inner>,
@@ -73,10 +83,10 @@ impl Alerting {
         state_file: Option<PathBuf>,
         errors: Option<Arc<ErrorLog>>,
         external_url: String,
-    ) -> Result<Alerting, String> {
+    ) -> Result<Alerting, AlertingError> {
         let transport =
             mesos::transport::TransportConfig { call_timeout: Duration::from_secs(10), ..Default::default() };
-        let http = transport.call_client().map_err(|e| e.to_string())?;
+        let http = transport.call_client()?;
         let kept = state_file
             .as_ref()
             .and_then(|f| std::fs::read(f).ok())
@@ -105,7 +115,7 @@ impl Alerting {
 
     /// Reads the rules file again, now; the number of rules, or why they cannot
     /// be used (the rules in force stay).
-    pub fn reload(&self) -> Result<usize, String> {
+    pub fn reload(&self) -> Result<usize, RulesFileError> {
         let Some(file) = &self.inner.rules_file else { return Ok(0) };
         let rules = file.load(super::parse_rules)?;
         let count = rules.len();

@@ -73,7 +73,7 @@ impl Anomalies {
 
     /// Takes the rules from `path` now and whenever it changes; a file that
     /// cannot be read keeps the rules in force, and the status says why.
-    pub fn with_rules_file(self, path: PathBuf) -> Result<Anomalies, String> {
+    pub fn with_rules_file(self, path: PathBuf) -> Result<Anomalies, crate::rules_file::RulesFileError> {
         let file = crate::rules_file::RulesFile::new(path);
         self.set_rules(file.load(super::watch::parse_rules)?);
         let inner =

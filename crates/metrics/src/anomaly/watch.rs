@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RobustDetector;
 use crate::model::{Labels, Sample};
+use crate::rules_file::{FieldProblem, RuleError};
 
 /// The name of the score series written back (`m3s_anomaly_score{metric="...", <source labels>}`).
 pub const SCORE_METRIC: &str = "m3s_anomaly_score";
@@ -79,15 +80,16 @@ impl WatchRule {
     }
 
     /// Checks a rule from configuration, naming the field that is wrong.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), (&'static str, FieldProblem)> {
         if self.metric.is_empty() || self.metric == SCORE_METRIC {
-            return Err(format!("metric: {:?} cannot be watched", self.metric));
+            return Err(("metric", FieldProblem::NotWatchable(self.metric.clone())));
         }
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
-            return Err(format!("threshold: {} is not between 0 and 1", self.threshold));
+            return Err(("threshold", FieldProblem::OutOfRange { value: self.threshold, range: "between 0 and 1" }));
         }
         if !(8..=4096).contains(&self.window) {
-            return Err(format!("window: {} is not between 8 and 4096 points", self.window));
+            let value = self.window as f64;
+            return Err(("window", FieldProblem::OutOfRange { value, range: "between 8 and 4096 points" }));
         }
         Ok(())
     }
@@ -95,15 +97,19 @@ impl WatchRule {
 
 /// A rules file: a YAML (or JSON) list of rules, each checked; the error names
 /// the rule and field.
-pub fn parse_rules(text: &str) -> Result<Vec<WatchRule>, String> {
+pub fn parse_rules(text: &str) -> Result<Vec<WatchRule>, RuleError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct File {
         watch: Vec<WatchRule>,
     }
-    let file: File = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    let file: File = serde_saphyr::from_str(text)?;
     for (i, rule) in file.watch.iter().enumerate() {
-        rule.check().map_err(|e| format!("watch[{i}] ({}): {e}", rule.metric))?;
+        rule.check().map_err(|(field, problem)| RuleError::Field {
+            at: format!("watch[{i}] ({})", rule.metric),
+            field,
+            problem,
+        })?;
     }
     Ok(file.watch)
 }
@@ -380,10 +386,20 @@ mod tests {
             (rules.len(), rules[1].kind, rules[1].threshold, rules[0].window),
             (2, SeriesKind::Counter, 0.9, DEFAULT_WINDOW)
         );
-        let e = parse_rules("watch:\n  - {metric: load1, threshold: 2}\n").unwrap_err();
+        let e = parse_rules("watch:\n  - {metric: load1, threshold: 2}\n").unwrap_err().to_string();
         assert_eq!(e, "watch[0] (load1): threshold: 2 is not between 0 and 1");
-        assert!(parse_rules("watch:\n  - {metric: load1, sensitivity: 2}\n").unwrap_err().contains("sensitivity"));
-        assert!(parse_rules("watch:\n  - {metric: m3s_anomaly_score}\n").unwrap_err().contains("cannot be watched"));
+        assert!(
+            parse_rules("watch:\n  - {metric: load1, sensitivity: 2}\n")
+                .unwrap_err()
+                .to_string()
+                .contains("sensitivity")
+        );
+        assert!(
+            parse_rules("watch:\n  - {metric: m3s_anomaly_score}\n")
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be watched")
+        );
     }
 
     #[test]

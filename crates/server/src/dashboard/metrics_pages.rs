@@ -46,7 +46,7 @@ pub async fn metrics(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exte
     let (metric, host, task, custom) = (get("metric"), get("host"), get("task"), get("query"));
     let mut problems = Vec::new();
     let range = Range::from_query(&q, "1h").unwrap_or_else(|e| {
-        problems.push(e);
+        problems.push(e.to_string());
         Range::last(3600)
     });
     let store = state.metrics.store().clone();
@@ -113,7 +113,7 @@ fn opt_num(v: Option<f64>) -> String {
 pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>, Query(q): Q) -> Response {
     let mut b = String::new();
     let range = Range::from_query(&q, "24h").unwrap_or_else(|e| {
-        b.push_str(&html::notice("bad", &e));
+        b.push_str(&html::notice("bad", &e.to_string()));
         Range::last(86400)
     });
     let most = q.get("order").is_some_and(|o| o == "most");
@@ -208,7 +208,7 @@ pub async fn report(State(state): State<Dashboard>, Extension(Csrf(csrf)): Exten
 pub async fn errors(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>, Query(q): Q) -> Response {
     let mut b = String::new();
     let range = Range::from_query(&q, "7d").unwrap_or_else(|e| {
-        b.push_str(&html::notice("bad", &e));
+        b.push_str(&html::notice("bad", &e.to_string()));
         Range::last(7 * 86400)
     });
     b.push_str(r##"<form method="get" action="/ui/errors" class="controls">"##);

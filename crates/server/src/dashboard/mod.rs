@@ -287,7 +287,9 @@ pub fn check_inputs(data: &[u8]) {
     let query: std::collections::HashMap<String, String> = form_urlencoded::parse(data).into_owned().collect();
     match range::Range::from_query(&query, "1h") {
         Ok(r) => assert!(r.start_ms < r.end_ms, "{r:?}"),
-        Err(e) => assert!(e.contains(':') || e.starts_with("range="), "an error names its field: {e}"),
+        Err(e) => {
+            assert!(e.to_string().contains(':') || e.to_string().starts_with("range="), "an error names its field: {e}")
+        }
     }
     if let Some(path) = query.get("path")
         && let Some(p) = mesos::files::confined(path)

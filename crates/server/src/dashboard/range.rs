@@ -21,6 +21,19 @@ pub struct Range {
     pub name: String,
 }
 
+/// A time range the picker's fields do not make, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("range={0:?}: expected 1h, 24h, 3d, 7d or custom")]
+    Preset(String),
+    #[error("{0}: required for a custom range")]
+    Missing(&'static str),
+    #[error("{key}={value:?}: expected a date and time such as 2026-11-25T08:00 (UTC)")]
+    Time { key: &'static str, value: String },
+    #[error("end: must be after start")]
+    Reversed,
+}
+
 impl Range {
     pub fn last(seconds: i64) -> Range {
         let end_ms = metrics::store::now_ms();
@@ -36,25 +49,21 @@ impl Range {
     /// From `range=` (a preset or `custom`) and, for custom, `start=`/`end=`
     /// (a `datetime-local` value in UTC, RFC 3339 or Unix seconds).
     /// `default` is the preset when none is given. Errors name the field.
-    pub fn from_query(q: &HashMap<String, String>, default: &str) -> Result<Range, String> {
+    pub fn from_query(q: &HashMap<String, String>, default: &str) -> Result<Range, RangeError> {
         let name = q.get("range").map_or(default, String::as_str);
         if let Some(p) = PRESETS.iter().find(|p| p.0 == name) {
             return Ok(Range::last(p.2));
         }
         if name != "custom" {
-            return Err(format!("range={name:?}: expected 1h, 24h, 3d, 7d or custom"));
+            return Err(RangeError::Preset(name.to_owned()));
         }
-        let time = |key: &str| -> Result<i64, String> {
-            let v = q
-                .get(key)
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                .ok_or(format!("{key}: required for a custom range"))?;
-            parse_form_time(v).ok_or(format!("{key}={v:?}: expected a date and time such as 2026-11-25T08:00 (UTC)"))
+        let time = |key: &'static str| -> Result<i64, RangeError> {
+            let v = q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()).ok_or(RangeError::Missing(key))?;
+            parse_form_time(v).ok_or_else(|| RangeError::Time { key, value: v.to_owned() })
         };
         let (start_ms, end_ms) = (time("start")?, time("end")?);
         if end_ms <= start_ms {
-            return Err("end: must be after start".into());
+            return Err(RangeError::Reversed);
         }
         Ok(Range { start_ms, end_ms, name: "custom".into() })
     }
@@ -99,7 +108,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.end_ms - c.start_ms, (2 * 3600 + 30 * 60 + 15) * 1000);
         assert_eq!(c.relative_s(), None);
-        let err = |pairs: &[(&str, &str)]| Range::from_query(&q(pairs), "1h").unwrap_err();
+        let err = |pairs: &[(&str, &str)]| Range::from_query(&q(pairs), "1h").unwrap_err().to_string();
         assert!(err(&[("range", "2w")]).starts_with("range=\"2w\""));
         assert!(err(&[("range", "custom"), ("end", "2026-11-24T12:00")]).starts_with("start: required"));
         assert!(

@@ -97,7 +97,7 @@ pub async fn reload(State(state): State<MetricsState>) -> Response {
     let Some(a) = alerting(&state) else { return not_here() };
     match super::blocking(move || a.reload()).await {
         Ok(n) => Json(json!({"reloaded": n})).into_response(),
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": e}))).into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": e.to_string()}))).into_response(),
     }
 }
 

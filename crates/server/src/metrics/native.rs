@@ -5,17 +5,16 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use metrics::model::{MatchOp, Matcher};
 use metrics::query::{Aggregation, NativeQuery};
 use serde_json::json;
 
 use super::MetricsState;
-use super::params::{Params, parse_duration};
+use super::params::{ParamError, Params, parse_duration};
 
 const DAY_MS: i64 = 86_400_000;
 
-fn bad(message: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message.into() }))).into_response()
+fn bad(message: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
 /// A well-formed request the store refuses (a limit it would pass).
@@ -38,19 +37,18 @@ pub async fn query(State(state): State<MetricsState>, RawQuery(raw): RawQuery, h
     }
 }
 
-fn native_query(p: &Params) -> Result<NativeQuery, String> {
+fn native_query(p: &Params) -> Result<NativeQuery, ParamError> {
     let now = metrics::store::now_ms();
     let end = p.time("end", now)?;
     let start = p.time("start", end - 3_600_000)?;
     let step = match p.get("step") {
         None | Some("") => None,
-        Some(s) => Some(parse_duration(s).ok_or_else(|| format!("invalid parameter \"step\": {s:?}"))?),
+        Some(s) => Some(parse_duration(s).ok_or_else(|| ParamError::Invalid { key: "step", value: s.to_owned() })?),
     };
-    let aggregation =
-        p.get("agg").unwrap_or("mean").parse::<Aggregation>().map_err(|e| format!("parameter \"agg\": {e}"))?;
+    let aggregation = p.get("agg").unwrap_or("mean").parse::<Aggregation>()?;
     let mut tags = Vec::new();
     for t in p.all("tag") {
-        tags.push(tag_matcher(t).map_err(|e| format!("parameter \"tag\" {t:?}: {e}"))?);
+        tags.push(metrics::query::parse_tag(t).map_err(|problem| ParamError::Tag { value: t.to_owned(), problem })?);
     }
     let group_by =
         p.get("group_by").map(|g| g.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect());
@@ -66,19 +64,6 @@ fn native_query(p: &Params) -> Result<NativeQuery, String> {
     })
 }
 
-/// `key=value`, `key!=value`, `key=~regex`, `key!~regex`.
-fn tag_matcher(s: &str) -> Result<Matcher, String> {
-    let (i, op, len) = [("!=", MatchOp::Ne), ("=~", MatchOp::Re), ("!~", MatchOp::NotRe), ("=", MatchOp::Eq)]
-        .iter()
-        .filter_map(|(text, op)| s.find(text).map(|i| (i, *op, text.len())))
-        .min_by_key(|(i, _, len)| (*i, std::cmp::Reverse(*len)))
-        .ok_or("expected key=value, key!=value, key=~regex or key!~regex")?;
-    if i == 0 {
-        return Err("empty tag key".into());
-    }
-    Matcher::new(&s[..i], op, &s[i + len..]).map_err(|e| format!("invalid regex: {e}"))
-}
-
 /// `POST /api/m3trics/v1/flush`: seals the head into a block now.
 pub async fn flush(State(state): State<MetricsState>) -> Response {
     let store = state.store().clone();
@@ -88,22 +73,22 @@ pub async fn flush(State(state): State<MetricsState>) -> Response {
     }
 }
 
-fn range(p: &Params) -> Result<(i64, i64), String> {
+fn range(p: &Params) -> Result<(i64, i64), ParamError> {
     let now = metrics::store::now_ms();
     let end = p.time("end", now)?;
     let start = p.time("start", end - 3 * DAY_MS)?;
     if start > end {
-        return Err("start is after end".into());
+        return Err(ParamError::Reversed);
     }
     Ok((start, end))
 }
 
 /// `start`, `end` (default: the last 3 days) and `limit` (default 10) of a report or the error log.
-fn range_and_limit(p: &Params) -> Result<(i64, i64, usize), String> {
+fn range_and_limit(p: &Params) -> Result<(i64, i64, usize), ParamError> {
     let (start, end) = range(p)?;
     let limit = match p.get("limit") {
         None | Some("") => 10,
-        Some(v) => v.parse().map_err(|_| format!("invalid parameter \"limit\": {v:?}"))?,
+        Some(v) => v.parse().map_err(|_| ParamError::Invalid { key: "limit", value: v.to_owned() })?,
     };
     Ok((start, end, limit))
 }

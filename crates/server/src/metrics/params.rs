@@ -5,6 +5,25 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 
+/// A query parameter that is missing or cannot be read, named.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    #[error("missing parameter {0:?}")]
+    Missing(&'static str),
+    #[error("invalid parameter {key:?}: cannot parse {value:?} to a valid timestamp (Unix seconds or RFC 3339)")]
+    Time { key: &'static str, value: String },
+    #[error("invalid parameter {key:?}: {value:?}")]
+    Invalid { key: &'static str, value: String },
+    #[error("parameter \"agg\": {0}")]
+    Aggregation(#[from] metrics::query::UnknownAggregation),
+    #[error("parameter \"tag\" {value:?}: {problem}")]
+    Tag { value: String, problem: metrics::query::TagError },
+    #[error(transparent)]
+    Expr(#[from] metrics::promql::ParseError),
+    #[error("start is after end")]
+    Reversed,
+}
+
 /// Every `key=value` pair, from the URL and (for a form POST) the body.
 pub struct Params(Vec<(String, String)>);
 
@@ -30,17 +49,15 @@ impl Params {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
-    pub fn required(&self, key: &str) -> Result<&str, String> {
-        self.get(key).filter(|v| !v.is_empty()).ok_or_else(|| format!("missing parameter {key:?}"))
+    pub fn required(&self, key: &'static str) -> Result<&str, ParamError> {
+        self.get(key).filter(|v| !v.is_empty()).ok_or(ParamError::Missing(key))
     }
 
     /// A time parameter in milliseconds, `default` when absent.
-    pub fn time(&self, key: &str, default: i64) -> Result<i64, String> {
+    pub fn time(&self, key: &'static str, default: i64) -> Result<i64, ParamError> {
         match self.get(key) {
             None | Some("") => Ok(default),
-            Some(v) => parse_time(v).ok_or_else(|| {
-                format!("invalid parameter {key:?}: cannot parse {v:?} to a valid timestamp (Unix seconds or RFC 3339)")
-            }),
+            Some(v) => parse_time(v).ok_or_else(|| ParamError::Time { key, value: v.to_owned() }),
         }
     }
 }

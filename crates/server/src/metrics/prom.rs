@@ -12,7 +12,7 @@ use metrics::promql;
 use serde_json::{Value, json};
 
 use super::MetricsState;
-use super::params::{Params, parse_duration};
+use super::params::{ParamError, Params, parse_duration};
 
 fn success(data: Value) -> Response {
     Json(json!({ "status": "success", "data": data })).into_response()
@@ -27,11 +27,11 @@ fn success_value(value: &promql::Value) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn failure(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "status": "error", "errorType": kind, "error": message.into() }))).into_response()
+fn failure(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "status": "error", "errorType": kind, "error": message.to_string() }))).into_response()
 }
 
-fn bad_data(message: impl Into<String>) -> Response {
+fn bad_data(message: impl std::fmt::Display) -> Response {
     failure(StatusCode::BAD_REQUEST, "bad_data", message)
 }
 
@@ -48,8 +48,8 @@ pub async fn query(
 }
 
 /// The `query` parameter, parsed.
-fn expression(p: &Params) -> Result<promql::Expr, String> {
-    promql::parse(p.required("query")?).map_err(|e| e.to_string())
+fn expression(p: &Params) -> Result<promql::Expr, ParamError> {
+    Ok(promql::parse(p.required("query")?)?)
 }
 
 async fn instant(state: &MetricsState, p: &Params) -> Response {
@@ -126,8 +126,8 @@ async fn range(state: &MetricsState, p: &Params) -> Response {
 }
 
 /// The `match[]` selectors of a labels or series request.
-fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, String> {
-    p.all("match[]").into_iter().map(|s| promql::parse_selector(s).map_err(|e| e.to_string())).collect()
+fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, promql::ParseError> {
+    p.all("match[]").into_iter().map(promql::parse_selector).collect()
 }
 
 pub async fn labels(

@@ -32,9 +32,30 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
     }
 }
 
+/// Why a string cannot be interpolated, worded as docker compose words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpolationError {
+    #[error(
+        "invalid interpolation format for {0:?}: a '$' must be followed by a name, '{{' or '$' (write \"$$\" for a literal '$')"
+    )]
+    BareDollar(String),
+    #[error("invalid interpolation format: missing closing '}}'")]
+    Unclosed,
+    #[error("invalid interpolation format for {0:?}: expected a variable name after '${{'")]
+    NoName(String),
+    #[error("invalid interpolation format for \"${{{0}\": missing closing '}}'")]
+    UnclosedName(String),
+    #[error(
+        "invalid interpolation format for \"${{{name}{found}...\": unexpected {found:?} (expected '}}', ':-', '-', ':?', '?', ':+' or '+')"
+    )]
+    Operator { name: String, found: char },
+    #[error("required variable {name} {}{}", if *.empty { "is empty" } else { "is not set" }, if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Required { name: String, empty: bool, message: String },
+}
+
 /// Interpolate `input`. Variables referenced but unset are appended to `unset`
 /// (they expand to the empty string, as docker compose does, with a warning).
-pub fn interpolate(input: &str, env: &Env, unset: &mut Vec<String>) -> Result<String, String> {
+pub fn interpolate(input: &str, env: &Env, unset: &mut Vec<String>) -> Result<String, InterpolationError> {
     let chars: Vec<char> = input.chars().collect();
     let (out, end) = expand(&chars, 0, env, unset, false)?;
     debug_assert_eq!(end, chars.len());
@@ -56,7 +77,7 @@ fn expand(
     env: &Env,
     unset: &mut Vec<String>,
     nested: bool,
-) -> Result<(String, usize), String> {
+) -> Result<(String, usize), InterpolationError> {
     let mut out = String::new();
     while i < s.len() {
         let c = s[i];
@@ -93,20 +114,18 @@ fn expand(
             }
             _ => {
                 let rest: String = s[i..].iter().take(12).collect();
-                return Err(format!(
-                    "invalid interpolation format for {rest:?}: a '$' must be followed by a name, '{{' or '$' (write \"$$\" for a literal '$')"
-                ));
+                return Err(InterpolationError::BareDollar(rest));
             }
         }
     }
     if nested {
-        return Err("invalid interpolation format: missing closing '}'".into());
+        return Err(InterpolationError::Unclosed);
     }
     Ok((out, i))
 }
 
 /// `i` points just after `${`; returns the value and the index after the closing `}`.
-fn braced(s: &[char], i: usize, env: &Env, unset: &mut Vec<String>) -> Result<(String, usize), String> {
+fn braced(s: &[char], i: usize, env: &Env, unset: &mut Vec<String>) -> Result<(String, usize), InterpolationError> {
     let mut j = i;
     while j < s.len() && is_name_char(s[j]) {
         j += 1;
@@ -114,7 +133,7 @@ fn braced(s: &[char], i: usize, env: &Env, unset: &mut Vec<String>) -> Result<(S
     let name: String = s[i..j].iter().collect();
     if name.is_empty() || !is_name_start(s[i]) {
         let rest: String = s[i.saturating_sub(2)..].iter().take(20).collect();
-        return Err(format!("invalid interpolation format for {rest:?}: expected a variable name after '${{'"));
+        return Err(InterpolationError::NoName(rest));
     }
     let value = env.get(&name);
     let op: &str = match (s.get(j), s.get(j + 1)) {
@@ -130,12 +149,8 @@ fn braced(s: &[char], i: usize, env: &Env, unset: &mut Vec<String>) -> Result<(S
         (Some('-'), _) => "-",
         (Some('?'), _) => "?",
         (Some('+'), _) => "+",
-        (None, _) => return Err(format!("invalid interpolation format for \"${{{name}\": missing closing '}}'")),
-        (Some(c), _) => {
-            return Err(format!(
-                "invalid interpolation format for \"${{{name}{c}...\": unexpected {c:?} (expected '}}', ':-', '-', ':?', '?', ':+' or '+')"
-            ));
-        }
+        (None, _) => return Err(InterpolationError::UnclosedName(name)),
+        (Some(&found), _) => return Err(InterpolationError::Operator { name, found }),
     };
     // The argument is expanded only when it is used, so its own unset variables
     // are not reported needlessly; it is parsed either way to find the end.
@@ -180,12 +195,7 @@ fn braced(s: &[char], i: usize, env: &Env, unset: &mut Vec<String>) -> Result<(S
         ":?" | "?" => {
             let ok = if op == ":?" { nonempty } else { set };
             if !ok {
-                let what = if op == ":?" && set { "is empty" } else { "is not set" };
-                return Err(if arg.is_empty() {
-                    format!("required variable {name} {what}")
-                } else {
-                    format!("required variable {name} {what}: {arg}")
-                });
+                return Err(InterpolationError::Required { name, empty: op == ":?" && set, message: arg });
             }
             value.unwrap().to_owned()
         }
@@ -209,7 +219,7 @@ mod tests {
 
     fn err(s: &str) -> String {
         let mut unset = Vec::new();
-        interpolate(s, &env(), &mut unset).unwrap_err()
+        interpolate(s, &env(), &mut unset).unwrap_err().to_string()
     }
 
     #[test]

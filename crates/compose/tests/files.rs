@@ -165,5 +165,5 @@ fn strict_turns_warnings_into_errors() {
 #[test]
 fn dotenv_syntax_errors_name_the_line() {
     assert_eq!(parse_dotenv("A=1\n\n# c\nB='x y'\nC=\"q\"  \n").unwrap().len(), 3);
-    assert_eq!(parse_dotenv("A=1\nnot a name=2\n").unwrap_err().0, 2);
+    assert_eq!(parse_dotenv("A=1\nnot a name=2\n").unwrap_err().line, 2);
 }

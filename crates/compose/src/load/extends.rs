@@ -89,7 +89,7 @@ impl Cx<'_> {
         let text = match reader(file) {
             Ok(t) => t,
             Err(e) => {
-                self.err(at, path, e);
+                self.err(at, path, e.to_string());
                 return None;
             }
         };
@@ -187,7 +187,7 @@ impl Cx<'_> {
             let text = match reader(&file) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.err(at, &path, e);
+                    self.err(at, &path, e.to_string());
                     continue;
                 }
             };

@@ -272,7 +272,7 @@ impl Cx<'_> {
                             if let Some(text) = self.string(it, &ip) {
                                 match parse_constraint(&text) {
                                     Ok(c) => pl.constraints.push(c),
-                                    Err(e) => self.err(it, &ip, e),
+                                    Err(e) => self.err(it, &ip, e.to_string()),
                                 }
                             }
                         }
@@ -308,7 +308,26 @@ impl Cx<'_> {
 }
 
 /// `node.hostname==a`, `node.labels.rack != r2`, `node.platform.os==linux`, `unique`.
-pub fn parse_constraint(text: &str) -> Result<Constraint, String> {
+/// A placement constraint that does not parse, with its text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}: {problem}")]
+pub struct ConstraintError {
+    pub text: String,
+    pub problem: ConstraintProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConstraintProblem {
+    #[error("expected FIELD==VALUE, FIELD!=VALUE or unique")]
+    Form,
+    #[error("unknown field {0:?} (node.hostname, node.platform.os, node.platform.arch, node.labels.<name>)")]
+    UnknownField(String),
+    #[error("the value is empty")]
+    EmptyValue,
+}
+
+pub fn parse_constraint(text: &str) -> Result<Constraint, ConstraintError> {
+    let bad = |problem| ConstraintError { text: text.to_owned(), problem };
     let t = text.trim();
     if t == "unique" {
         return Ok(Constraint::Unique);
@@ -318,7 +337,7 @@ pub fn parse_constraint(text: &str) -> Result<Constraint, String> {
     } else if let Some((f, v)) = t.split_once("!=") {
         (f, false, v)
     } else {
-        return Err(format!("{text:?}: expected FIELD==VALUE, FIELD!=VALUE or unique"));
+        return Err(bad(ConstraintProblem::Form));
     };
     let (field, value) = (field.trim(), value.trim());
     let field = match field {
@@ -327,15 +346,11 @@ pub fn parse_constraint(text: &str) -> Result<Constraint, String> {
         "node.platform.arch" => ConstraintField::Arch,
         f => match f.strip_prefix("node.labels.").or_else(|| f.strip_prefix("engine.labels.")) {
             Some(label) if !label.is_empty() => ConstraintField::Attribute(label.to_owned()),
-            _ => {
-                return Err(format!(
-                    "{text:?}: unknown field {f:?} (node.hostname, node.platform.os, node.platform.arch, node.labels.<name>)"
-                ));
-            }
+            _ => return Err(bad(ConstraintProblem::UnknownField(f.to_owned()))),
         },
     };
     if value.is_empty() {
-        return Err(format!("{text:?}: the value is empty"));
+        return Err(bad(ConstraintProblem::EmptyValue));
     }
     Ok(Constraint::Compare { field, equal, value: value.to_owned() })
 }

@@ -19,8 +19,8 @@ mod service;
 mod short;
 
 pub use keys::parse_constraint;
+pub use short::{ShortSyntaxError, parse_bytes, parse_duration, parse_short_port, parse_short_volume};
 use short::{check_protocol, parse_port_number, parse_range};
-pub use short::{parse_bytes, parse_duration, parse_short_port, parse_short_volume};
 
 /// One compose file as read by the caller.
 #[derive(Clone, Debug)]
@@ -130,7 +130,23 @@ impl Default for LoadOptions {
 }
 
 /// Reads a file named in a compose file, relative to the project directory.
-type Reader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+type Reader<'a> = &'a dyn Fn(&str) -> Result<String, ReadError>;
+
+/// A file named in a compose file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// A `.env` line that is not `NAME=value`, with its 1-based number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a variable name (expected NAME=value)")]
+pub struct DotenvError {
+    pub line: u32,
+    pub name: String,
+}
 
 /// Loads a project from the given texts (later files override earlier ones, by
 /// the specification's merge rules). No IO: `extends` with `file`, `include`
@@ -164,20 +180,21 @@ pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Project, E
             Err(e) if given => return Err(fail(path.display().to_string(), format!("cannot read: {e}"))),
             Err(_) => continue,
         };
-        let vars = parse_dotenv(&text).map_err(|(line, message)| {
+        let vars = parse_dotenv(&text).map_err(|e| {
             Errors(vec![Diagnostic {
                 file: path.display().to_string(),
-                pos: Pos { line, column: 1 },
+                pos: Pos { line: e.line, column: 1 },
                 path: String::new(),
-                message,
+                message: e.to_string(),
             }])
         })?;
         dotenv.extend(vars);
     }
     let env = Env::layered(options.env.clone(), dotenv);
     let dir = options.project_dir.clone();
-    let reader = move |rel: &str| -> Result<String, String> {
-        std::fs::read_to_string(dir.join(rel)).map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
+    let reader = move |rel: &str| -> Result<String, ReadError> {
+        let path = dir.join(rel);
+        std::fs::read_to_string(&path).map_err(|source| ReadError { path, source })
     };
     let mut project = load_with(sources, &env, active_profiles(&options.profiles, &env), Some(&reader), 0)?;
     if options.strict && !project.warnings.is_empty() {
@@ -208,7 +225,7 @@ fn active_profiles(given: &[String], env: &Env) -> BTreeSet<String> {
 
 /// `NAME=value` lines (`export` allowed, `#` comments, quotes removed): a `.env`
 /// or `env_file`. Errors give the 1-based line.
-pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, (u32, String)> {
+pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, DotenvError> {
     let mut out = BTreeMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -221,7 +238,7 @@ pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, (u32, String
             None => (line, ""),
         };
         if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
-            return Err((i as u32 + 1, format!("{k:?} is not a variable name (expected NAME=value)")));
+            return Err(DotenvError { line: i as u32 + 1, name: k.to_owned() });
         }
         let v = match (
             v.strip_prefix('"').and_then(|v| v.strip_suffix('"')),

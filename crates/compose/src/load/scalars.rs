@@ -32,7 +32,7 @@ impl Cx<'_> {
                 match interpolate(s, env, &mut unset) {
                     Ok(v) => *s = v,
                     Err(e) => {
-                        let d = self.diag(n, path, e);
+                        let d = self.diag(n, path, e.to_string());
                         self.errors.push(d);
                         return;
                     }

@@ -119,7 +119,7 @@ impl Cx<'_> {
                 Ok(t) => t,
                 Err(_) if !f.required => continue,
                 Err(e) => {
-                    self.err(at, &p, e);
+                    self.err(at, &p, e.to_string());
                     continue;
                 }
             };
@@ -129,7 +129,7 @@ impl Cx<'_> {
                         s.environment.entry(k).or_insert(Some(v));
                     }
                 }
-                Err((line, message)) => self.err(at, &p, format!("{}:{line}: {message}", f.path)),
+                Err(e) => self.err(at, &p, format!("{}:{}: {e}", f.path, e.line)),
             }
         }
     }

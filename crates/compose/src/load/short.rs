@@ -3,23 +3,64 @@
 
 use super::*;
 
+/// Why a short-syntax string does not parse; the caller names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShortSyntaxError {
+    #[error("empty")]
+    Empty,
+    #[error("expected a number")]
+    ExpectedNumber,
+    #[error("bad number {0:?}")]
+    BadNumber(String),
+    #[error("missing unit ({0})")]
+    MissingUnit(&'static str),
+    #[error("unknown unit {unit:?} ({units})")]
+    UnknownUnit { unit: String, units: &'static str },
+    #[error("{0}")]
+    DurationRange(#[from] std::time::TryFromFloatSecsError),
+    #[error("port {0} out of range 1-65535")]
+    PortRange(u32),
+    #[error("{0:?} is not a port number")]
+    NotAPort(String),
+    #[error("range {0:?} ends before it starts")]
+    ReversedRange(String),
+    #[error("unknown protocol {0:?}")]
+    UnknownProtocol(String),
+    #[error("unclosed '[' in an IPv6 address")]
+    UnclosedIpv6,
+    #[error("expected ':' after the IPv6 address")]
+    ColonAfterIpv6,
+    #[error("too many ':'")]
+    TooManyColons,
+    #[error("host and container port ranges differ in length")]
+    RangeLengths,
+    #[error("expected [source:]target[:mode]")]
+    VolumeForm,
+    #[error("target {0:?} is not an absolute path")]
+    RelativeTarget(String),
+    #[error("unknown mode {0:?}")]
+    UnknownMode(String),
+}
+
+const DURATION_UNITS: &str = "ns, us, ms, s, m, h";
+
 /// Go-style duration as compose uses it: `1m30s`, `10s`, `1.5h`, `500ms`, `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ShortSyntaxError> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     if s.is_empty() {
-        return Err("empty".into());
+        return Err(ShortSyntaxError::Empty);
     }
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
-            return Err("expected a number".into());
+            return Err(ShortSyntaxError::ExpectedNumber);
         }
-        let num: f64 = rest[..num_len].parse().map_err(|_| format!("bad number {:?}", &rest[..num_len]))?;
+        let num: f64 = rest[..num_len].parse().map_err(|_| ShortSyntaxError::BadNumber(rest[..num_len].to_owned()))?;
         rest = &rest[num_len..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
@@ -31,22 +72,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err("missing unit (ns, us, ms, s, m, h)".into()),
-            u => return Err(format!("unknown unit {u:?} (ns, us, ms, s, m, h)")),
+            "" => return Err(ShortSyntaxError::MissingUnit(DURATION_UNITS)),
+            u => return Err(ShortSyntaxError::UnknownUnit { unit: u.to_owned(), units: DURATION_UNITS }),
         };
         total += num * secs;
     }
-    Duration::try_from_secs_f64(total).map_err(|e| e.to_string())
+    Ok(Duration::try_from_secs_f64(total)?)
 }
 
 /// Docker-style size: `1024`, `512m`, `1g`, `1.5GB`, `100kib` (binary multiples).
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
+pub fn parse_bytes(s: &str) -> Result<u64, ShortSyntaxError> {
     let t = s.trim().to_ascii_lowercase();
     let num_len = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     if num_len == 0 {
-        return Err("expected a number".into());
+        return Err(ShortSyntaxError::ExpectedNumber);
     }
-    let num: f64 = t[..num_len].parse().map_err(|_| "bad number".to_string())?;
+    let num: f64 = t[..num_len].parse().map_err(|_| ShortSyntaxError::BadNumber(t[..num_len].to_owned()))?;
     let unit = t[num_len..].trim();
     let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty())).unwrap_or(unit);
     let mult: u64 = match unit {
@@ -56,25 +97,25 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "g" => 1 << 30,
         "t" => 1 << 40,
         "p" => 1 << 50,
-        u => return Err(format!("unknown unit {u:?} (b, k, m, g, t, p)")),
+        u => return Err(ShortSyntaxError::UnknownUnit { unit: u.to_owned(), units: "b, k, m, g, t, p" }),
     };
     Ok((num * mult as f64) as u64)
 }
 
-pub(super) fn parse_port_number(s: &str) -> Result<u16, String> {
+pub(super) fn parse_port_number(s: &str) -> Result<u16, ShortSyntaxError> {
     match s.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        Ok(p) => Err(format!("port {p} out of range 1-65535")),
-        Err(_) => Err(format!("{s:?} is not a port number")),
+        Ok(p) => Err(ShortSyntaxError::PortRange(p)),
+        Err(_) => Err(ShortSyntaxError::NotAPort(s.to_owned())),
     }
 }
 
-pub(super) fn parse_range(s: &str) -> Result<PortRange, String> {
+pub(super) fn parse_range(s: &str) -> Result<PortRange, ShortSyntaxError> {
     match s.split_once('-') {
         Some((a, b)) => {
             let (start, end) = (parse_port_number(a)?, parse_port_number(b)?);
             if end < start {
-                return Err(format!("range {s:?} ends before it starts"));
+                return Err(ShortSyntaxError::ReversedRange(s.to_owned()));
             }
             Ok(PortRange { start, end })
         }
@@ -85,16 +126,16 @@ pub(super) fn parse_range(s: &str) -> Result<PortRange, String> {
     }
 }
 
-pub(super) fn check_protocol(p: &str) -> Result<(), String> {
+pub(super) fn check_protocol(p: &str) -> Result<(), ShortSyntaxError> {
     match p {
         "tcp" | "udp" | "sctp" | "http" | "https" | "h2c" | "wss" => Ok(()),
-        _ => Err(format!("unknown protocol {p:?}")),
+        _ => Err(ShortSyntaxError::UnknownProtocol(p.to_owned())),
     }
 }
 
 /// Short port syntax: `[[ip:][host[-range]]:]container[-range][/protocol]`.
 /// A container range expands to one [`Port`] per port.
-pub fn parse_short_port(s: &str) -> Result<Vec<Port>, String> {
+pub fn parse_short_port(s: &str) -> Result<Vec<Port>, ShortSyntaxError> {
     let (spec, protocol) = match s.rsplit_once('/') {
         Some((spec, proto)) => {
             check_protocol(proto)?;
@@ -103,8 +144,8 @@ pub fn parse_short_port(s: &str) -> Result<Vec<Port>, String> {
         None => (s, "tcp".to_owned()),
     };
     let (host_ip, rest) = if let Some(after) = spec.strip_prefix('[') {
-        let (ip, rest) = after.split_once(']').ok_or("unclosed '[' in an IPv6 address")?;
-        let rest = rest.strip_prefix(':').ok_or("expected ':' after the IPv6 address")?;
+        let (ip, rest) = after.split_once(']').ok_or(ShortSyntaxError::UnclosedIpv6)?;
+        let rest = rest.strip_prefix(':').ok_or(ShortSyntaxError::ColonAfterIpv6)?;
         (Some(ip.to_owned()), rest)
     } else {
         (None, spec)
@@ -116,7 +157,7 @@ pub fn parse_short_port(s: &str) -> Result<Vec<Port>, String> {
         (None, [c, h, ip]) => (Some(ip.to_string()), Some(*h), *c),
         (Some(ip), [c, h]) => (Some(ip), Some(*h), *c),
         (Some(ip), [c]) => (Some(ip), None, *c),
-        _ => return Err("too many ':'".into()),
+        _ => return Err(ShortSyntaxError::TooManyColons),
     };
     let target = parse_range(container)?;
     let published = match host {
@@ -128,7 +169,7 @@ pub fn parse_short_port(s: &str) -> Result<Vec<Port>, String> {
         && count > 1
         && p.end - p.start + 1 != count
     {
-        return Err("host and container port ranges differ in length".into());
+        return Err(ShortSyntaxError::RangeLengths);
     }
     Ok((0..count)
         .map(|i| Port {
@@ -147,16 +188,16 @@ pub fn parse_short_port(s: &str) -> Result<Vec<Port>, String> {
 }
 
 /// Short volume syntax: `target`, `source:target` or `source:target:mode`.
-pub fn parse_short_volume(s: &str) -> Result<Mount, String> {
+pub fn parse_short_volume(s: &str) -> Result<Mount, ShortSyntaxError> {
     let parts: Vec<&str> = s.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
         [t] => (None, *t, None),
         [src, t] => (Some(*src), *t, None),
         [src, t, m] => (Some(*src), *t, Some(*m)),
-        _ => return Err("expected [source:]target[:mode]".into()),
+        _ => return Err(ShortSyntaxError::VolumeForm),
     };
     if !target.starts_with('/') {
-        return Err(format!("target {target:?} is not an absolute path"));
+        return Err(ShortSyntaxError::RelativeTarget(target.to_owned()));
     }
     let source = source.filter(|s| !s.is_empty());
     let kind = match source {
@@ -171,7 +212,7 @@ pub fn parse_short_volume(s: &str) -> Result<Mount, String> {
             "rw" => read_only = false,
             "z" | "Z" | "nocopy" | "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" | "cached"
             | "delegated" | "consistent" => options.push(flag.to_owned()),
-            other => return Err(format!("unknown mode {other:?}")),
+            other => return Err(ShortSyntaxError::UnknownMode(other.to_owned())),
         }
     }
     Ok(Mount {

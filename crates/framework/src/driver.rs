@@ -23,8 +23,10 @@ pub fn now_ms() -> u64 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot read the framework state from {store}: {message}")]
-    Restore { store: String, message: String },
+    #[error("cannot read the framework state from {store}: {source}")]
+    Load { store: String, source: crate::store::StoreError },
+    #[error("cannot read the framework state from {store}: {source}")]
+    Restore { store: String, source: crate::engine::RestoreError },
     #[error(transparent)]
     Mesos(#[from] mesos::error::Error),
 }
@@ -62,10 +64,9 @@ impl Framework {
         limits: Limits,
     ) -> Result<Framework, StartError> {
         let describe = store.describe();
-        let records =
-            store.load().await.map_err(|e| StartError::Restore { store: describe.clone(), message: e.to_string() })?;
+        let records = store.load().await.map_err(|source| StartError::Load { store: describe.clone(), source })?;
         let engine = Engine::restore(instance, &records)
-            .map_err(|message| StartError::Restore { store: describe.clone(), message })?
+            .map_err(|source| StartError::Restore { store: describe.clone(), source })?
             .with_limits(limits);
         config.subscription.framework_info.id = engine.framework_id().cloned();
         let extra = records.iter().filter(|(k, _)| k.starts_with(EXTRA_PREFIX)).cloned().collect();

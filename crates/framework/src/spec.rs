@@ -17,19 +17,17 @@ pub struct ProjectSpec {
 /// Compose's rule for project names: 1-63 lowercase letters, digits, `-` or
 /// `_`, starting with a letter or digit. Names become task names, directory
 /// names and URL segments, so anything else is refused, never rewritten.
-pub fn check_project_name(name: &str) -> Result<(), String> {
+pub fn check_project_name(name: &str) -> Result<(), InvalidProjectName> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_alphanumeric();
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "project name '{name}' must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-        ))
-    }
+    if valid { Ok(()) } else { Err(InvalidProjectName(name.to_owned())) }
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("project name '{0}' must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit")]
+pub struct InvalidProjectName(pub String);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {

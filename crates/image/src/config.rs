@@ -59,10 +59,21 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
+/// A user or group the image does not have, worded as Docker words it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("user {0}: bad uid in /etc/passwd")]
+    BadUid(String),
+    #[error("unable to find user {0}: no matching entries in the image's /etc/passwd")]
+    NoUser(String),
+    #[error("unable to find group {0}: no matching entries in the image's /etc/group")]
+    NoGroup(String),
+}
+
 /// Resolves `user` (`name`, `uid`, `name:group`, `uid:gid`) as Docker does, in
 /// the image whose unpacked layers are `layers` (lowest first): names from its
 /// `/etc/passwd` and `/etc/group`, numbers as they are.
-pub fn resolve_user(layers: &[PathBuf], user: &str) -> Result<User, String> {
+pub fn resolve_user(layers: &[PathBuf], user: &str) -> Result<User, UserError> {
     let (who, group) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -79,12 +90,12 @@ pub fn resolve_user(layers: &[PathBuf], user: &str) -> Result<User, String> {
             (uid, e.as_ref().map(|f| f[0].to_owned()), e.as_ref().and_then(|f| f[3].parse().ok()).unwrap_or(0))
         }
         (Err(_), Some(f)) => (
-            f[2].parse().map_err(|_| format!("user {who}: bad uid in /etc/passwd"))?,
+            f[2].parse().map_err(|_| UserError::BadUid(who.to_owned()))?,
             Some(f[0].to_owned()),
             f[3].parse().unwrap_or(0),
         ),
         (Err(_), None) => {
-            return Err(format!("unable to find user {who}: no matching entries in the image's /etc/passwd"));
+            return Err(UserError::NoUser(who.to_owned()));
         }
     };
     let gid = match group {
@@ -96,7 +107,7 @@ pub fn resolve_user(layers: &[PathBuf], user: &str) -> Result<User, String> {
                 .map(|l| l.split(':').collect::<Vec<_>>())
                 .find(|f| f.len() >= 3 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| format!("unable to find group {g}: no matching entries in the image's /etc/group"))?,
+                .ok_or_else(|| UserError::NoGroup(g.to_owned()))?,
         },
     };
     // group: name:x:gid:member,member
@@ -169,8 +180,8 @@ mod tests {
         assert_eq!(resolve_user(&l, "app:wheel").unwrap().gid, 10);
         assert_eq!(resolve_user(&l, "1000").unwrap().additional_gids, vec![10], "a number finds its name too");
         assert_eq!(resolve_user(&l, "4242:7").unwrap(), User { uid: 4242, gid: 7, additional_gids: vec![] });
-        assert!(resolve_user(&l, "nobody").unwrap_err().contains("/etc/passwd"));
-        assert!(resolve_user(&l, "app:nogroup").unwrap_err().contains("/etc/group"));
+        assert_eq!(resolve_user(&l, "nobody").unwrap_err(), UserError::NoUser("nobody".into()));
+        assert!(resolve_user(&l, "app:nogroup").unwrap_err().to_string().contains("/etc/group"));
         // Only the lower layer: the app user does not exist there.
         assert!(resolve_user(&l[..1], "app").is_err());
         std::fs::remove_dir_all(root).unwrap();

@@ -12,6 +12,15 @@ pub const TASK_ID_LABEL: &str = "m3s.aventer.biz/taskid";
 
 /// A cluster request or change that breaks the cluster's rules; the message
 /// names the field and the rule.
+/// A cluster definition file (`k3s/<name>.yaml`) that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterFileError {
+    #[error("{0}")]
+    Yaml(#[from] serde_saphyr::Error),
+    #[error("name: {given:?} differs from the file's name {file:?} (leave it out)")]
+    OtherName { given: String, file: String },
+}
+
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ClusterError {
     #[error(
@@ -190,14 +199,11 @@ pub struct CreateRequest {
 impl CreateRequest {
     /// A cluster definition file (`servers: 1`, `agents: 2`, ...): the request's
     /// fields but `name`, which is the file's. Errors give the line and field.
-    pub fn from_yaml(name: &str, text: &str) -> Result<CreateRequest, String> {
-        let mut request: CreateRequest = if text.trim().is_empty() {
-            CreateRequest::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| e.to_string())?
-        };
+    pub fn from_yaml(name: &str, text: &str) -> Result<CreateRequest, ClusterFileError> {
+        let mut request: CreateRequest =
+            if text.trim().is_empty() { CreateRequest::default() } else { serde_saphyr::from_str(text)? };
         if !request.name.is_empty() && request.name != name {
-            return Err(format!("name: {:?} differs from the file's name {name:?} (leave it out)", request.name));
+            return Err(ClusterFileError::OtherName { given: request.name, file: name.to_owned() });
         }
         request.name = name.to_owned();
         Ok(request)

@@ -522,7 +522,7 @@ impl K3s {
             let healthy = match self.etcd_health(t).await {
                 Ok(()) => true,
                 Err(e) => {
-                    datastore_error = Some(e);
+                    datastore_error = Some(e.to_string());
                     false
                 }
             };
@@ -552,7 +552,7 @@ impl K3s {
         {
             match self.read_kubeconfig(server, url).await {
                 Ok(text) => new_kubeconfig = Some((server.task_id.clone(), text)),
-                Err(e) => kube_error = Some(e),
+                Err(e) => kube_error = Some(e.to_string()),
             }
         }
         if let Some((_, text)) = &new_kubeconfig {
@@ -678,25 +678,28 @@ impl K3s {
         verdicts.iter().filter(|(_, h)| *h).count() as u32 >= wanted && verdicts.iter().all(|(_, h)| *h)
     }
 
-    async fn etcd_health(&self, task: &TaskView) -> Result<(), String> {
-        let port = task.ports.first().ok_or("the datastore task has no port")?;
+    async fn etcd_health(&self, task: &TaskView) -> Result<(), ObserveError> {
+        let port = task.ports.first().ok_or(ObserveError::NoDatastorePort)?;
         let url = format!("http://{}:{port}/health", task.host);
-        let resp = self.inner.http.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        let resp = match self.inner.http.get(&url).send().await {
+            Ok(resp) => resp,
+            Err(source) => return Err(ObserveError::Request { url, source }),
+        };
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         if status.is_success() && body.replace(' ', "").contains("\"health\":\"true\"") {
             Ok(())
         } else {
-            Err(format!("{url}: {status} {}", body.trim()))
+            Err(ObserveError::Unhealthy { url, status, body: body.trim().to_owned() })
         }
     }
 
-    async fn read_kubeconfig(&self, server: &TaskView, url: &str) -> Result<String, String> {
+    async fn read_kubeconfig(&self, server: &TaskView, url: &str) -> Result<String, ObserveError> {
         let framework_id = self
             .inner
             .framework
             .read(|e| e.framework_id().map(|f| f.value.clone()))
-            .ok_or("the framework is not subscribed")?;
+            .ok_or(ObserveError::NotSubscribed)?;
         let file = SandboxFile {
             agent_id: &server.agent_id,
             framework_id: &framework_id,
@@ -708,12 +711,31 @@ impl K3s {
             .files
             .read_path(&file, 0, KUBECONFIG_MAX)
             .await
-            .map_err(|e| format!("reading {KUBECONFIG_FILE} of {}: {e}", server.task_id))?;
+            .map_err(|source| ObserveError::Read { task: server.task_id.clone(), source })?;
         if chunk.data.is_empty() {
-            return Err(format!("{KUBECONFIG_FILE} of {} is empty (k3s has not written it yet)", server.task_id));
+            return Err(ObserveError::EmptyKubeconfig(server.task_id.clone()));
         }
-        crate::kube::rewrite_server(&chunk.data, url).map_err(|e| e.to_string())
+        Ok(crate::kube::rewrite_server(&chunk.data, url)?)
     }
+}
+
+/// Why a look at a cluster's datastore or kubeconfig found nothing usable.
+#[derive(Debug, thiserror::Error)]
+enum ObserveError {
+    #[error("the datastore task has no port")]
+    NoDatastorePort,
+    #[error("{url}: {source}")]
+    Request { url: String, source: reqwest::Error },
+    #[error("{url}: {status} {body}")]
+    Unhealthy { url: String, status: reqwest::StatusCode, body: String },
+    #[error("the framework is not subscribed")]
+    NotSubscribed,
+    #[error("reading {KUBECONFIG_FILE} of {task}: {source}")]
+    Read { task: String, source: mesos::files::LogError },
+    #[error("{KUBECONFIG_FILE} of {0} is empty (k3s has not written it yet)")]
+    EmptyKubeconfig(String),
+    #[error(transparent)]
+    Kubeconfig(#[from] crate::kube::KubeError),
 }
 
 /// Where the cluster's datastore and first server run, when they do.

@@ -100,10 +100,31 @@ pub struct RunbookError {
 
 /// A parameter value that does not fit its declaration: nothing starts.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("parameter {name}: {message}")]
+#[error("parameter {name}: {problem}")]
 pub struct ParamError {
     pub name: String,
-    pub message: String,
+    pub problem: ValueProblem,
+}
+
+/// Why a value does not fit its parameter.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("longer than {0} bytes")]
+    TooLong(usize),
+    #[error("contains a control character")]
+    ControlCharacter,
+    #[error("{0:?} is not a whole number")]
+    NotAnInteger(String),
+    #[error("{value} is outside {}..={}", min.map_or(String::new(), |m| m.to_string()), max.map_or(String::new(), |m| m.to_string()))]
+    OutOfRange { value: i64, min: Option<i64>, max: Option<i64> },
+    #[error("{0:?}: expected true or false")]
+    NotABoolean(String),
+    #[error("{value:?}: expected one of {}", values.join(", "))]
+    NotOneOf { value: String, values: Vec<String> },
+    #[error("unknown (this runbook takes: {})", .0.join(", "))]
+    Unknown(Vec<String>),
+    #[error("required")]
+    Required,
 }
 
 fn check_param_name(name: &str) -> bool {
@@ -218,7 +239,7 @@ pub fn parse(name: &str, path: &str, text: &str) -> Result<Runbook, RunbookError
     }
     for (pname, p) in &runbook.params {
         if let Some(d) = &p.default {
-            check_value(p, d).map_err(|m| r.err(spec, &format!("x-runbook.params.{pname}.default"), m))?;
+            check_value(p, d).map_err(|m| r.err(spec, &format!("x-runbook.params.{pname}.default"), m.to_string()))?;
         }
     }
     Ok(runbook)
@@ -308,35 +329,30 @@ fn param(r: &Reader<'_>, v: &Node, at: &str) -> Result<Param, RunbookError> {
 }
 
 /// Whether `value` fits `param`; the reason when not.
-fn check_value(param: &Param, value: &str) -> Result<(), String> {
+fn check_value(param: &Param, value: &str) -> Result<(), ValueProblem> {
     match &param.kind {
         ParamType::String { max_length } => {
             if value.len() > *max_length {
-                return Err(format!("longer than {max_length} bytes"));
+                return Err(ValueProblem::TooLong(*max_length));
             }
             if value.chars().any(char::is_control) {
-                return Err("contains a control character".into());
+                return Err(ValueProblem::ControlCharacter);
             }
         }
         ParamType::Integer { min, max } => {
-            let n: i64 = value.parse().map_err(|_| format!("{value:?} is not a whole number"))?;
+            let n: i64 = value.parse().map_err(|_| ValueProblem::NotAnInteger(value.to_owned()))?;
             if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
-                let range = format!(
-                    "{}..={}",
-                    min.map_or("".into(), |m| m.to_string()),
-                    max.map_or("".into(), |m| m.to_string())
-                );
-                return Err(format!("{n} is outside {range}"));
+                return Err(ValueProblem::OutOfRange { value: n, min: *min, max: *max });
             }
         }
         ParamType::Boolean => {
             if value != "true" && value != "false" {
-                return Err(format!("{value:?}: expected true or false"));
+                return Err(ValueProblem::NotABoolean(value.to_owned()));
             }
         }
         ParamType::Enum { values } => {
             if !values.iter().any(|v| v == value) {
-                return Err(format!("{value:?}: expected one of {}", values.join(", ")));
+                return Err(ValueProblem::NotOneOf { value: value.to_owned(), values: values.clone() });
             }
         }
     }
@@ -347,11 +363,10 @@ impl Runbook {
     /// The values a run gets: each given one checked, defaults filled in,
     /// required ones present, unknown names refused.
     pub fn bind(&self, given: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ParamError> {
-        let fail = |name: &str, message: String| ParamError { name: name.to_owned(), message };
+        let fail = |name: &str, problem: ValueProblem| ParamError { name: name.to_owned(), problem };
         for name in given.keys() {
             if !self.params.contains_key(name) {
-                let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
-                return Err(fail(name, format!("unknown (this runbook takes: {})", known.join(", "))));
+                return Err(fail(name, ValueProblem::Unknown(self.params.keys().cloned().collect())));
             }
         }
         let mut out = BTreeMap::new();
@@ -361,7 +376,7 @@ impl Runbook {
                     check_value(p, v).map_err(|m| fail(name, m))?;
                     out.insert(name.clone(), v.clone());
                 }
-                None if p.required => return Err(fail(name, "required".into())),
+                None if p.required => return Err(fail(name, ValueProblem::Required)),
                 None => {}
             }
         }

@@ -35,6 +35,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The master ended the event stream without an error.
+    #[error("{0}: the master closed the stream")]
+    StreamClosed(String),
     /// A call that needs a subscription while there is none.
     #[error("not subscribed to a master (the subscription is being re-established)")]
     NotSubscribed,

@@ -38,18 +38,14 @@ pub fn confined(path: &str) -> Option<String> {
     (!parts.contains(&"..")).then(|| parts.join("/"))
 }
 
-#[derive(Debug)]
+/// A sandbox file that cannot be read: not there (404 to a client), or the
+/// agent's answer.
+#[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
     Agent(String),
-}
-
-impl std::fmt::Display for LogError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LogError::NotFound(m) | LogError::Agent(m) => f.write_str(m),
-        }
-    }
 }
 
 impl AgentFiles {

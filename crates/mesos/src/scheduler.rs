@@ -336,7 +336,7 @@ impl Driver {
                     let url = stream.as_ref().map(|s| s.url.clone()).unwrap_or_default();
                     if let Err(reason) = self.on_chunk(&mut stream, chunk, &url).await {
                         stream = None;
-                        self.sub.handle_stream_ended(Instant::now().into_std(), reason);
+                        self.sub.handle_stream_ended(Instant::now().into_std(), reason.to_string());
                     }
                 }
                 Some((uuid, accepted, retry)) = in_flight.next(), if !in_flight.is_empty() => {
@@ -362,28 +362,29 @@ impl Driver {
         stream: &mut Option<Stream>,
         chunk: reqwest::Result<Option<bytes::Bytes>>,
         url: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let Some(s) = stream.as_mut() else { return Ok(()) };
+        let url = url.to_owned();
         let bytes = match chunk {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 return Err(match s.decoder.finish() {
-                    Ok(()) => format!("{url}: the master closed the stream"),
-                    Err(e) => format!("{url}: {e}"),
+                    Ok(()) => Error::StreamClosed(url),
+                    Err(source) => Error::RecordIo { url, source },
                 });
             }
-            Err(e) => return Err(format!("{url}: {e}")),
+            Err(source) => return Err(Error::Transport { url, source }),
         };
         s.decoder.feed(&bytes);
         loop {
             let record = match s.decoder.next_record() {
                 Ok(Some(record)) => record,
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(Error::RecordIo { url: url.to_owned(), source: e }.to_string()),
+                Err(source) => return Err(Error::RecordIo { url, source }),
             };
             let event: Event = match serde_json::from_slice(&record) {
                 Ok(event) => event,
-                Err(e) => return Err(Error::json(format!("{url}: event"), &record, e).to_string()),
+                Err(e) => return Err(Error::json(format!("{url}: event"), &record, e)),
             };
             let now = Instant::now().into_std();
             self.sub.handle_event(now, &event);

@@ -40,7 +40,7 @@ pub fn deploy_only(
     let project = compose::load(&[SourceFile::new("compose.yaml", text)], &env)
         .map_err(|e| invalid("the compose file is invalid", e.0.iter().map(Diagnostic::from).collect()))?;
     let mut warnings: Vec<Diagnostic> = project.warnings.iter().map(Diagnostic::from).collect();
-    framework::spec::check_project_name(name).map_err(|m| invalid(&m, Vec::new()))?;
+    framework::spec::check_project_name(name).map_err(|m| invalid(&m.to_string(), Vec::new()))?;
     let translated = framework::translate::translate(name, &project, &state.inner.translate).map_err(|problems| {
         invalid("the project cannot run on Mesos", problems.iter().map(Diagnostic::from).collect())
     })?;

@@ -159,7 +159,7 @@ async fn delete_volume(
     State(state): State<ApiState>,
     Path((project, volume)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    framework::spec::check_project_name(&project).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    framework::spec::check_project_name(&project).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let owned = volume.strip_prefix(&format!("{project}_")).is_some_and(|rest| {
         !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
     });

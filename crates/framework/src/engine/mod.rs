@@ -94,6 +94,15 @@ pub enum Input {
     Tick,
 }
 
+/// A stored record the engine cannot read back, named by its key.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("{0}: not UTF-8")]
+    NotUtf8(String),
+    #[error("{key}: {source}")]
+    Json { key: String, source: serde_json::Error },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error("no project named '{0}'")]
@@ -160,17 +169,21 @@ impl Engine {
     }
 
     /// An engine from the store's contents; unreadable records are errors naming the key.
-    pub fn restore(instance: impl Into<String>, records: &[(String, Vec<u8>)]) -> Result<Engine, String> {
+    pub fn restore(instance: impl Into<String>, records: &[(String, Vec<u8>)]) -> Result<Engine, RestoreError> {
         let mut engine = Engine::new(instance);
+        let json = |key: &str| {
+            let key = key.to_owned();
+            move |source| RestoreError::Json { key, source }
+        };
         for (key, value) in records {
             if key == KEY_FRAMEWORK_ID {
-                let id = String::from_utf8(value.clone()).map_err(|_| format!("{key}: not UTF-8"))?;
+                let id = String::from_utf8(value.clone()).map_err(|_| RestoreError::NotUtf8(key.clone()))?;
                 engine.framework_id = Some(FrameworkId::new(id));
             } else if let Some(name) = key.strip_prefix(PROJECT_PREFIX) {
-                let p: ProjectRecord = serde_json::from_slice(value).map_err(|e| format!("{key}: {e}"))?;
+                let p: ProjectRecord = serde_json::from_slice(value).map_err(json(key))?;
                 engine.projects.insert(name.to_owned(), p);
             } else if let Some(id) = key.strip_prefix(TASK_PREFIX) {
-                let t: TaskRecord = serde_json::from_slice(value).map_err(|e| format!("{key}: {e}"))?;
+                let t: TaskRecord = serde_json::from_slice(value).map_err(json(key))?;
                 engine.tasks.insert(id.to_owned(), t);
             }
         }
@@ -1003,7 +1016,7 @@ fn ordered(spec: &ProjectSpec) -> Result<Vec<String>, Vec<String>> {
 }
 
 fn validate_project(spec: &ProjectSpec) -> Result<(), CommandError> {
-    crate::spec::check_project_name(&spec.name).map_err(CommandError::Invalid)?;
+    crate::spec::check_project_name(&spec.name).map_err(|e| CommandError::Invalid(e.to_string()))?;
     for (name, s) in &spec.services {
         for dep in s.depends_on.keys() {
             if !spec.services.contains_key(dep) {

@@ -54,7 +54,7 @@ pub enum ZkError {
         /// The URL, password redacted.
         url: String,
         /// What is wrong with it.
-        reason: String,
+        reason: UrlProblem,
     },
     /// TCP connection to a server failed.
     #[error("cannot connect to ZooKeeper at {host}: {source}")]
@@ -134,8 +134,50 @@ pub enum ZkError {
         /// Full path of the node.
         path: String,
         /// What is wrong with its data.
-        reason: String,
+        reason: MasterInfoProblem,
     },
+}
+
+/// What is wrong with a `zk://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlProblem {
+    #[error("must start with zk://")]
+    Scheme,
+    #[error("no znode path after the hosts (e.g. zk://host:2181/mesos)")]
+    NoPath,
+    #[error("credentials must be user:password before the '@'")]
+    Credentials,
+    #[error("empty user name in the credentials")]
+    EmptyUser,
+    #[error("empty host in the host list")]
+    EmptyHostEntry,
+    #[error("unclosed '[' in host {0:?}")]
+    UnclosedBracket(String),
+    #[error("unexpected text after ']' in host {0:?}")]
+    AfterBracket(String),
+    #[error("IPv6 host {0:?} must be written in brackets")]
+    UnbracketedIpv6(String),
+    #[error("empty host name in {0:?}")]
+    EmptyHost(String),
+    #[error("invalid port {port:?} in host {host:?}")]
+    Port { port: String, host: String },
+    #[error("empty segment ('//') in the znode path")]
+    EmptySegment,
+    #[error("the znode path has '?', '#' or control characters")]
+    PathCharacters,
+}
+
+/// What is wrong with a leading master's `MasterInfo`.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterInfoProblem {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("JSON is not an object")]
+    NotAnObject,
+    #[error("no address.ip, address.hostname, hostname, ip or pid")]
+    NoHost,
+    #[error("no valid address.port, port or pid")]
+    NoPort,
 }
 
 impl ZkError {
@@ -206,37 +248,32 @@ pub struct ZkUrl {
 impl ZkUrl {
     /// Parses a `zk://` URL. Ports default to 2181; the path is required.
     pub fn parse(url: &str) -> Result<Self, ZkError> {
-        let invalid = |reason: &str| ZkError::InvalidUrl { url: redact(url), reason: reason.to_owned() };
-        let rest = url.strip_prefix("zk://").ok_or_else(|| invalid("must start with zk://"))?;
+        let invalid = |reason: UrlProblem| ZkError::InvalidUrl { url: redact(url), reason };
+        let rest = url.strip_prefix("zk://").ok_or_else(|| invalid(UrlProblem::Scheme))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => rest.split_at(i),
             None => {
-                return Err(invalid("no znode path after the hosts (e.g. zk://host:2181/mesos)"));
+                return Err(invalid(UrlProblem::NoPath));
             }
         };
         // The password may contain '@'; the last one ends the credentials.
         let (credentials, hosts) = match authority.rsplit_once('@') {
             Some((userinfo, hosts)) => {
-                let (user, password) = userinfo
-                    .split_once(':')
-                    .ok_or_else(|| invalid("credentials must be user:password before the '@'"))?;
+                let (user, password) = userinfo.split_once(':').ok_or_else(|| invalid(UrlProblem::Credentials))?;
                 if user.is_empty() {
-                    return Err(invalid("empty user name in the credentials"));
+                    return Err(invalid(UrlProblem::EmptyUser));
                 }
                 (Some(Credentials::new(user, password)), hosts)
             }
             None => (None, authority),
         };
-        let hosts = hosts
-            .split(',')
-            .map(|h| parse_host(h.trim()).map_err(|reason| invalid(&reason)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let hosts = hosts.split(',').map(|h| parse_host(h.trim()).map_err(invalid)).collect::<Result<Vec<_>, _>>()?;
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         if path.contains("//") {
-            return Err(invalid("empty segment ('//') in the znode path"));
+            return Err(invalid(UrlProblem::EmptySegment));
         }
         if path.contains(['?', '#']) || path.chars().any(char::is_control) {
-            return Err(invalid("the znode path has '?', '#' or control characters"));
+            return Err(invalid(UrlProblem::PathCharacters));
         }
         Ok(ZkUrl { hosts, path: path.to_owned(), credentials })
     }
@@ -261,36 +298,36 @@ impl fmt::Display for ZkUrl {
 }
 
 /// `host[:port]` → `host:port`; IPv6 hosts must be bracketed.
-fn parse_host(spec: &str) -> Result<String, String> {
+fn parse_host(spec: &str) -> Result<String, UrlProblem> {
     if spec.is_empty() {
-        return Err("empty host in the host list".into());
+        return Err(UrlProblem::EmptyHostEntry);
     }
     let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(|| format!("unclosed '[' in host {spec:?}"))?;
+        let (host, after) = rest.split_once(']').ok_or_else(|| UrlProblem::UnclosedBracket(spec.to_owned()))?;
         match after {
             "" => (host, None),
             _ => match after.strip_prefix(':') {
                 Some(port) => (host, Some(port)),
-                None => return Err(format!("unexpected text after ']' in host {spec:?}")),
+                None => return Err(UrlProblem::AfterBracket(spec.to_owned())),
             },
         }
     } else {
         match spec.split_once(':') {
             Some((_, p)) if p.contains(':') => {
-                return Err(format!("IPv6 host {spec:?} must be written in brackets"));
+                return Err(UrlProblem::UnbracketedIpv6(spec.to_owned()));
             }
             Some((host, port)) => (host, Some(port)),
             None => (spec, None),
         }
     };
     if host.is_empty() {
-        return Err(format!("empty host name in {spec:?}"));
+        return Err(UrlProblem::EmptyHost(spec.to_owned()));
     }
     let port = match port {
         None => DEFAULT_PORT,
         Some(p) => match p.parse::<u16>() {
             Ok(port) if port != 0 => port,
-            _ => return Err(format!("invalid port {p:?} in host {spec:?}")),
+            _ => return Err(UrlProblem::Port { port: p.to_owned(), host: spec.to_owned() }),
         },
     };
     Ok(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
@@ -340,10 +377,10 @@ impl MasterAddress {
     /// `address.ip`, `address.hostname`, `hostname`, the packed IPv4 `ip`,
     /// and the host in `pid` (`master@ip:port`); the port likewise comes from
     /// `address.port`, `port`, then `pid`.
-    pub fn from_master_info(node: &str, data: &[u8]) -> Result<Self, String> {
-        let info: Value = serde_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))?;
+    pub fn from_master_info(node: &str, data: &[u8]) -> Result<Self, MasterInfoProblem> {
+        let info: Value = serde_json::from_slice(data)?;
         if !info.is_object() {
-            return Err("JSON is not an object".into());
+            return Err(MasterInfoProblem::NotAnObject);
         }
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
         let port = |v: &Value| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0);
@@ -358,11 +395,11 @@ impl MasterAddress {
                 Some(Ipv4Addr::from(ip.to_le_bytes()).to_string())
             })
             .or_else(|| pid.as_ref().map(|(h, _)| h.clone()))
-            .ok_or("no address.ip, address.hostname, hostname, ip or pid")?;
+            .ok_or(MasterInfoProblem::NoHost)?;
         let port = port(&info["address"]["port"])
             .or_else(|| port(&info["port"]))
             .or_else(|| pid.as_ref().map(|(_, p)| *p))
-            .ok_or("no valid address.port, port or pid")?;
+            .ok_or(MasterInfoProblem::NoPort)?;
         Ok(MasterAddress { host, port, node: node.to_owned(), info })
     }
 }
@@ -543,7 +580,7 @@ impl LeaderDetector {
                     url: self.url.to_string(),
                     last: Box::new(last.unwrap_or_else(|| ZkError::InvalidUrl {
                         url: self.url.to_string(),
-                        reason: "no hosts".into(),
+                        reason: UrlProblem::EmptyHostEntry,
                     })),
                 });
             }

@@ -300,7 +300,7 @@ impl Manage {
                 diagnostics,
             };
             let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into(), Vec::new()))?;
-            framework::spec::check_project_name(&name).map_err(|m| invalid(m, Vec::new()))?;
+            framework::spec::check_project_name(&name).map_err(|m| invalid(m.to_string(), Vec::new()))?;
             let env = compose::Env::new(Default::default());
             let project = compose::load(&[compose::SourceFile::new(&path, &text)], &env).map_err(|e| {
                 invalid("the compose file is invalid".into(), e.0.iter().map(Diagnostic::from).collect())
@@ -320,7 +320,10 @@ impl Manage {
                 return Err(invalid("the commit defines a K3s cluster, but the K3s framework is not running here (start m3s with --k3s)".into()));
             }
             let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
-            clusters.insert(name.clone(), k3s::cluster::CreateRequest::from_yaml(&name, &text).map_err(invalid)?);
+            clusters.insert(
+                name.clone(),
+                k3s::cluster::CreateRequest::from_yaml(&name, &text).map_err(|e| invalid(e.to_string()))?,
+            );
         }
         Ok(Desired { projects: out, clusters })
     }

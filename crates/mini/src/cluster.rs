@@ -61,7 +61,7 @@ struct Inner {
     operator_streams: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
     runtime: Runtime,
     /// Images and bundles, or why tasks with an image cannot run.
-    containers: Result<Containers, String>,
+    containers: Result<Containers, NoContainers>,
     /// Container networks; `None` where containers cannot run.
     networks: Option<Arc<Networks>>,
     /// `DOCKER` tasks through the Docker Engine, when asked for.
@@ -127,8 +127,8 @@ impl Cluster {
             status => tracing::info!("{status}"),
         }
         let containers = match config.containers.clone() {
-            Some(c) => Containers::new(c).map_err(|e| e.to_string()),
-            None => Err("this agent runs no containers (no image runtime configured)".to_owned()),
+            Some(c) => Containers::new(c).map_err(NoContainers::Failed),
+            None => Err(NoContainers::NotConfigured),
         };
         if let Err(why) = &containers {
             tracing::warn!("tasks with an image will fail: {why}");
@@ -781,4 +781,13 @@ fn write_checkpoints(checkpoint: Checkpoint, rx: std::sync::mpsc::Receiver<Check
             tracing::error!(error = %e, "checkpoint write failed");
         }
     }
+}
+
+/// Why an agent runs no containers: tasks with an image fail with it.
+#[derive(Debug, thiserror::Error)]
+enum NoContainers {
+    #[error("this agent runs no containers (no image runtime configured)")]
+    NotConfigured,
+    #[error(transparent)]
+    Failed(crate::agent::container::ContainerError),
 }

@@ -34,14 +34,18 @@ impl Role {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?} (viewer, operator or admin)")]
+pub struct UnknownRole(pub String);
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Role, UnknownRole> {
         match s {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (viewer, operator or admin)")),
+            other => Err(UnknownRole(other.to_owned())),
         }
     }
 }
@@ -102,18 +106,12 @@ pub fn audited(method: &Method, path: &str) -> bool {
 
 /// A name an admin gives a credential: it appears in the audit log and in
 /// session cookies, so it is kept plain.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), InvalidName> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "credential name {name:?}: use 1 to 64 letters, digits, '-', '_', '.' or '@', starting with a letter or digit"
-        ))
-    }
+    if ok { Ok(()) } else { Err(InvalidName(name.to_owned())) }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -139,36 +137,41 @@ pub struct Credentials {
     entries: RwLock<Vec<Credential>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("credential name {0:?}: use 1 to 64 letters, digits, '-', '_', '.' or '@', starting with a letter or digit")]
+pub struct InvalidName(pub String);
+
+#[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidName),
+    #[error("a credential named {0:?} exists: remove it first")]
     Exists(String),
+    #[error("no credential named {0:?}")]
     NotFound(String),
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
     /// A line of the file that is not `name role sha256 created`.
-    Corrupt {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    #[error("{}:{line}: {reason}", path.display())]
+    Corrupt { path: PathBuf, line: usize, reason: LineProblem },
 }
 
-impl std::fmt::Display for CredentialError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CredentialError::Invalid(m) => f.write_str(m),
-            CredentialError::Exists(n) => write!(f, "a credential named {n:?} exists: remove it first"),
-            CredentialError::NotFound(n) => write!(f, "no credential named {n:?}"),
-            CredentialError::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            CredentialError::Corrupt { path, line, reason } => write!(f, "{}:{line}: {reason}", path.display()),
-        }
-    }
+/// What is wrong with one line of the credentials file.
+#[derive(Debug, thiserror::Error)]
+pub enum LineProblem {
+    #[error("expected 'name role sha256 created-ms', found {0} fields")]
+    Fields(usize),
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    #[error(transparent)]
+    Role(#[from] UnknownRole),
+    #[error("the hash is not 64 hex digits")]
+    HashLength,
+    #[error("the hash is not hex")]
+    HashNotHex,
+    #[error("created-ms {0:?} is not a number")]
+    Created(String),
 }
-
-impl std::error::Error for CredentialError {}
 
 fn sha256(token: &str) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
@@ -179,21 +182,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_line(line: &str) -> Result<Credential, String> {
+fn parse_line(line: &str) -> Result<Credential, LineProblem> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let [name, role, hash, created] = fields.as_slice() else {
-        return Err(format!("expected 'name role sha256 created-ms', found {} fields", fields.len()));
+        return Err(LineProblem::Fields(fields.len()));
     };
     check_name(name)?;
     let role = role.parse::<Role>()?;
     if hash.len() != 64 {
-        return Err("the hash is not 64 hex digits".into());
+        return Err(LineProblem::HashLength);
     }
     let mut sha256 = [0u8; 32];
     for (i, byte) in sha256.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).map_err(|_| "the hash is not hex".to_owned())?;
+        *byte = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).map_err(|_| LineProblem::HashNotHex)?;
     }
-    let created_ms = created.parse().map_err(|_| format!("created-ms {created:?} is not a number"))?;
+    let created_ms = created.parse().map_err(|_| LineProblem::Created((*created).to_owned()))?;
     Ok(Credential { name: (*name).to_owned(), role, sha256, created_ms })
 }
 
@@ -255,7 +258,7 @@ impl Credentials {
 
     /// Adds a credential and returns its token, which is shown this once.
     pub fn add(&self, name: &str, role: Role, now_ms: u64) -> Result<String, CredentialError> {
-        check_name(name).map_err(CredentialError::Invalid)?;
+        check_name(name)?;
         let mut entries = self.entries.write().expect("credentials");
         if entries.iter().any(|c| c.name == name) {
             return Err(CredentialError::Exists(name.to_owned()));

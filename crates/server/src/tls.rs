@@ -12,29 +12,40 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+/// A TLS certificate and key that cannot serve, saying which part is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{what}: not base64 ({source})")]
+    Base64 { what: &'static str, source: base64::DecodeError },
+    #[error("certificate: not PEM ({0})")]
+    CertificatePem(#[source] rustls::pki_types::pem::Error),
+    #[error("certificate: no CERTIFICATE block in the PEM")]
+    NoCertificate,
+    #[error("private key: not a PEM private key ({0})")]
+    KeyPem(#[source] rustls::pki_types::pem::Error),
+    #[error("certificate and key do not fit together: {0}")]
+    Mismatch(#[source] rustls::Error),
+}
+
 /// A TLS configuration from PEM text; errors say which part is wrong.
-pub fn config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("certificate: not PEM ({e})"))?;
+pub fn config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(TlsError::CertificatePem)?;
     if certs.is_empty() {
-        return Err("certificate: no CERTIFICATE block in the PEM".into());
+        return Err(TlsError::NoCertificate);
     }
-    let key =
-        PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key: not a PEM private key ({e})"))?;
-    let mut config = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(TlsError::KeyPem)?;
+    let mut config =
+        ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).map_err(TlsError::Mismatch)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 /// A TLS configuration from the base64 of the PEM files (mesos-compose's variables).
-pub fn config_from_base64(cert_b64: &str, key_b64: &str) -> Result<Arc<ServerConfig>, String> {
+pub fn config_from_base64(cert_b64: &str, key_b64: &str) -> Result<Arc<ServerConfig>, TlsError> {
     use base64::Engine as _;
-    let decode = |what: &str, v: &str| {
-        base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|e| format!("{what}: not base64 ({e})"))
+    let decode = |what: &'static str, v: &str| {
+        base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|source| TlsError::Base64 { what, source })
     };
     config_from_pem(&decode("SSL_CRT_BASE64", cert_b64)?, &decode("SSL_KEY_BASE64", key_b64)?)
 }

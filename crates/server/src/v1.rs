@@ -49,7 +49,7 @@ struct NewCredential {
 fn credential_error(e: crate::access::CredentialError) -> ApiError {
     use crate::access::CredentialError as E;
     match e {
-        E::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        E::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m.to_string()),
         E::Exists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
         E::Io { .. } | E::Corrupt { .. } => ApiError::internal("saving credentials", e),

@@ -10,13 +10,21 @@ pub mod sandbox;
 
 /// The bytes of a Mesos `Secret` of type VALUE (`{"type": "VALUE", "value": {"data":
 /// base64}}`). REFERENCE secrets need a secret resolver, which m3s does not have.
-pub(crate) fn secret_value(secret: &serde_json::Value) -> Result<Vec<u8>, String> {
+pub(crate) fn secret_value(secret: &serde_json::Value) -> Result<Vec<u8>, SecretError> {
     use base64::Engine as _;
-    let data = secret
-        .pointer("/value/data")
-        .and_then(|d| d.as_str())
-        .ok_or("only secrets of type VALUE are supported (no secret resolver for REFERENCE)")?;
-    base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| "the secret's value is not base64".to_owned())
+    let data = secret.pointer("/value/data").and_then(|d| d.as_str()).ok_or(SecretError::NotAValue)?;
+    base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| SecretError::NotBase64)
+}
+
+/// A secret m3s cannot read (its value is never part of the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SecretError {
+    #[error("no secret set")]
+    Missing,
+    #[error("only secrets of type VALUE are supported (no secret resolver for REFERENCE)")]
+    NotAValue,
+    #[error("the secret's value is not base64")]
+    NotBase64,
 }
 
 /// A command's environment: plain values, and SECRET variables resolved (kept
@@ -27,7 +35,7 @@ pub(crate) fn command_env(command: &mesos::v1::CommandInfo) -> Vec<(String, Stri
     let mut env = Vec::new();
     for v in command.environment.iter().flat_map(|e| e.variables.iter()) {
         if v.kind == Some(VariableType::Secret) {
-            match v.secret.as_ref().ok_or_else(|| "no secret set".to_owned()).and_then(secret_value) {
+            match v.secret.as_ref().ok_or(SecretError::Missing).and_then(secret_value) {
                 Ok(bytes) => env.push((v.name.clone(), String::from_utf8_lossy(&bytes).into_owned())),
                 Err(e) => tracing::warn!(variable = %v.name, "environment variable left out: {e}"),
             }

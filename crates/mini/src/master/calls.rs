@@ -51,7 +51,7 @@ impl Master {
         if framework_id != info.id {
             return Err(SubscribeRefusal("'framework_id' differs from 'subscribe.framework_info.id'".into()));
         }
-        validate_framework_info(&info).map_err(SubscribeRefusal)?;
+        validate_framework_info(&info).map_err(|e| SubscribeRefusal(e.to_string()))?;
         if let Some(id) = &info.id
             && self.completed_frameworks.iter().any(|f| &f.id == id)
         {
@@ -582,28 +582,43 @@ impl Master {
     }
 }
 
+/// A FrameworkInfo Mesos refuses, in Mesos's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum InvalidFrameworkInfo {
+    #[error("'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable")]
+    RolesWithoutMultiRole,
+    #[error("'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable")]
+    RoleWithMultiRole,
+    #[error("'FrameworkInfo.roles' contains duplicate items: {0}")]
+    DuplicateRole(String),
+    #[error("Role '{0}' is invalid")]
+    InvalidRole(String),
+    #[error("'FrameworkInfo.name' must be set")]
+    NoName,
+}
+
 /// FrameworkInfo checks that Mesos answers with an ERROR event.
-fn validate_framework_info(info: &mesos::v1::FrameworkInfo) -> Result<(), String> {
+fn validate_framework_info(info: &mesos::v1::FrameworkInfo) -> Result<(), InvalidFrameworkInfo> {
     let multi_role = info.has_capability(&FrameworkCapabilityType::MultiRole);
     if !multi_role && !info.roles.is_empty() {
-        return Err("'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable".into());
+        return Err(InvalidFrameworkInfo::RolesWithoutMultiRole);
     }
     if multi_role && info.role.is_some() {
-        return Err("'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable".into());
+        return Err(InvalidFrameworkInfo::RoleWithMultiRole);
     }
     let mut seen = BTreeSet::new();
     for r in &info.roles {
         if !seen.insert(r) {
-            return Err(format!("'FrameworkInfo.roles' contains duplicate items: {r}"));
+            return Err(InvalidFrameworkInfo::DuplicateRole(r.clone()));
         }
     }
     for r in info.roles.iter().chain(info.role.iter()) {
         if r.is_empty() || r == "." || r == ".." || r.starts_with('-') || r.contains(['/', ' ', '\t', '\n']) {
-            return Err(format!("Role '{r}' is invalid"));
+            return Err(InvalidFrameworkInfo::InvalidRole(r.clone()));
         }
     }
     if info.name.is_empty() {
-        return Err("'FrameworkInfo.name' must be set".into());
+        return Err(InvalidFrameworkInfo::NoName);
     }
     Ok(())
 }

@@ -38,7 +38,7 @@ pub async fn overview(State(state): State<Dashboard>, Extension(Csrf(csrf)): Ext
         r##"<div id="live" hx-get="/ui/" hx-trigger="every 10s [document.visibilityState=='visible']" hx-select="#live" hx-swap="outerHTML">"##,
     );
     match master_state(&state).await {
-        Err(e) => b.push_str(&unavailable(&e)),
+        Err(e) => b.push_str(&unavailable(&e.to_string())),
         Ok(master) => {
             let total = master.slaves.iter().map(|a| &a.resources).fold(LegacyResources::default(), |t, r| sum(&t, r));
             let used =
@@ -135,7 +135,7 @@ fn percent(part: f64, whole: f64) -> String {
 pub async fn nodes(State(state): State<Dashboard>, Extension(Csrf(csrf)): Extension<Csrf>) -> Response {
     let mut b = String::new();
     match master_state(&state).await {
-        Err(e) => b.push_str(&unavailable(&e)),
+        Err(e) => b.push_str(&unavailable(&e.to_string())),
         Ok(master) => {
             b.push_str(r##"<section aria-labelledby="agents"><h2 id="agents">Agents</h2><table><thead><tr><th scope="col">Host</th><th scope="col">Id</th><th scope="col">State</th><th scope="col">CPUs (allocated / total)</th><th scope="col">Memory (allocated / total)</th><th scope="col">Disk</th><th scope="col">Ports</th></tr></thead><tbody>"##);
             for a in &master.slaves {

@@ -7,10 +7,19 @@ use metrics::model::{Labels, Matcher, NAME_LABEL, Source};
 
 use super::{Dashboard, blocking};
 
-/// The master's state, or a sentence saying why not.
-pub async fn master_state(state: &Dashboard) -> Result<MasterState, String> {
-    let files = state.api.inner.files.as_ref().ok_or("this server reads no cluster state (no master configured)")?;
-    files.master_state().await.map_err(|e| e.to_string())
+/// Why the master's state is not at hand.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("this server reads no cluster state (no master configured)")]
+    NoMaster,
+    #[error(transparent)]
+    Master(#[from] mesos::files::LogError),
+}
+
+/// The master's state, or why not.
+pub async fn master_state(state: &Dashboard) -> Result<MasterState, StateError> {
+    let files = state.api.inner.files.as_ref().ok_or(StateError::NoMaster)?;
+    Ok(files.master_state().await?)
 }
 
 /// The newest sample (within a minute) of every series named `name`: what is

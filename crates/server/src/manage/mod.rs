@@ -168,10 +168,9 @@ fn failed(status: StatusCode, message: impl Into<String>) -> ManageError {
 impl Manage {
     /// Starts the role: the applied record from the store, a first sync at once,
     /// then one every interval.
-    pub fn start(api: ApiState, config: ManageConfig, k3s: Option<k3s::K3s>) -> Result<Manage, String> {
+    pub fn start(api: ApiState, config: ManageConfig, k3s: Option<k3s::K3s>) -> Result<Manage, manage::git::GitError> {
         let mirror = Mirror::new(&config.mirror_dir, &config.url, &config.branch)
-            .and_then(|m| m.with_auth(config.repo_auth.clone()))
-            .map_err(|e| e.to_string())?;
+            .and_then(|m| m.with_auth(config.repo_auth.clone()))?;
         let applied = api
             .framework()
             .extra_records()

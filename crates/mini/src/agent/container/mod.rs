@@ -50,24 +50,45 @@ pub enum RootfsBackend {
     Copy,
 }
 
-impl std::str::FromStr for RootfsBackend {
-    type Err = String;
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected overlay or copy")]
+pub struct UnknownBackend(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for RootfsBackend {
+    type Err = UnknownBackend;
+
+    fn from_str(s: &str) -> Result<Self, UnknownBackend> {
         match s {
             "overlay" => Ok(RootfsBackend::Overlay),
             "copy" => Ok(RootfsBackend::Copy),
-            other => Err(format!("{other:?}: expected overlay or copy")),
+            other => Err(UnknownBackend(other.to_owned())),
         }
     }
 }
 
+/// Why there is no OCI runtime to run containers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoRuntime {
+    #[error("--oci-runtime {}: no such program", .0.display())]
+    Missing(PathBuf),
+    #[error(
+        "no OCI runtime to run containers: install Debian's crun package (apt-get install crun), or pass --oci-runtime PATH"
+    )]
+    NotInstalled,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
-    #[error("{0}")]
-    NoRuntime(String),
-    #[error("image {image:?}: {message}")]
-    Image { image: String, message: String },
+    #[error(transparent)]
+    NoRuntime(#[from] NoRuntime),
+    #[error("the registry client: {0}")]
+    Client(#[source] image::registry::RegistryError),
+    #[error("the task names no image")]
+    NoImage,
+    #[error(transparent)]
+    Reference(#[from] image::reference::ReferenceError),
+    #[error("image {0:?}: it is not in the image store and the pull policy is `never` (`m3s images pull` brings it)")]
+    NotInStore(String),
     #[error("pulling {image}: {source}")]
     Pull { image: String, source: Box<image::PullError> },
     #[error("the container's configuration: {0}")]
@@ -88,7 +109,7 @@ pub struct Containers {
     store: Store,
     client: RegistryClient,
     /// The OCI runtime, or why there is none (reported when an image task arrives).
-    runtime: Result<PathBuf, String>,
+    runtime: Result<PathBuf, NoRuntime>,
     /// The runtime's state (`--root`).
     state_root: PathBuf,
     bundles: PathBuf,
@@ -120,15 +141,13 @@ impl Containers {
         };
         let images = config.work_dir.join("images");
         let store = Store::open(&images).map_err(io("opening the image store", &images))?;
-        let client = RegistryClient::new(config.registry)
-            .map_err(|e| ContainerError::Image { image: String::new(), message: e.to_string() })?;
+        let client = RegistryClient::new(config.registry).map_err(ContainerError::Client)?;
         let runtime = match config.oci_runtime {
             Some(p) if p.is_file() => Ok(p),
-            Some(p) => Err(format!("--oci-runtime {}: no such program", p.display())),
-            None => image::build::find_program("crun").or_else(|| image::build::find_program("runc")).ok_or_else(|| {
-                "no OCI runtime to run containers: install Debian's crun package (apt-get install crun), or pass --oci-runtime PATH"
-                    .to_owned()
-            }),
+            Some(p) => Err(NoRuntime::Missing(p)),
+            None => image::build::find_program("crun")
+                .or_else(|| image::build::find_program("runc"))
+                .ok_or(NoRuntime::NotInstalled),
         };
         let bundles = config.work_dir.join("containers");
         std::fs::create_dir_all(&bundles).map_err(io("creating", &bundles))?;
@@ -170,22 +189,14 @@ impl Containers {
         agent_env: &[(String, String)],
         network: Option<&Attachment>,
     ) -> Result<Prepared, ContainerError> {
-        let runtime = self.runtime.clone().map_err(ContainerError::NoRuntime)?;
-        let name = image_name(task)
-            .ok_or_else(|| ContainerError::Image { image: String::new(), message: "no image".into() })?;
-        let reference: Reference = name.parse().map_err(|e: image::reference::ReferenceError| {
-            ContainerError::Image { image: name.clone(), message: e.reason.into() }
-        })?;
+        let runtime = self.runtime.clone()?;
+        let name = image_name(task).ok_or(ContainerError::NoImage)?;
+        let reference: Reference = name.parse()?;
         let pull = Pull::of(task);
         let image = match (self.store.get(&reference), pull) {
             (Some(image), Pull::Missing | Pull::Never) => image,
             (None, Pull::Never) => {
-                return Err(ContainerError::Image {
-                    image: reference.to_string(),
-                    message:
-                        "it is not in the image store and the pull policy is `never` (`m3s images pull` brings it)"
-                            .into(),
-                });
+                return Err(ContainerError::NotInStore(reference.to_string()));
             }
             _ => {
                 tracing::info!(image = %reference, container_id, "pulling");
@@ -465,37 +476,50 @@ impl Pull {
 /// `/sys/fs/cgroup/unified` when cgroup v1 and a cgroup2 hierarchy are both mounted.
 /// Whether overlayfs mounts with its upper directory under `dir`: tried in a
 /// thread with a mount namespace of its own, so nothing shows outside it.
-fn overlay_mounts(dir: &Path) -> Result<(), String> {
+fn overlay_mounts(dir: &Path) -> Result<(), OverlayProbeError> {
     let probe = dir.join(format!(".overlay-probe-{}", std::process::id()));
     let paths: Vec<PathBuf> = ["lower", "upper", "work", "merged"].iter().map(|d| probe.join(d)).collect();
     for p in &paths {
-        std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+        std::fs::create_dir_all(p).map_err(|source| OverlayProbeError::Create { path: p.clone(), source })?;
     }
     let options =
         format!("lowerdir={},upperdir={},workdir={}", paths[0].display(), paths[1].display(), paths[2].display());
     let target = paths[3].clone();
-    let options = std::ffi::CString::new(options).map_err(|_| "a path with a NUL byte".to_owned())?;
-    let result = std::thread::spawn(move || -> Result<(), String> {
+    let options = std::ffi::CString::new(options).map_err(|_| OverlayProbeError::NulByte)?;
+    let result = std::thread::spawn(move || -> Result<(), OverlayProbeError> {
         // This thread's own namespace (unshare applies to the calling thread),
         // private so the mount propagates nowhere; the thread ends with it.
         // SAFETY: NEWNS also unshares this thread's filesystem attributes (cwd,
         // root, umask), which nothing in this short-lived thread relies on.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
-            .map_err(|e| format!("unshare: {e}"))?;
+            .map_err(|e| OverlayProbeError::Mount { step: "unshare", source: e })?;
         rustix::mount::mount_change(
             c"/",
             rustix::mount::MountPropagationFlags::REC | rustix::mount::MountPropagationFlags::PRIVATE,
         )
-        .map_err(|e| format!("making mounts private: {e}"))?;
+        .map_err(|e| OverlayProbeError::Mount { step: "making mounts private", source: e })?;
         rustix::mount::mount("overlay", &target, "overlay", rustix::mount::MountFlags::empty(), options.as_c_str())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| OverlayProbeError::Mount { step: "mounting overlayfs", source: e })?;
         let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
         Ok(())
     })
     .join()
-    .unwrap_or_else(|_| Err("the probe panicked".into()));
+    .unwrap_or(Err(OverlayProbeError::Panicked));
     let _ = std::fs::remove_dir_all(&probe);
     result
+}
+
+/// Why overlayfs could not be mounted in the probe.
+#[derive(Debug, thiserror::Error)]
+enum OverlayProbeError {
+    #[error("creating {}: {source}", path.display())]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("a path with a NUL byte")]
+    NulByte,
+    #[error("{step}: {source}")]
+    Mount { step: &'static str, source: rustix::io::Errno },
+    #[error("the probe panicked")]
+    Panicked,
 }
 
 fn hybrid_cgroup2() -> Option<PathBuf> {

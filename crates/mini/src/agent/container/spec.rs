@@ -599,15 +599,25 @@ pub(crate) fn confined(path: &str) -> Option<String> {
 }
 
 /// A `SANDBOX_PATH` source: a path inside this task's sandbox.
-fn sandbox_source(source: &serde_json::Value, sandbox: &Path) -> Result<String, String> {
+fn sandbox_source(source: &serde_json::Value, sandbox: &Path) -> Result<String, SandboxVolumeError> {
     if source.get("type").and_then(|t| t.as_str()) != Some("SANDBOX_PATH") {
-        return Err("only HOST_PATH and SANDBOX_PATH volumes are supported".into());
+        return Err(SandboxVolumeError::Unsupported);
     }
     let path = source.get("sandbox_path").and_then(|s| s.get("path")).and_then(|p| p.as_str()).unwrap_or("");
-    let rel = confined(path).ok_or_else(|| format!("sandbox path {path:?} leaves the sandbox"))?;
+    let rel = confined(path).ok_or_else(|| SandboxVolumeError::Escapes(path.to_owned()))?;
     let full = sandbox.join(rel);
-    std::fs::create_dir_all(&full).map_err(|e| format!("creating {}: {e}", full.display()))?;
+    std::fs::create_dir_all(&full).map_err(|source| SandboxVolumeError::Create { path: full.clone(), source })?;
     Ok(full.display().to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SandboxVolumeError {
+    #[error("only HOST_PATH and SANDBOX_PATH volumes are supported")]
+    Unsupported,
+    #[error("sandbox path {0:?} leaves the sandbox")]
+    Escapes(String),
+    #[error("creating {}: {source}", path.display())]
+    Create { path: PathBuf, source: std::io::Error },
 }
 
 /// The home directory of `uid` in the image's /etc/passwd.

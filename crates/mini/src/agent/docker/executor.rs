@@ -31,7 +31,16 @@ struct Invocation {
     command: Vec<String>,
 }
 
-fn parse(args: &[String]) -> Result<Invocation, String> {
+/// A docker-executor command line that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum UsageError {
+    #[error("{0} needs a value")]
+    NeedsValue(String),
+    #[error("unknown option {0}")]
+    UnknownOption(String),
+}
+
+fn parse(args: &[String]) -> Result<Invocation, UsageError> {
     let mut it = args.iter();
     let mut inv = Invocation { verb: it.next().cloned().unwrap_or_default(), ..Default::default() };
     while let Some(arg) = it.next() {
@@ -44,7 +53,8 @@ fn parse(args: &[String]) -> Result<Invocation, String> {
             Some((f, v)) if arg.starts_with("--") => (f, Some(v.to_owned())),
             _ => (arg.as_str(), None),
         };
-        let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{flag} needs a value"));
+        let mut value =
+            || inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| UsageError::NeedsValue(flag.to_owned()));
         match flag {
             "--socket" => inv.socket = Some(value()?),
             "--user" => inv.options.user = Some(value()?),
@@ -52,7 +62,7 @@ fn parse(args: &[String]) -> Result<Invocation, String> {
             "--env" => inv.options.env.push(value()?),
             // No TTY is attached: the output is copied as it comes.
             "--tty" => {}
-            f if f.starts_with("--") => return Err(format!("unknown option {f}")),
+            f if f.starts_with("--") => return Err(UsageError::UnknownOption(f.to_owned())),
             _ => inv.name = Some(arg.clone()),
         }
     }

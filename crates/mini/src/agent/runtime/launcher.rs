@@ -274,7 +274,7 @@ pub(super) fn serve(supervise: fn(&Path) -> i32) -> i32 {
         let run_dir = PathBuf::from(OsStr::from_bytes(&buf[..received.bytes.min(buf.len())]));
         let answer = match <[OwnedFd; 2]>::try_from(fds) {
             Ok([stderr, report]) => fork_supervisor(&run_dir, [stderr, report], &socket, &old_mask, supervise),
-            Err(_) => Err("a request without its two descriptors".to_owned()),
+            Err(_) => Err(ForkError::Descriptors),
         };
         let sent = match &answer {
             Ok((id, pidfd)) => {
@@ -297,6 +297,19 @@ pub(super) fn serve(supervise: fn(&Path) -> i32) -> i32 {
     }
 }
 
+/// Why the launcher could not fork a supervisor (sent back as text).
+#[derive(Debug, thiserror::Error)]
+enum ForkError {
+    #[error("a request without its two descriptors")]
+    Descriptors,
+    #[error("opening /dev/null: {0}")]
+    DevNull(#[source] io::Error),
+    #[error("fork: {0}")]
+    Fork(#[source] io::Error),
+    #[error("pidfd_open (Linux 5.3 or later): {0}")]
+    Pidfd(#[source] io::Error),
+}
+
 /// Forks a supervisor for `run_dir`: its identity and a pidfd.
 fn fork_supervisor(
     run_dir: &Path,
@@ -304,12 +317,12 @@ fn fork_supervisor(
     socket: &OwnedFd,
     mask: &libc::sigset_t,
     supervise: fn(&Path) -> i32,
-) -> Result<(ProcId, OwnedFd), String> {
-    let null = std::fs::File::open("/dev/null").map_err(|e| format!("opening /dev/null: {e}"))?;
+) -> Result<(ProcId, OwnedFd), ForkError> {
+    let null = std::fs::File::open("/dev/null").map_err(ForkError::DevNull)?;
     // SAFETY: this process is single-threaded (the launcher starts no
     // thread), so the child may run any code.
     match unsafe { libc::fork() } {
-        -1 => Err(format!("fork: {}", io::Error::last_os_error())),
+        -1 => Err(ForkError::Fork(io::Error::last_os_error())),
         0 => {
             // The child: set up as an executed supervisor would be, then be one.
             // SAFETY: plain libc calls with valid arguments.
@@ -341,11 +354,10 @@ fn fork_supervisor(
                 other => {
                     // SAFETY: kill on our own unreaped child.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
-                    let error = match other {
-                        Some(Err(e)) => e.to_string(),
-                        _ => "invalid pid".to_owned(),
-                    };
-                    Err(format!("pidfd_open (Linux 5.3 or later): {error}"))
+                    Err(ForkError::Pidfd(match other {
+                        Some(Err(e)) => e.into(),
+                        _ => io::Error::other("invalid pid"),
+                    }))
                 }
             }
         }

@@ -994,8 +994,7 @@ impl Inner {
         let stderr = OpenOptions::new().append(true).open(&stderr_path).map_err(io_error("opening", &stderr_path))?;
 
         // Forked by the launcher when it works (cheap), else executed here.
-        let (reader, writer) = supervisor::cloexec_pipe()
-            .map_err(|message| io_error("creating the report pipe of", &run_dir)(io::Error::other(message)))?;
+        let (reader, writer) = supervisor::cloexec_pipe().map_err(io_error("creating the report pipe of", &run_dir))?;
         match self.launcher.launch(&run_dir, stderr.as_fd(), writer.as_fd()) {
             Ok((supervisor, pidfd)) => {
                 return Ok(Spawned { supervisor, pidfd, report: reader, sandbox, run_dir, record });

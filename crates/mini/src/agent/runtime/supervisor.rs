@@ -33,7 +33,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use rustix::process::{Pid, Signal, WaitIdOptions, WaitOptions};
@@ -82,15 +82,20 @@ fn supervise_run_dir(run_dir: &Path) -> i32 {
     }
 
     let launch_path = run_dir.join(records::LAUNCH);
-    let record: Result<LaunchRecord, String> = match records::read_json(&launch_path) {
+    let record: Result<LaunchRecord, LaunchFailure> = match records::read_json(&launch_path) {
         Ok(Some(record)) => Ok(record),
-        Ok(None) => Err(format!("{} is missing", launch_path.display())),
-        Err(e) => Err(format!("reading {}: {e}", launch_path.display())),
+        Ok(None) => Err(LaunchFailure::NoRecord(launch_path.clone())),
+        Err(e) => Err(LaunchFailure::Record { path: launch_path.clone(), message: e.to_string() }),
     };
-    let started = record.as_ref().map_err(String::clone).and_then(|record| start_task(record).map(|c| (c, record)));
+    let started = match &record {
+        Ok(record) => start_task(record).map(|c| (c, record)),
+        Err(e) => Err(e.clone()),
+    };
     let (mut child, record) = match started {
         Ok(started) => started,
-        Err(message) => {
+        Err(failure) => {
+            // The agent hears of it as text: the status record and the report line.
+            let message = failure.to_string();
             log(&message);
             if let Some(cgroups) = record.ok().and_then(|record| record.cgroups) {
                 remove_cgroups(&cgroups);
@@ -167,13 +172,36 @@ fn remove_cgroups(task_cgroups: &TaskCgroups) {
     }
 }
 
-fn start_task(record: &LaunchRecord) -> Result<Child, String> {
+/// Why the supervisor could not start its task.
+#[derive(Debug, Clone, thiserror::Error)]
+enum LaunchFailure {
+    #[error("{} is missing", .0.display())]
+    NoRecord(PathBuf),
+    #[error("reading {}: {message}", path.display())]
+    Record { path: PathBuf, message: String },
+    #[error("opening {}: {source}", path.display())]
+    Open { path: PathBuf, source: std::sync::Arc<io::Error> },
+    #[error("working directory {} does not exist", .0.display())]
+    NoWorkingDir(PathBuf),
+    #[error("creating a pipe: {0}")]
+    Pipe(std::sync::Arc<io::Error>),
+    #[error("a path with a NUL byte")]
+    NulByte,
+    #[error("the image has too many layers ({0}) for one overlay mount")]
+    TooManyLayers(usize),
+    #[error("cannot move the task into its cgroups ({cgroups}): {source}")]
+    JoinCgroups { cgroups: String, source: std::sync::Arc<io::Error> },
+    #[error("cannot execute '{program}'{}: {source}", user.as_ref().map(|u| format!(" as user '{u}'")).unwrap_or_default())]
+    Exec { program: String, user: Option<String>, source: std::sync::Arc<io::Error> },
+}
+
+fn start_task(record: &LaunchRecord) -> Result<Child, LaunchFailure> {
+    let open = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: io::Error| LaunchFailure::Open { path, source: std::sync::Arc::new(e) }
+    };
     let stdout_path = record.sandbox.join("stdout");
-    let stdout = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&stdout_path)
-        .map_err(|e| format!("opening {}: {e}", stdout_path.display()))?;
+    let stdout = OpenOptions::new().create(true).append(true).open(&stdout_path).map_err(open(&stdout_path))?;
 
     let spec = &record.spec;
     let (mut command, program) = match &spec.command {
@@ -195,7 +223,7 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
         None => record.sandbox.clone(),
     };
     if !cwd.is_dir() {
-        return Err(format!("working directory {} does not exist", cwd.display()));
+        return Err(LaunchFailure::NoWorkingDir(cwd));
     }
     command
         .env_clear()
@@ -211,14 +239,17 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
     let procs_files = record.cgroups.as_ref().map(TaskCgroups::procs_files).unwrap_or_default();
     let mut joins = Vec::with_capacity(procs_files.len());
     for path in &procs_files {
-        let file = OpenOptions::new().write(true).open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let file = OpenOptions::new().write(true).open(path).map_err(open(path))?;
         joins.push(file);
     }
     let join_fds: Vec<libc::c_int> = joins.iter().map(AsRawFd::as_raw_fd).collect();
     // Tells a failed join from a failed exec: the child writes a byte here
     // before giving up (close-on-exec, so a successful exec writes nothing).
-    let (join_failed, join_failed_tx) =
-        if join_fds.is_empty() { (None, None) } else { cloexec_pipe().map(|(r, w)| (Some(r), Some(w)))? };
+    let (join_failed, join_failed_tx) = if join_fds.is_empty() {
+        (None, None)
+    } else {
+        cloexec_pipe().map(|(r, w)| (Some(r), Some(w))).map_err(|e| LaunchFailure::Pipe(std::sync::Arc::new(e)))?
+    };
     let join_failed_fd = join_failed_tx.as_ref().map(AsRawFd::as_raw_fd);
     let run_as = record.run_as.clone();
     let isolation = spec.container.as_ref().map(|c| Isolation::new(c, &cwd)).transpose()?;
@@ -259,10 +290,15 @@ fn start_task(record: &LaunchRecord) -> Result<Child, String> {
     spawned.map_err(|e| {
         let mut flag = [0u8; 1];
         let failed_join = join_failed.map(File::from).is_some_and(|mut r| r.read(&mut flag).is_ok_and(|n| n == 1));
-        match &record.run_as {
-            _ if failed_join => format!("cannot move the task into its cgroups ({}): {e}", describe(&procs_files)),
-            Some(run_as) => format!("cannot execute '{program}' as user '{}': {e}", run_as.user),
-            None => format!("cannot execute '{program}': {e}"),
+        let source = std::sync::Arc::new(e);
+        if failed_join {
+            LaunchFailure::JoinCgroups { cgroups: describe(&procs_files), source }
+        } else {
+            LaunchFailure::Exec {
+                program: program.to_owned(),
+                user: record.run_as.as_ref().map(|r| r.user.clone()),
+                source,
+            }
         }
     })
 }
@@ -276,15 +312,15 @@ struct Isolation {
 }
 
 impl Isolation {
-    fn new(setup: &super::ContainerSetup, cwd: &std::path::Path) -> Result<Isolation, String> {
+    fn new(setup: &super::ContainerSetup, cwd: &std::path::Path) -> Result<Isolation, LaunchFailure> {
         use std::os::unix::ffi::OsStrExt;
-        let c = |p: &[u8]| std::ffi::CString::new(p).map_err(|_| "a path with a NUL byte".to_owned());
+        let c = |p: &[u8]| std::ffi::CString::new(p).map_err(|_| LaunchFailure::NulByte);
         let overlay = match &setup.overlay {
             Some(o) => {
                 let options = o.options();
                 // The mount options are one page; relative lower paths keep many layers within it.
                 if options.len() >= 4096 {
-                    return Err(format!("the image has too many layers ({}) for one overlay mount", o.lower.len()));
+                    return Err(LaunchFailure::TooManyLayers(o.lower.len()));
                 }
                 Some((
                     c(o.lower_root.as_os_str().as_bytes())?,
@@ -349,11 +385,11 @@ fn describe(paths: &[std::path::PathBuf]) -> String {
 }
 
 /// A pipe whose ends are closed on exec: (read, write).
-pub(super) fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+pub(super) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 returns.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("creating a pipe: {}", io::Error::last_os_error()));
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: pipe2 succeeded: both are open descriptors owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -481,7 +517,9 @@ mod tests {
         std::fs::remove_file(cgroup.join("cgroup.procs")).unwrap();
         std::os::unix::fs::symlink("/dev/full", cgroup.join("cgroup.procs")).unwrap();
         let error = start_task(&record(dir.path(), &cgroup)).unwrap_err();
-        assert!(error.starts_with("cannot move the task into its cgroups"), "{error}");
-        assert!(error.contains("cgroup.procs"), "{error}");
+        assert!(
+            matches!(&error, LaunchFailure::JoinCgroups { cgroups, .. } if cgroups.contains("cgroup.procs")),
+            "{error}"
+        );
     }
 }

@@ -18,7 +18,7 @@ pub(crate) fn secret_value(secret: &serde_json::Value) -> Result<Vec<u8>, Secret
 
 /// A secret m3s cannot read (its value is never part of the message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum SecretError {
+pub enum SecretError {
     #[error("no secret set")]
     Missing,
     #[error("only secrets of type VALUE are supported (no secret resolver for REFERENCE)")]

@@ -260,10 +260,11 @@ impl Containers {
                 continue;
             }
             if v.mode == mesos::v1::VolumeMode::Ro {
-                return Err(ContainerError::Spec(spec::SpecError(format!(
-                    "volumes[{i}]: {h} does not exist (mounted read-only at {})",
-                    v.container_path
-                ))));
+                let problem = spec::VolumeProblem::MissingReadOnly {
+                    host_path: h.clone(),
+                    container_path: v.container_path.clone(),
+                };
+                return Err(ContainerError::Spec(spec::SpecError::Volume { index: i, problem }));
             }
             std::fs::create_dir_all(h).map_err(io("creating the volume", Path::new(h)))?;
         }
@@ -382,7 +383,7 @@ pub(crate) fn write_secrets(task: &TaskInfo, bundle: &Path) -> Result<Vec<(usize
             continue;
         };
         let bytes = crate::agent::secret_value(source.get("secret").unwrap_or(&serde_json::Value::Null))
-            .map_err(|e| ContainerError::Spec(spec::SpecError(format!("volumes[{i}]: {e}"))))?;
+            .map_err(|e| spec::SpecError::Volume { index: i, problem: e.into() })?;
         let dir = bundle.join("secrets");
         std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
             action: "creating",
@@ -416,12 +417,12 @@ fn host_devices(task: &TaskInfo) -> Result<Vec<oci::Device>, ContainerError> {
         let mut parts = p.value.split(':');
         let host = parts.next().unwrap_or("");
         let inside = parts.next().filter(|s| s.starts_with('/')).unwrap_or(host);
-        let bad = |m: String| ContainerError::Spec(spec::SpecError(format!("device {:?}: {m}", p.value)));
-        let st = rustix::fs::stat(host).map_err(|e| bad(e.to_string()))?;
+        let bad = |problem| spec::SpecError::Device { value: p.value.clone(), problem };
+        let st = rustix::fs::stat(host).map_err(|e| bad(e.into()))?;
         let kind = match FileType::from_raw_mode(st.st_mode) {
             FileType::CharacterDevice => "c",
             FileType::BlockDevice => "b",
-            _ => return Err(bad("not a device".into())),
+            _ => return Err(bad(spec::DeviceProblem::NotADevice).into()),
         };
         out.push(oci::Device {
             path: inside.to_owned(),

@@ -25,7 +25,7 @@ use mesos::v1::{ContainerType, DockerNetwork, TaskInfo, VolumeMode};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::container::Pull;
-use crate::agent::container::spec::{self, Params, SANDBOX_IN_CONTAINER, confined, parse_size};
+use crate::agent::container::spec::{self, Params, SANDBOX_IN_CONTAINER, VolumeProblem, confined, parse_size};
 use crate::agent::network::request::{self, Wanted};
 use crate::agent::runtime::Limits;
 
@@ -114,7 +114,7 @@ pub fn container_name(container_id: &str) -> String {
 
 /// What in a DOCKER task the Docker containerizer cannot run, naming the
 /// field or parameter.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum InvalidDockerTask {
     #[error("not a DOCKER task")]
     NotDocker,
@@ -140,21 +140,6 @@ pub enum InvalidDockerTask {
     Spec(#[from] spec::SpecError),
     #[error(transparent)]
     Network(#[from] request::RequestError),
-}
-
-/// What is wrong with one of the task's volumes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VolumeProblem {
-    #[error("{field} {path:?} leaves the sandbox")]
-    LeavesSandbox { field: &'static str, path: String },
-    #[error("a DOCKER_VOLUME needs a name")]
-    UnnamedDockerVolume,
-    #[error(
-        "{0} volumes are not supported by the Docker containerizer (host_path, DOCKER_VOLUME, SANDBOX_PATH, SECRET)"
-    )]
-    Unsupported(String),
-    #[error("no host_path and no source")]
-    NoSource,
 }
 
 pub fn run(input: &RunInput<'_>) -> Result<Run, InvalidDockerTask> {
@@ -359,7 +344,7 @@ pub fn run(input: &RunInput<'_>) -> Result<Run, InvalidDockerTask> {
                 input.sandbox.join(inside).display().to_string()
             }
             (None, Some(other)) => {
-                return Err(bad_volume(i, VolumeProblem::Unsupported(other.to_owned())));
+                return Err(bad_volume(i, VolumeProblem::UnsupportedByDocker(other.to_owned())));
             }
             (None, None) => return Err(bad_volume(i, VolumeProblem::NoSource)),
         };

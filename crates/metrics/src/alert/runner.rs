@@ -194,7 +194,7 @@ impl Alerting {
                     continue;
                 }
                 Err(e) => {
-                    problem = problem.or(Some(format!("{}: {}", rule.name, e.0)));
+                    problem = problem.or(Some(format!("{}: {}", rule.name, e)));
                     continue;
                 }
             };

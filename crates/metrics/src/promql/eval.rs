@@ -2,7 +2,6 @@
 //! fetched once for the whole query.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use super::LOOKBACK_MS;
 use super::parser::{AggOp, BinOp, Expr, Func, Grouping, Selector, VectorMatching};
@@ -22,16 +21,40 @@ pub enum Value {
     String { t: i64, s: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EvalError(pub String);
-
-impl fmt::Display for EvalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why a query cannot be evaluated, in Prometheus's words where it has them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    #[error("zero or negative query resolution step widths are not accepted")]
+    Step,
+    #[error(
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+    )]
+    Resolution,
+    #[error(
+        "the answer would have more than {0} points (--metrics-max-query-points): narrow the selector, aggregate, or raise the step"
+    )]
+    TooManyPoints(usize),
+    #[error("invalid expression type \"{0}\" for range query, must be Scalar or instant Vector")]
+    RangeQueryType(&'static str),
+    #[error("vector cannot contain metrics with the same labelset")]
+    DuplicateLabelset,
+    #[error(transparent)]
+    Select(#[from] crate::model::SelectError),
+    #[error("unary minus needs a scalar or an instant vector")]
+    UnaryMinus,
+    #[error("aggregations need an instant vector")]
+    AggregationOperand,
+    #[error("expected a scalar")]
+    ExpectedScalar,
+    #[error("{0} needs an instant vector")]
+    FunctionOperand(String),
+    #[error("binary operators need scalars or instant vectors")]
+    BinaryOperands,
+    #[error(
+        "found duplicate series for the match group {group} on the {side} hand-side of the operation: [{first}, {second}];many-to-many matching not allowed: matching labels must be unique on one side"
+    )]
+    ManyToMany { group: Labels, side: &'static str, first: Labels, second: Labels },
 }
-
-impl std::error::Error for EvalError {}
 
 /// Evaluates at one instant (the Prometheus `/api/v1/query`).
 pub fn eval_instant(expr: &Expr, source: &dyn Source, t: i64) -> Result<Value, EvalError> {
@@ -71,21 +94,13 @@ pub fn eval_range(
     max_points: usize,
 ) -> Result<Vec<Series>, EvalError> {
     if step <= 0 {
-        return Err(EvalError("zero or negative query resolution step widths are not accepted".into()));
+        return Err(EvalError::Step);
     }
     if (end - start) / step > MAX_POINTS {
-        return Err(EvalError(
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
-                .into(),
-        ));
+        return Err(EvalError::Resolution);
     }
     let data = fetch(expr, source, start, end)?;
-    let too_many = || {
-        EvalError(format!(
-            "the answer would have more than {max_points} points (--metrics-max-query-points): \
-             narrow the selector, aggregate, or raise the step"
-        ))
-    };
+    let too_many = || EvalError::TooManyPoints(max_points);
     if let Expr::Selector(sel) = expr {
         return range_selector(sel, &data[0], start, end, step, max_points).ok_or_else(too_many);
     }
@@ -121,14 +136,10 @@ pub fn eval_range(
                 }
             }
             Val::Matrix(_) => {
-                return Err(EvalError(
-                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
-                ));
+                return Err(EvalError::RangeQueryType("range vector"));
             }
             Val::Str(_) => {
-                return Err(EvalError(
-                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
-                ));
+                return Err(EvalError::RangeQueryType("string"));
             }
         }
         t += step;
@@ -182,7 +193,7 @@ fn check_unique(v: &[(Labels, f64)]) -> Result<(), EvalError> {
     let mut seen = std::collections::HashSet::with_capacity(v.len());
     for (l, _) in v {
         if !seen.insert(l) {
-            return Err(EvalError("vector cannot contain metrics with the same labelset".into()));
+            return Err(EvalError::DuplicateLabelset);
         }
     }
     Ok(())
@@ -212,7 +223,7 @@ fn fetch(expr: &Expr, source: &dyn Source, start: i64, end: i64) -> Result<Vec<V
                 }
                 out.push(series);
             }
-            Err(e) => failed = Some(EvalError(e.0)),
+            Err(e) => failed = Some(EvalError::Select(e)),
         }
     });
     match failed {
@@ -294,7 +305,7 @@ impl Evaluator<'_> {
             Expr::Neg(inner) => match self.eval(inner, t)? {
                 Val::Scalar(v) => Val::Scalar(-v),
                 Val::Vector(v) => Val::Vector(v.into_iter().map(|(l, v)| (l.without_name(), -v)).collect()),
-                _ => return Err(EvalError("unary minus needs a scalar or an instant vector".into())),
+                _ => return Err(EvalError::UnaryMinus),
             },
             Expr::Call(func, args) => self.call(*func, args, t)?,
             Expr::Aggregate { op, param, expr, grouping } => {
@@ -303,7 +314,7 @@ impl Evaluator<'_> {
                     None => None,
                 };
                 let Val::Vector(v) = self.eval(expr, t)? else {
-                    return Err(EvalError("aggregations need an instant vector".into()));
+                    return Err(EvalError::AggregationOperand);
                 };
                 Val::Vector(aggregate(*op, param, v, grouping))
             }
@@ -318,7 +329,7 @@ impl Evaluator<'_> {
     fn scalar(&mut self, e: &Expr, t: i64) -> Result<f64, EvalError> {
         match self.eval(e, t)? {
             Val::Scalar(v) => Ok(v),
-            _ => Err(EvalError("expected a scalar".into())),
+            _ => Err(EvalError::ExpectedScalar),
         }
     }
 
@@ -351,7 +362,7 @@ impl Evaluator<'_> {
             return Ok(Val::Vector(out));
         }
         let Val::Vector(v) = self.eval(&args[0], t)? else {
-            return Err(EvalError(format!("{func:?} needs an instant vector")));
+            return Err(EvalError::FunctionOperand(format!("{func:?}")));
         };
         let extra: Vec<f64> = args[1..].iter().map(|a| self.scalar(a, t)).collect::<Result<_, _>>()?;
         let f = |x: f64| -> f64 {
@@ -598,7 +609,7 @@ fn binary(op: BinOp, l: Val, r: Val, return_bool: bool, matching: &VectorMatchin
         (Val::Vector(v), Val::Scalar(s)) => Val::Vector(vector_scalar(op, v, s, false, return_bool, drop_name)),
         (Val::Scalar(s), Val::Vector(v)) => Val::Vector(vector_scalar(op, v, s, true, return_bool, drop_name)),
         (Val::Vector(a), Val::Vector(b)) => Val::Vector(vector_vector(op, a, b, return_bool, matching)?),
-        _ => return Err(EvalError("binary operators need scalars or instant vectors".into())),
+        _ => return Err(EvalError::BinaryOperands),
     })
 }
 
@@ -671,9 +682,7 @@ fn vector_vector(
     for (labels, v) in rhs {
         let sig = signature(&labels, matching);
         if let Some((other, _)) = right.get(&sig) {
-            return Err(EvalError(format!(
-                "found duplicate series for the match group {sig} on the right hand-side of the operation: [{other}, {labels}];many-to-many matching not allowed: matching labels must be unique on one side"
-            )));
+            return Err(EvalError::ManyToMany { group: sig, side: "right", first: other.clone(), second: labels });
         }
         right.insert(sig, (labels, v));
     }
@@ -683,9 +692,7 @@ fn vector_vector(
         let sig = signature(&labels, matching);
         let Some((_, r)) = right.get(&sig) else { continue };
         if let Some(previous) = matched.insert(sig.clone(), labels.clone()) {
-            return Err(EvalError(format!(
-                "found duplicate series for the match group {sig} on the left hand-side of the operation: [{previous}, {labels}];many-to-many matching not allowed: matching labels must be unique on one side"
-            )));
+            return Err(EvalError::ManyToMany { group: sig, side: "left", first: previous, second: labels });
         }
         let (mut value, keep) = apply(op, l, *r);
         if return_bool {

@@ -59,7 +59,12 @@ async fn answers_ping(server: &RedisServer) {
 }
 
 fn redis(server: &RedisServer, db: i64, prefix: &str, password: Option<&str>) -> StoreConfig {
-    StoreConfig::Redis { url: server.addr(), password: password.map(str::to_owned), db, prefix: prefix.into() }
+    StoreConfig::Redis {
+        url: server.addr(),
+        password: password.map(mesos::secret::Secret::new),
+        db,
+        prefix: prefix.into(),
+    }
 }
 
 /// The same checks for every backend: batches apply in full, deletes delete, replace_all replaces.

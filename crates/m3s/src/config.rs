@@ -3,6 +3,7 @@
 //! existing deployment's environment keeps working. docs/configuration.md lists
 //! them all; `m3s config` prints the resolved values with secrets hidden.
 
+use mesos::secret::Secret;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,8 +24,7 @@ pub struct MesosArgs {
     pub principal: Option<String>,
     /// Secret for the principal (also read from MESOS_PASSWORD). Never printed.
     #[arg(global = true, long = "mesos-secret", env = "MESOS_SECRET", hide_env_values = true)]
-    #[serde(serialize_with = "redacted")]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Mesos credentials file (`{"credentials":[{"principal":..,"secret":..}]}`): its first entry is
     /// used when no principal is given. For a master on this machine, the embedded cluster's
     /// (<work-dir>/mini/credentials.json) is used by default.
@@ -53,7 +53,7 @@ impl MesosArgs {
             self.principal = env_nonempty("MESOS_USERNAME");
         }
         if self.secret.is_none() {
-            self.secret = env_nonempty("MESOS_PASSWORD");
+            self.secret = env_nonempty("MESOS_PASSWORD").map(Secret::from);
         }
         if self.principal.is_some() || self.secret.is_some() {
             return Ok(self);
@@ -70,14 +70,14 @@ impl MesosArgs {
         if let Some(path) = file {
             let first = crate::mini_cmd::read_credentials(&path)?.into_iter().next().expect("a non-empty list");
             self.principal = Some(first.principal);
-            self.secret = Some(first.secret);
+            self.secret = Some(Secret::from(first.secret));
         }
         Ok(self)
     }
 
     pub fn transport(&self) -> anyhow::Result<TransportConfig> {
         let credentials = match (&self.principal, &self.secret) {
-            (Some(p), Some(s)) => Some(Credentials::new(p, s)),
+            (Some(p), Some(s)) => Some(Credentials::new(p, s.expose())),
             (Some(_), None) => anyhow::bail!("MESOS_PRINCIPAL is set but MESOS_SECRET (or MESOS_PASSWORD) is not"),
             (None, Some(_)) => anyhow::bail!("MESOS_SECRET is set but MESOS_PRINCIPAL (or MESOS_USERNAME) is not"),
             (None, None) => None,
@@ -151,8 +151,7 @@ pub struct ServiceArgs {
     pub redis_server: Option<String>,
     /// Redis password. Never printed.
     #[arg(long = "redis-password", env = "REDIS_PASSWORD", hide_env_values = true)]
-    #[serde(serialize_with = "redacted")]
-    pub redis_password: Option<String>,
+    pub redis_password: Option<Secret>,
     /// Redis database number.
     #[arg(long = "redis-db", env = "REDIS_DB", default_value_t = 1)]
     pub redis_db: u32,
@@ -161,15 +160,7 @@ pub struct ServiceArgs {
     pub auth_username: Option<String>,
     /// Password for the m3s API. Never printed.
     #[arg(long = "auth-password", env = "AUTH_PASSWORD", hide_env_values = true)]
-    #[serde(serialize_with = "redacted")]
-    pub auth_password: Option<String>,
-}
-
-fn redacted<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(_) => s.serialize_str("***"),
-        None => s.serialize_none(),
-    }
+    pub auth_password: Option<Secret>,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -205,33 +196,20 @@ pub fn log_filter(level: &str) -> String {
     }
 }
 
-#[derive(Clone, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct AuthArgs {
     /// Bearer token (default: AUTH_USERNAME/AUTH_PASSWORD if set, else one generated into <work-dir>/api-token).
     #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
     /// User name for HTTP Basic (and InfluxDB v1's u/p).
     #[arg(long = "auth-username", env = "AUTH_USERNAME")]
     pub auth_username: Option<String>,
     /// Its password. Never printed.
     #[arg(long = "auth-password", env = "AUTH_PASSWORD", hide_env_values = true)]
-    pub auth_password: Option<String>,
+    pub auth_password: Option<Secret>,
     /// Serve without authentication: anyone reaching the port can write and read.
     #[arg(long = "insecure-open-api", default_value_t = false)]
     pub insecure_open_api: bool,
-}
-
-/// Secrets never reach a log through a `{:?}`.
-impl std::fmt::Debug for AuthArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |v: &Option<String>| v.as_ref().map(|_| "***");
-        f.debug_struct("AuthArgs")
-            .field("api_token", &hidden(&self.api_token))
-            .field("auth_username", &self.auth_username)
-            .field("auth_password", &hidden(&self.auth_password))
-            .field("insecure_open_api", &self.insecure_open_api)
-            .finish()
-    }
 }
 
 /// Auth from flags: Basic credentials (with the token, if given), else a token
@@ -249,12 +227,15 @@ fn resolve_scheme(args: &AuthArgs, work_dir: &Path) -> anyhow::Result<(server::A
     }
     if let (Some(u), Some(p)) = (&args.auth_username, &args.auth_password) {
         return Ok(match &args.api_token {
-            Some(t) => (server::Auth::basic_or_token(u, p, t), format!("HTTP Basic as {u} or the bearer token")),
-            None => (server::Auth::basic(u, p), format!("HTTP Basic as {u}")),
+            Some(t) => (
+                server::Auth::basic_or_token(u, p.expose(), t.expose()),
+                format!("HTTP Basic as {u} or the bearer token"),
+            ),
+            None => (server::Auth::basic(u, p.expose()), format!("HTTP Basic as {u}")),
         });
     }
     if let Some(t) = &args.api_token {
-        return Ok((server::Auth::token(t), "bearer token from M3S_API_TOKEN".into()));
+        return Ok((server::Auth::token(t.expose()), "bearer token from M3S_API_TOKEN".into()));
     }
     let path = crate::paths::token_file(work_dir);
     let token = match std::fs::read_to_string(&path) {

@@ -276,9 +276,9 @@ mod tests {
         ];
         let Command::Up(up) = Cli::try_parse_from(argv).unwrap().command else { panic!("up") };
         let auth = config::AuthArgs {
-            api_token: Some("tok-s3cret".into()),
+            api_token: Some(mesos::secret::Secret::new("tok-s3cret")),
             auth_username: Some("admin".into()),
-            auth_password: Some("pw-s3cret".into()),
+            auth_password: Some(mesos::secret::Secret::new("pw-s3cret")),
             insecure_open_api: false,
         };
         let shown = format!("{:?} {auth:?}", up.common.manage);

@@ -1,6 +1,7 @@
 //! `m3s manage ...`: the management role's flags (a git repository holding the
 //! desired state), and the CLI over its API: status, plan, apply, drift, sync.
 
+use mesos::secret::Secret;
 use std::path::{Path, PathBuf};
 
 fn absolute(path: &Path) -> PathBuf {
@@ -38,7 +39,7 @@ pub struct ManageArgs {
     /// Secret of push webhooks at `POST /api/manage/v1/webhook` (GitHub and Gitea sign with it,
     /// GitLab sends it as its token). Unset: no webhook, polling only.
     #[arg(long = "manage-webhook-secret", env = "M3S_MANAGE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
     /// A file holding an access token for an https repository (sent as HTTP Basic
     /// `x-access-token:<token>`; read at each fetch).
     #[arg(long = "manage-token-file", env = "M3S_MANAGE_TOKEN_FILE")]
@@ -51,7 +52,7 @@ pub struct ManageArgs {
     pub known_hosts: Option<PathBuf>,
 }
 
-/// The webhook secret never reaches a log through a `{:?}`.
+/// A password written into the repository's URL never reaches a log through a `{:?}`.
 impl std::fmt::Debug for ManageArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManageArgs")
@@ -61,7 +62,7 @@ impl std::fmt::Debug for ManageArgs {
             .field("interval", &self.interval)
             .field("auto_apply", &self.auto_apply)
             .field("self_heal", &self.self_heal)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field("webhook_secret", &self.webhook_secret)
             .field("token_file", &self.token_file)
             .field("ssh_key", &self.ssh_key)
             .field("known_hosts", &self.known_hosts)

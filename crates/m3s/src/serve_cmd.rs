@@ -1,6 +1,7 @@
 //! `m3s serve` (the compose framework and its API against any Mesos master) and
 //! `m3s up` (the same on the embedded cluster, in one process).
 
+use mesos::secret::Secret;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,7 @@ pub struct FrameworkServeArgs {
     /// Bearer token for the API (default: AUTH_USERNAME/AUTH_PASSWORD if set, else a token
     /// generated once and kept in <work-dir>/api-token).
     #[arg(long = "api-token", env = "M3S_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
     /// Serve the API without authentication: anyone reaching the port can run commands.
     #[arg(long = "insecure-open-api", default_value_t = false)]
     pub insecure_open_api: bool,
@@ -39,7 +40,7 @@ pub struct FrameworkServeArgs {
     pub tls_cert_base64: Option<String>,
     /// Its private key: base64 of the PEM. Never printed.
     #[arg(long = "api-tls-key-base64", env = "SSL_KEY_BASE64", hide_env_values = true)]
-    pub tls_key_base64: Option<String>,
+    pub tls_key_base64: Option<Secret>,
     /// CPUs of a service that states none.
     #[arg(long = "default-cpus", env = "DEFAULT_CPU", default_value_t = 0.1)]
     pub default_cpus: f64,
@@ -172,7 +173,7 @@ fn spawn_api(listener: tokio::net::TcpListener, app: axum::Router, tls: Option<s
 fn api_tls(args: &FrameworkServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
     match (&args.tls_cert_base64, &args.tls_key_base64) {
         (Some(cert), Some(key)) => {
-            Ok(Some(server::tls::config_from_base64(cert, key).map_err(|e| anyhow::anyhow!("API TLS: {e}"))?))
+            Ok(Some(server::tls::config_from_base64(cert, key.expose()).map_err(|e| anyhow::anyhow!("API TLS: {e}"))?))
         }
         (None, None) => Ok(None),
         _ => {

@@ -30,6 +30,7 @@ pub mod operator;
 pub mod private_file;
 pub mod recordio;
 pub mod scheduler;
+pub mod secret;
 pub mod subscription;
 pub mod transport;
 pub mod utc;

@@ -115,7 +115,7 @@ async fn apps(auth: &Auth) -> Apps {
             interval: std::time::Duration::from_secs(3600),
             auto_apply: true,
             mirror_dir: dir.join("manage/repo.git"),
-            webhook_secret: Some("hook".into()),
+            webhook_secret: Some(mesos::secret::Secret::new("hook")),
             repo_auth: Default::default(),
             self_heal: false,
         },

@@ -26,7 +26,7 @@ pub enum StoreConfig {
     /// `host:port` or `redis://host:port[/db]`; `password` and `db` win over the URL's.
     Redis {
         url: String,
-        password: Option<String>,
+        password: Option<mesos::secret::Secret>,
         db: i64,
         prefix: String,
     },
@@ -39,7 +39,7 @@ impl std::fmt::Debug for StoreConfig {
             StoreConfig::Redis { url, password, db, prefix } => f
                 .debug_struct("Redis")
                 .field("url", &redis_store::without_password(url))
-                .field("password", &password.as_ref().map(|_| "***"))
+                .field("password", password)
                 .field("db", db)
                 .field("prefix", prefix)
                 .finish(),
@@ -81,9 +81,10 @@ impl Store {
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let inner = match config {
             StoreConfig::Redb { path } => Backend::Redb(redb_store::RedbStore::open(path.clone()).await?),
-            StoreConfig::Redis { url, password, db, prefix } => {
-                Backend::Redis(redis_store::RedisStore::open(url, password.as_deref(), *db, prefix).await?)
-            }
+            StoreConfig::Redis { url, password, db, prefix } => Backend::Redis(
+                redis_store::RedisStore::open(url, password.as_ref().map(mesos::secret::Secret::expose), *db, prefix)
+                    .await?,
+            ),
         };
         Ok(Store { inner })
     }

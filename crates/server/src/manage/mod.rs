@@ -49,7 +49,7 @@ pub struct ManageConfig {
     /// Where the mirror lives (`<work-dir>/manage/repo.git`).
     pub mirror_dir: PathBuf,
     /// The secret push webhooks are signed with (GitHub, Gitea) or carry (GitLab); unset: no webhook.
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<mesos::secret::Secret>,
     /// Credentials for the repository's server (a token file, an ssh key).
     pub repo_auth: manage::git::RepoAuth,
     /// At each sync, put back what was changed by hand (drift) to the applied commit.
@@ -65,7 +65,7 @@ impl std::fmt::Debug for ManageConfig {
             .field("interval", &self.interval)
             .field("auto_apply", &self.auto_apply)
             .field("self_heal", &self.self_heal)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field("webhook_secret", &self.webhook_secret)
             .finish()
     }
 }
@@ -545,7 +545,7 @@ const WEBHOOK_MAX_BODY: usize = 1 << 20;
 /// missing signature gets 401 and changes nothing; another branch, or another
 /// event, is acknowledged and ignored.
 async fn webhook(State(m): State<Manage>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
-    let Some(secret) = m.inner.config.webhook_secret.as_deref() else {
+    let Some(secret) = m.inner.config.webhook_secret.as_ref().map(mesos::secret::Secret::expose) else {
         return ApiError::new(StatusCode::NOT_FOUND, "no webhook here: start m3s with --manage-webhook-secret")
             .into_response();
     };

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use image::build::{BuildRequest, BuildSecret, Builder, Dockerfile, SecretValue};
 use image::{Reference, Store};
 
-use crate::compose_cmd::Loaded;
+use crate::project::Loaded;
 
 /// What to build, and where the images go.
 #[derive(Clone, Debug, Default, clap::Args)]

@@ -9,12 +9,14 @@ mod config;
 mod dns_cmd;
 mod images_cmd;
 mod k3s_cmd;
+mod k3s_framework;
 mod manage_cmd;
 mod mesos_cmd;
 mod metrics_cmd;
 mod mini_cmd;
 mod networks_cmd;
 mod paths;
+mod project;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};

@@ -62,7 +62,7 @@ pub struct FrameworkServeArgs {
     #[command(flatten)]
     pub metrics: crate::metrics_cmd::MetricsStoreArgs,
     #[command(flatten)]
-    pub k3s: crate::k3s_cmd::K3sArgs,
+    pub k3s: crate::k3s_framework::K3sArgs,
     #[command(flatten)]
     pub manage: crate::manage_cmd::ManageArgs,
 }
@@ -135,7 +135,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// `m3s k3s serve`: the K3s framework and its API alone against a Mesos master.
 pub async fn serve_k3s(args: ServeArgs) -> anyhow::Result<()> {
     let (master, work_dir, config) = remote(&args)?;
-    let k3s = crate::k3s_cmd::start(&args.common.k3s, &args.common.service, &work_dir, config).await?;
+    let k3s = crate::k3s_framework::start(&args.common.k3s, &args.common.service, &work_dir, config).await?;
     let (auth, auth_note) = api_auth(&args.common, &work_dir)?;
     if !args.common.api_bind.is_loopback() && auth.is_open() {
         bail!("refusing an open API on {}: drop --insecure-open-api or bind to 127.0.0.1", args.common.api_bind);
@@ -190,13 +190,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let loaded = if args.files.is_empty() {
         None
     } else {
-        let source = crate::compose_cmd::ProjectSource {
+        let source = crate::project::ProjectSource {
             files: args.files.clone(),
             name: args.project.clone(),
             profiles: args.profiles.clone(),
             ..Default::default()
         };
-        Some(crate::compose_cmd::load_files(&source, false)?)
+        Some(crate::project::load_files(&source, false)?)
     };
     // Images of `build:` services, built here before anything starts, into the store the agent runs from.
     let loaded = match loaded {
@@ -369,7 +369,7 @@ async fn start_framework(
     let limits =
         framework::engine::Limits { max_replicas: args.max_replicas, max_total_replicas: args.max_total_replicas };
     let k3s = if args.k3s.enabled {
-        Some(crate::k3s_cmd::start(&args.k3s, &args.service, work_dir, config.clone()).await?)
+        Some(crate::k3s_framework::start(&args.k3s, &args.service, work_dir, config.clone()).await?)
     } else {
         None
     };

@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{Loaded, PsFormat};
+use super::PsFormat;
 use crate::api_client::ApiClient;
+use crate::project::Loaded;
 
 pub fn version(short: bool, format: &str) {
     let v = env!("CARGO_PKG_VERSION");

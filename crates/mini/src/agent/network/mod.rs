@@ -246,7 +246,7 @@ impl Networks {
     fn record(&self, attachment: &Attachment) -> Result<(), NetworkError> {
         let path = self.attachment_path(&attachment.container_id);
         let text = serde_json::to_vec_pretty(attachment).expect("json");
-        crate::checkpoint::write_atomic(&path, &text).map_err(|source| NetworkError::Record { path, source })
+        crate::agent::runtime::write_atomic(&path, &text, false).map_err(|source| NetworkError::Record { path, source })
     }
 
     async fn join_all(&self, attachment: &mut Attachment, joins: &[Join]) -> Result<(), NetworkError> {
@@ -425,7 +425,7 @@ impl Networks {
             conf: conf.to_json(),
         };
         let path = self.auto_path(name);
-        crate::checkpoint::write_atomic(&path, &serde_json::to_vec_pretty(&auto).expect("json"))
+        crate::agent::runtime::write_atomic(&path, &serde_json::to_vec_pretty(&auto).expect("json"), false)
             .map_err(|source| NetworkError::WriteConf { network: name.clone(), path: path.clone(), source })?;
         // The bridge and its address now, not at the first ADD: its route
         // marks the subnet taken for whoever picks next.

@@ -65,13 +65,7 @@ pub async fn run(args: NetworksArgs) -> anyhow::Result<()> {
             }
         }
         NetworksCommand::Prune => {
-            // A container runs while the OCI runtime keeps its state (`crun delete` removes it).
-            let running: HashSet<String> = std::fs::read_dir(mini_dir.join("meta/oci"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
+            let running = running_containers(&mini_dir.join("meta/oci"));
             let before = networks.list();
             networks.recover(&running).await;
             let after = networks.list();
@@ -83,4 +77,53 @@ pub async fn run(args: NetworksArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The containers whose process is alive: the OCI runtime keeps a container's
+/// state until `delete`, also after its process died (m3s killed with it), so
+/// the state's pid is checked too (crun's `status`, runc's `state.json`). A
+/// state without a readable pid counts as running: nothing is taken from a
+/// container that may still use it.
+fn running_containers(oci_root: &std::path::Path) -> HashSet<String> {
+    let alive = |dir: &std::path::Path| {
+        let pid = ["status", "state.json"].iter().find_map(|file| {
+            let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(file)).ok()?).ok()?;
+            state.get("pid").or_else(|| state.get("init_process_pid"))?.as_u64()
+        });
+        pid.is_none_or(|pid| pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    std::fs::read_dir(oci_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| alive(&e.path()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_whose_process_died_is_not_running() {
+        let root = std::env::temp_dir().join(format!("m3s-networks-running-{}", std::process::id()));
+        let state = |id: &str, file: &str, body: String| {
+            std::fs::create_dir_all(root.join(id)).unwrap();
+            std::fs::write(root.join(id).join(file), body).unwrap();
+        };
+        // A child that has exited and been reaped: its pid names no process.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        state("alive-crun", "status", format!(r#"{{"pid": {}}}"#, std::process::id()));
+        state("alive-runc", "state.json", format!(r#"{{"init_process_pid": {}}}"#, std::process::id()));
+        state("dead", "status", format!(r#"{{"pid": {dead}}}"#));
+        state("unknown", "other", String::new());
+        let running = running_containers(&root);
+        std::fs::remove_dir_all(&root).unwrap();
+        let mut names: Vec<&str> = running.iter().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["alive-crun", "alive-runc", "unknown"]);
+    }
 }

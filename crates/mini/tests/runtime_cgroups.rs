@@ -267,3 +267,37 @@ async fn without_cgroups_tasks_run_unlimited_and_the_status_says_why() {
     runtime.kill(&id, Duration::ZERO).unwrap();
     assert_eq!(next_exit(&mut events, &id).await, TaskExit::Signal(9));
 }
+
+/// Empty container cgroups that killed supervisors left behind are removed
+/// when a runtime starts, once they are old enough that no task is about to
+/// join them; fresh empty ones and ones with a process stay.
+#[tokio::test]
+async fn a_starting_runtime_removes_old_empty_container_cgroups() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((first, _events)) = real_cgroups(dir.path()) else { return };
+    let parent = memory_cgroup(&first, "x").parent().unwrap().to_owned();
+    drop(first);
+    let id = uuid::Uuid::new_v4();
+    let (old, fresh, busy) =
+        (parent.join(format!("old-{id}")), parent.join(format!("fresh-{id}")), parent.join(format!("busy-{id}")));
+    for d in [&old, &fresh, &busy] {
+        fs::create_dir(d).unwrap();
+    }
+    let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    fs::write(busy.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for d in [&old, &busy] {
+        fs::File::open(d).unwrap().set_modified(hour_ago).unwrap();
+    }
+
+    let (_second, _events) = Runtime::new(config(dir.path(), None));
+    let (old_gone, fresh_kept, busy_kept) = (!old.exists(), fresh.exists(), busy.exists());
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    for d in [&fresh, &busy] {
+        let _ = fs::remove_dir(d);
+    }
+    assert!(old_gone, "an hour-old empty cgroup is a leftover: {}", old.display());
+    assert!(fresh_kept, "a fresh empty cgroup may be about to get its task");
+    assert!(busy_kept, "a cgroup with a process is never removed");
+}

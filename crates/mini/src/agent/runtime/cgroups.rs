@@ -416,6 +416,41 @@ impl Hierarchy {
     }
 }
 
+impl Hierarchy {
+    /// Removes container cgroups that hold no process and were made more than
+    /// `older_than` ago: those of supervisors killed with SIGKILL (by hand, or
+    /// with m3s). The `m3s` cgroup is shared by every m3s on the machine, so
+    /// only old ones go (one just made is about to receive its task), and a
+    /// cgroup with a process is never touched (rmdir refuses it anyway).
+    /// Returns how many were removed.
+    pub(crate) fn sweep_empty(&self, older_than: std::time::Duration) -> usize {
+        let parents: Vec<&Path> = match self {
+            Hierarchy::V1 { memory, cpu, cpuacct } => {
+                let mut p = vec![memory.as_path()];
+                p.extend(cpu.iter().map(PathBuf::as_path));
+                p.extend(cpuacct.iter().map(PathBuf::as_path).filter(|c| Some(*c) != cpu.as_deref()));
+                p
+            }
+            Hierarchy::V2 { path, .. } => vec![path.as_path()],
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for parent in parents {
+            let Ok(entries) = fs::read_dir(parent) else { continue };
+            for dir in entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()) {
+                let old = fs::metadata(&dir)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= older_than));
+                let empty = fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+                if old && empty && fs::remove_dir(&dir).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
 /// Creates a container's cgroup; a leftover of an earlier attempt (empty,
 /// or it could not be removed) is replaced.
 fn fresh_dir(path: &Path) -> Result<(), CgroupError> {

@@ -508,6 +508,10 @@ struct Spawned {
     record: LaunchRecord,
 }
 
+/// Empty container cgroups older than this are leftovers (a task's cgroup
+/// receives its process within a second of being made).
+const LEFTOVER_CGROUP_AGE: Duration = Duration::from_secs(600);
+
 type ReadySender = oneshot::Sender<Result<u32, String>>;
 
 impl Runtime {
@@ -522,6 +526,10 @@ impl Runtime {
         let (cgroups, cgroups_status) = match cgroups::detect(&cgroup_root) {
             Ok(hierarchy) => {
                 let status = hierarchy.status();
+                let swept = hierarchy.sweep_empty(LEFTOVER_CGROUP_AGE);
+                if swept > 0 {
+                    tracing::info!(count = swept, "removed empty container cgroups left by killed supervisors");
+                }
                 (Some(hierarchy), status)
             }
             Err(reason) => (None, CgroupsStatus::Unavailable(reason.to_string())),

@@ -246,7 +246,10 @@ async fn a_kill_before_the_launch_is_delivered_to_the_task() {
     let mut f = Fixture::new();
     f.runtime.kill("early", Duration::from_secs(10)).unwrap();
     f.launch(spec("early", shell("trap 'exit 7' TERM; while true; do sleep 0.1; done"))).await;
-    assert_eq!(next_exit(&mut f.events, "early").await, TaskExit::Code(7), "the task got its stop signal");
+    // The TERM may come before the shell has set its trap (then it dies of it)
+    // or after (then the trap exits 7); a lost kill would run on until `next_exit` times out.
+    let exit = next_exit(&mut f.events, "early").await;
+    assert!(matches!(exit, TaskExit::Code(7) | TaskExit::Signal(15)), "the task got its stop signal: {exit:?}");
 }
 
 #[tokio::test]

@@ -16,12 +16,12 @@ use crate::api_client::{ApiClient, ApiOptions};
 use crate::metrics_cmd::parse_duration;
 
 /// The management role, part of `m3s up` and `m3s serve` when a repository is given.
-#[derive(Clone, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ManageArgs {
     /// Git repository holding the desired state (`git://`, `https://`, `ssh://`, `file://` or a
     /// path); its `<dir>/projects/<name>/compose.yaml` are the compose projects. Unset: no management.
     #[arg(long = "manage-repo", env = "M3S_MANAGE_REPO")]
-    pub repo: Option<String>,
+    pub repo: Option<manage::git::RepoUrl>,
     #[arg(long = "manage-branch", env = "M3S_MANAGE_BRANCH", default_value = "main")]
     pub branch: String,
     /// The repository's directory that holds `projects/` (default: its root).
@@ -52,32 +52,14 @@ pub struct ManageArgs {
     pub known_hosts: Option<PathBuf>,
 }
 
-/// A password written into the repository's URL never reaches a log through a `{:?}`.
-impl std::fmt::Debug for ManageArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManageArgs")
-            .field("repo", &self.repo.as_deref().map(manage::git::redact))
-            .field("branch", &self.branch)
-            .field("dir", &self.dir)
-            .field("interval", &self.interval)
-            .field("auto_apply", &self.auto_apply)
-            .field("self_heal", &self.self_heal)
-            .field("webhook_secret", &self.webhook_secret)
-            .field("token_file", &self.token_file)
-            .field("ssh_key", &self.ssh_key)
-            .field("known_hosts", &self.known_hosts)
-            .finish()
-    }
-}
-
 impl ManageArgs {
     pub fn config(&self, work_dir: &Path) -> Option<server::manage::ManageConfig> {
-        let url = self.repo.clone()?;
+        let url = self.repo.as_ref()?.as_str();
         // A local path is given to git as it is; a relative one is made absolute.
         let url = if url.contains("://") || url.contains('@') {
-            url
+            manage::git::RepoUrl::new(url)
         } else {
-            std::fs::canonicalize(&url).map(|p| p.display().to_string()).unwrap_or(url)
+            manage::git::RepoUrl::new(std::fs::canonicalize(url).map_or(url.to_owned(), |p| p.display().to_string()))
         };
         Some(server::manage::ManageConfig {
             url,

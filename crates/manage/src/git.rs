@@ -34,6 +34,44 @@ pub struct RepoAuth {
     pub known_hosts: Option<PathBuf>,
 }
 
+/// A repository URL as git is given it. `Debug` and `Display` show it
+/// without the user and password it may hold, so whatever holds one (flags,
+/// configuration, the mirror) can derive `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepoUrl(String);
+
+impl RepoUrl {
+    pub fn new(url: impl Into<String>) -> RepoUrl {
+        RepoUrl(url.into())
+    }
+
+    /// The URL itself, for git.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl std::fmt::Debug for RepoUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact(&self.0))
+    }
+}
+
+/// From a command-line flag or an environment variable.
+impl std::str::FromStr for RepoUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<RepoUrl, Self::Err> {
+        Ok(RepoUrl::new(s))
+    }
+}
+
 /// `url` without the user and password it may hold (`https://user:token@host/...`), for showing.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
@@ -54,7 +92,7 @@ fn shell_plain(path: &Path) -> bool {
 #[derive(Clone, Debug)]
 pub struct Mirror {
     dir: PathBuf,
-    url: String,
+    url: RepoUrl,
     branch: String,
     auth: RepoAuth,
 }
@@ -74,7 +112,7 @@ impl Mirror {
         if !safe_name(branch) {
             return Err(GitError::BadName(branch.to_owned()));
         }
-        Ok(Mirror { dir: dir.to_owned(), url: url.to_owned(), branch: branch.to_owned(), auth: RepoAuth::default() })
+        Ok(Mirror { dir: dir.to_owned(), url: RepoUrl::new(url), branch: branch.to_owned(), auth: RepoAuth::default() })
     }
 
     /// Fetches with these credentials. Paths that a shell would read as more than
@@ -114,10 +152,6 @@ impl Mirror {
         Ok(env)
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     pub fn branch(&self) -> &str {
         &self.branch
     }
@@ -154,7 +188,7 @@ impl Mirror {
         }
         let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
         let env = self.auth_env()?;
-        self.git_with(&["fetch", "--quiet", "--prune", "--no-tags", "--", &self.url, &refspec], &env)?;
+        self.git_with(&["fetch", "--quiet", "--prune", "--no-tags", "--", self.url.as_str(), &refspec], &env)?;
         self.commit_of(&self.branch)
     }
 

@@ -109,7 +109,7 @@ async fn apps(auth: &Auth) -> Apps {
     let manage = server::manage::Manage::start(
         state.clone(),
         server::manage::ManageConfig {
-            url: dir.join("no-such-repo").display().to_string(),
+            url: manage::git::RepoUrl::new(dir.join("no-such-repo").display().to_string()),
             branch: "main".into(),
             dir: String::new(),
             interval: std::time::Duration::from_secs(3600),

@@ -36,10 +36,10 @@ use crate::error::{ApiError, Diagnostic};
 const APPLIED_KEY: &str = "ext/manage/applied";
 const HISTORY_KEPT: usize = 50;
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ManageConfig {
     /// A URL git fetches from (`git://`, `https://`, `ssh://`, `file://` or a path).
-    pub url: String,
+    pub url: manage::git::RepoUrl,
     pub branch: String,
     /// The repository directory holding `projects/` (empty: the root).
     pub dir: String,
@@ -54,20 +54,6 @@ pub struct ManageConfig {
     pub repo_auth: manage::git::RepoAuth,
     /// At each sync, put back what was changed by hand (drift) to the applied commit.
     pub self_heal: bool,
-}
-
-impl std::fmt::Debug for ManageConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManageConfig")
-            .field("url", &manage::git::redact(&self.url))
-            .field("branch", &self.branch)
-            .field("dir", &self.dir)
-            .field("interval", &self.interval)
-            .field("auto_apply", &self.auto_apply)
-            .field("self_heal", &self.self_heal)
-            .field("webhook_secret", &self.webhook_secret)
-            .finish()
-    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -169,7 +155,7 @@ impl Manage {
     /// Starts the role: the applied record from the store, a first sync at once,
     /// then one every interval.
     pub fn start(api: ApiState, config: ManageConfig, k3s: Option<k3s::K3s>) -> Result<Manage, manage::git::GitError> {
-        let mirror = Mirror::new(&config.mirror_dir, &config.url, &config.branch)
+        let mirror = Mirror::new(&config.mirror_dir, config.url.as_str(), &config.branch)
             .and_then(|m| m.with_auth(config.repo_auth.clone()))?;
         let applied = api
             .framework()
@@ -179,7 +165,7 @@ impl Manage {
             .and_then(|(_, v)| serde_json::from_slice::<Applied>(v).ok())
             .unwrap_or_default();
         let status = Status {
-            repository: manage::git::redact(&config.url),
+            repository: config.url.to_string(),
             branch: config.branch.clone(),
             auto_apply: config.auto_apply,
             applied: (!applied.commit.is_empty()).then(|| applied.commit.clone()),

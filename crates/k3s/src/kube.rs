@@ -268,9 +268,9 @@ impl Kube {
             req = req.header("content-type", content_type).body(bytes);
         }
         let http_err = |message: String| KubeError::Http { url: url.clone(), message };
-        let resp = req.send().await.map_err(|e| http_err(error_chain(&e)))?;
+        let resp = req.send().await.map_err(|e| http_err(mesos::error::chain(&e)))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| http_err(error_chain(&e)))?;
+        let bytes = resp.bytes().await.map_err(|e| http_err(mesos::error::chain(&e)))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
             return Err(http_err(format!("{status}: {}", text.trim())));
@@ -350,17 +350,6 @@ fn segment(name: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ pub enum FetchFailure {
     Client(#[source] mesos::error::Error),
     #[error("invalid URL: {0}")]
     InvalidUrl(#[source] url::ParseError),
-    #[error("requesting {url}: {}", chain(source))]
+    #[error("requesting {url}: {}", mesos::error::chain(source))]
     Request { url: reqwest::Url, source: reqwest::Error },
     #[error("HTTP {status} from {url} without a Location")]
     RedirectWithoutLocation { status: reqwest::StatusCode, url: reqwest::Url },
@@ -118,7 +118,7 @@ pub enum FetchFailure {
     HttpStatus { status: reqwest::StatusCode, url: reqwest::Url },
     #[error("download from {url} stalled: no data for {} s", .stall.as_secs())]
     Stalled { url: reqwest::Url, stall: Duration },
-    #[error("downloading {url}: {}", chain(source))]
+    #[error("downloading {url}: {}", mesos::error::chain(source))]
     Download { url: reqwest::Url, source: reqwest::Error },
     #[error("Failed to extract archive '{}' to '{}': {reason}", archive.display(), sandbox.display())]
     Extract { archive: PathBuf, sandbox: PathBuf, reason: Box<FetchFailure> },
@@ -419,21 +419,6 @@ async fn download(
     }
     out.flush().await.map_err(FetchFailure::io("writing", path))?;
     Ok(out.into_std().await)
-}
-
-/// An error with its sources (reqwest's own message leaves out the cause).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn parse_source(value: &str) -> Result<Source, FetchFailure> {

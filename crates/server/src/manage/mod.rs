@@ -254,15 +254,14 @@ impl Manage {
         // failed, and a rollback (`apply` of an earlier commit) stays, until the next push.
         let applied = self.inner.applied.lock().expect("applied").clone();
         if self.inner.config.auto_apply && new && head != applied.commit {
-            let _ = self.apply_locked(&head, via).await;
+            let desired = self.desired(&head).await;
+            let _ = self.apply_locked(&head, via, desired).await;
         } else if self.inner.config.self_heal && !applied.commit.is_empty() {
             // What was changed by hand goes back to the applied commit.
-            let drifted = match self.desired(&applied.commit).await {
-                Ok(desired) => !self.plan_of(&desired, &applied).is_empty(),
-                Err(_) => false,
-            };
+            let desired = self.desired(&applied.commit).await;
+            let drifted = desired.as_ref().is_ok_and(|desired| !self.plan_of(desired, &applied).is_empty());
             if drifted {
-                let _ = self.apply_locked(&applied.commit, "self-heal").await;
+                let _ = self.apply_locked(&applied.commit, "self-heal", desired).await;
             }
         }
         Ok(self.status())
@@ -397,13 +396,24 @@ impl Manage {
     pub async fn apply(&self, revision: Option<&str>) -> Result<(String, Plan), ManageError> {
         let _busy = self.inner.busy.lock().await;
         let commit = self.commit_of(revision).await?;
-        self.apply_locked(&commit, "api").await.map(|plan| (commit, plan))
+        let desired = self.desired(&commit).await;
+        self.apply_locked(&commit, "api", desired).await.map(|plan| (commit, plan))
     }
 
-    async fn apply_locked(&self, commit: &str, via: &str) -> Result<Plan, ManageError> {
+    /// Applies `commit`, whose desired state the caller read (or failed to:
+    /// that failure is audited and kept in the history like any other).
+    async fn apply_locked(
+        &self,
+        commit: &str,
+        via: &str,
+        desired: Result<Desired, ManageError>,
+    ) -> Result<Plan, ManageError> {
         let c = commit.to_owned();
         let subject = self.git(move |m| m.describe(&c)).await.unwrap_or_default();
-        let result = self.apply_commit(commit).await;
+        let result = match desired {
+            Ok(desired) => self.apply_desired(commit, desired).await,
+            Err(e) => Err(e),
+        };
         let outcome = match &result {
             Ok(plan) if plan.is_empty() => "applied (no change)".to_owned(),
             Ok(_) => "applied".to_owned(),
@@ -436,8 +446,7 @@ impl Manage {
         result
     }
 
-    async fn apply_commit(&self, commit: &str) -> Result<Plan, ManageError> {
-        let mut desired = self.desired(commit).await?;
+    async fn apply_desired(&self, commit: &str, mut desired: Desired) -> Result<Plan, ManageError> {
         let before = self.inner.applied.lock().expect("applied").clone();
         let plan = self.plan_of(&desired, &before);
         let framework = self.inner.api.framework();
